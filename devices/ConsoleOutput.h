@@ -1,0 +1,46 @@
+// The guest console's path to the host's stdout that never blocks a vCPU.
+//
+// vCPU threads append bytes to a bounded buffer; a writer thread drains it to the output fd with
+// ordinary blocking writes (so the shared stdout file description is never switched to
+// O_NONBLOCK behind the user's shell). When the buffer is full because the reader is not keeping
+// up, new bytes are dropped and counted (hostile-guest case 36) rather than stalling the guest.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <span>
+#include <thread>
+
+namespace ember::devices {
+
+class ConsoleOutput {
+ public:
+  explicit ConsoleOutput(int fd, size_t capacity = 1 << 20);
+  ~ConsoleOutput();
+  ConsoleOutput(const ConsoleOutput&) = delete;
+  ConsoleOutput& operator=(const ConsoleOutput&) = delete;
+
+  void write(std::span<const uint8_t> bytes);
+  // Waits up to `timeout_ms` for the buffer to drain; returns whether it did.
+  bool flush(int timeout_ms);
+  uint64_t dropped() const;
+
+ private:
+  void writerLoop(std::stop_token stop);
+
+  int fd_;
+  size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable_any cv_;
+  std::condition_variable drained_;
+  std::deque<uint8_t> buffer_;
+  bool writing_ = false;
+  uint64_t dropped_ = 0;
+  bool broken_ = false;  // the output fd failed (EPIPE, EIO): discard from now on
+  std::jthread writer_;
+};
+
+}  // namespace ember::devices

@@ -1,0 +1,192 @@
+// Bounds-checked access to guest RAM.
+#include "kvm/GuestMemory.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+
+namespace ember {
+
+namespace {
+constexpr uint64_t kPageSize = 4096;
+}
+
+Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs) {
+  std::vector<GuestRegionSpec> sorted(specs.begin(), specs.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.start < b.start; });
+  GuestMemory mem;
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const auto& s = sorted[i];
+    if (s.size == 0 || s.start.raw % kPageSize != 0 || s.size % kPageSize != 0) {
+      return makeError(Errc::InvalidArgument,
+                       "guest memory region {:#x}+{:#x} is empty or not page-aligned", s.start.raw,
+                       s.size);
+    }
+    if (!s.start.checkedAdd(s.size)) {
+      return makeError(Errc::InvalidArgument, "guest memory region {:#x}+{:#x} overflows",
+                       s.start.raw, s.size);
+    }
+    if (i > 0 && s.start.raw < prev_end) {
+      return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}",
+                       s.start.raw);
+    }
+    prev_end = s.start.raw + s.size;
+    auto mapping = EMBER_TRY(MemoryMapping::anonymous(s.size));
+    mem.regions_.push_back(Region{s.start, s.size, std::move(mapping)});
+  }
+  return mem;
+}
+
+uint64_t GuestMemory::totalSize() const {
+  uint64_t total = 0;
+  for (const auto& r : regions_) {
+    total += r.size;
+  }
+  return total;
+}
+
+const GuestMemory::Region* GuestMemory::find(GuestAddress addr) const {
+  for (const auto& r : regions_) {
+    if (addr >= r.start && addr.raw - r.start.raw < r.size) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+bool GuestMemory::contains(GuestAddress addr, uint64_t len) const {
+  if (!addr.checkedAdd(len)) {
+    return false;
+  }
+  while (len > 0) {
+    const Region* r = find(addr);
+    if (r == nullptr) {
+      return false;
+    }
+    uint64_t chunk = std::min(len, r->end() - addr.raw);
+    addr = GuestAddress(addr.raw + chunk);
+    len -= chunk;
+  }
+  return true;
+}
+
+Result<std::span<uint8_t>> GuestMemory::slice(GuestAddress addr, uint64_t len) const {
+  const Region* r = find(addr);
+  if (r == nullptr || len > r->end() - addr.raw) {
+    return makeError(Errc::OutOfRange, "guest range {:#x}+{:#x} is not inside one RAM region",
+                     addr.raw, len);
+  }
+  return std::span<uint8_t>(r->mapping.data() + (addr.raw - r->start.raw), len);
+}
+
+Result<void> GuestMemory::toIovecs(GuestAddress addr, uint64_t len,
+                                   std::vector<iovec>& out) const {
+  if (!addr.checkedAdd(len)) {
+    return makeError(Errc::OutOfRange, "guest range {:#x}+{:#x} overflows", addr.raw, len);
+  }
+  size_t first = out.size();
+  while (len > 0) {
+    const Region* r = find(addr);
+    if (r == nullptr) {
+      out.resize(first);
+      return makeError(Errc::OutOfRange, "guest range {:#x}+{:#x} is outside RAM", addr.raw, len);
+    }
+    uint64_t chunk = std::min(len, r->end() - addr.raw);
+    out.push_back(iovec{r->mapping.data() + (addr.raw - r->start.raw), chunk});
+    addr = GuestAddress(addr.raw + chunk);
+    len -= chunk;
+  }
+  return {};
+}
+
+Result<void> GuestMemory::read(GuestAddress addr, std::span<uint8_t> out) const {
+  if (!contains(addr, out.size())) {
+    return makeError(Errc::OutOfRange, "guest read {:#x}+{:#x} is outside RAM", addr.raw,
+                     out.size());
+  }
+  size_t done = 0;
+  while (done < out.size()) {
+    GuestAddress a(addr.raw + done);
+    const Region* r = find(a);
+    size_t chunk = std::min<uint64_t>(out.size() - done, r->end() - a.raw);
+    std::memcpy(out.data() + done, r->mapping.data() + (a.raw - r->start.raw), chunk);
+    done += chunk;
+  }
+  return {};
+}
+
+Result<void> GuestMemory::write(GuestAddress addr, std::span<const uint8_t> in) const {
+  if (!contains(addr, in.size())) {
+    return makeError(Errc::OutOfRange, "guest write {:#x}+{:#x} is outside RAM", addr.raw,
+                     in.size());
+  }
+  size_t done = 0;
+  while (done < in.size()) {
+    GuestAddress a(addr.raw + done);
+    const Region* r = find(a);
+    size_t chunk = std::min<uint64_t>(in.size() - done, r->end() - a.raw);
+    std::memcpy(r->mapping.data() + (a.raw - r->start.raw), in.data() + done, chunk);
+    done += chunk;
+  }
+  return {};
+}
+
+Result<void> GuestMemory::fill(GuestAddress addr, uint8_t value, uint64_t len) const {
+  if (!contains(addr, len)) {
+    return makeError(Errc::OutOfRange, "guest fill {:#x}+{:#x} is outside RAM", addr.raw, len);
+  }
+  uint64_t done = 0;
+  while (done < len) {
+    GuestAddress a(addr.raw + done);
+    const Region* r = find(a);
+    uint64_t chunk = std::min(len - done, r->end() - a.raw);
+    std::memset(r->mapping.data() + (a.raw - r->start.raw), value, chunk);
+    done += chunk;
+  }
+  return {};
+}
+
+namespace {
+template <typename T>
+Result<T*> alignedField(const GuestMemory& mem, GuestAddress addr) {
+  if (addr.raw % sizeof(T) != 0) {
+    return makeError(Errc::OutOfRange, "guest field at {:#x} is not {}-byte aligned", addr.raw,
+                     sizeof(T));
+  }
+  auto s = EMBER_TRY(mem.slice(addr, sizeof(T)));
+  // The slice is inside one mapping and naturally aligned, so it is a valid T object location.
+  return reinterpret_cast<T*>(s.data());
+}
+}  // namespace
+
+Result<uint16_t> GuestMemory::loadU16Acquire(GuestAddress addr) const {
+  uint16_t* p = EMBER_TRY(alignedField<uint16_t>(*this, addr));
+  return std::atomic_ref<uint16_t>(*p).load(std::memory_order_acquire);
+}
+
+Result<void> GuestMemory::storeU16Release(GuestAddress addr, uint16_t value) const {
+  uint16_t* p = EMBER_TRY(alignedField<uint16_t>(*this, addr));
+  std::atomic_ref<uint16_t>(*p).store(value, std::memory_order_release);
+  return {};
+}
+
+Result<uint32_t> GuestMemory::loadU32Acquire(GuestAddress addr) const {
+  uint32_t* p = EMBER_TRY(alignedField<uint32_t>(*this, addr));
+  return std::atomic_ref<uint32_t>(*p).load(std::memory_order_acquire);
+}
+
+Result<void> GuestMemory::discard(GuestAddress addr, uint64_t len) const {
+  if (addr.raw % kPageSize != 0 || len % kPageSize != 0) {
+    return makeError(Errc::InvalidArgument, "discard {:#x}+{:#x} is not page-aligned", addr.raw,
+                     len);
+  }
+  auto s = EMBER_TRY(slice(addr, len));
+  if (::madvise(s.data(), s.size(), MADV_DONTNEED) != 0) {
+    return Error::fromErrno(Errc::Io, "madvise(MADV_DONTNEED)");
+  }
+  return {};
+}
+
+}  // namespace ember

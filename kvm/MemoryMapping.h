@@ -1,0 +1,52 @@
+// RAII owner of an mmap()ed range (guest RAM, a vCPU's kvm_run page, an image file).
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "kvm/Result.h"
+
+namespace ember {
+
+class MemoryMapping {
+ public:
+  MemoryMapping() = default;
+  // Anonymous, private-to-this-process, lazily backed memory (guest RAM).
+  static Result<MemoryMapping> anonymous(size_t size);
+  // A shared mapping of `fd` (the vCPU's kvm_run structure).
+  static Result<MemoryMapping> ofFd(int fd, size_t size, int prot);
+
+  ~MemoryMapping() { reset(); }
+  MemoryMapping(MemoryMapping&& o) noexcept
+      : addr_(std::exchange(o.addr_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  MemoryMapping& operator=(MemoryMapping&& o) noexcept {
+    if (this != &o) {
+      reset();
+      addr_ = std::exchange(o.addr_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  MemoryMapping(const MemoryMapping&) = delete;
+  MemoryMapping& operator=(const MemoryMapping&) = delete;
+
+  uint8_t* data() const { return static_cast<uint8_t*>(addr_); }
+  size_t size() const { return size_; }
+
+ private:
+  MemoryMapping(void* addr, size_t size) : addr_(addr), size_(size) {}
+  void reset() {
+    if (addr_ != nullptr) {
+      ::munmap(addr_, size_);
+      addr_ = nullptr;
+      size_ = 0;
+    }
+  }
+  void* addr_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace ember

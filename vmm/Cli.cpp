@@ -1,0 +1,103 @@
+// The CLI11 application: options, validation and help text.
+#include "vmm/Cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cctype>
+#include <charconv>
+#include <vector>
+
+namespace ember::vmm {
+
+Result<uint64_t> parseMemorySize(const std::string& text) {
+  uint64_t value = 0;
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr == begin) {
+    return makeError(Errc::InvalidArgument, "'{}' is not a size (use e.g. 512M or 2G)", text);
+  }
+  std::string suffix(ptr, end);
+  for (auto& c : suffix) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (suffix.size() == 2 && suffix[1] == 'B') {
+    suffix.pop_back();  // accept "MB", "GB"
+  } else if (suffix.size() == 3 && suffix.substr(1) == "IB") {
+    suffix.resize(1);  // accept "MiB", "GiB"
+  }
+  unsigned shift;
+  if (suffix.empty() || suffix == "M") {
+    shift = 20;
+  } else if (suffix == "K") {
+    shift = 10;
+  } else if (suffix == "G") {
+    shift = 30;
+  } else if (suffix == "T") {
+    shift = 40;
+  } else {
+    return makeError(Errc::InvalidArgument, "'{}' has an unknown unit (use K, M, G or T)", text);
+  }
+  if (value > (UINT64_MAX >> shift)) {
+    return makeError(Errc::InvalidArgument, "'{}' is too large", text);
+  }
+  return value << shift;
+}
+
+Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
+  CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
+  app.set_version_flag("--version", "ember 0.1.0");
+  app.require_subcommand(1);
+  app.footer(
+      "Exit status: 0 when the guest powers off or resets, the guest's value when it writes the "
+      "debug-exit port (0xf4), 1 for a configuration or start-up error, 3 when the guest "
+      "crashes the vCPU (triple fault, KVM internal error), 128+N after signal N.");
+
+  CLI::App* run = app.add_subcommand("run", "Boot a kernel in a new VM and run it to completion.");
+  MachineConfig cfg;
+  std::string memory = "256M";
+  run->add_option("--kernel", cfg.kernel,
+                  "Kernel to boot: a PVH ELF (vmlinux, the test guest) or a 64-bit ELF")
+      ->required();
+  run->add_option("--initrd", cfg.initrd, "Initial ramdisk, passed as the first boot module");
+  run->add_option("--cmdline", cfg.cmdline, "Kernel command line");
+  run->add_option("--memory,-m", memory,
+                  "Guest RAM: a size with a K, M, G or T suffix (plain numbers are MiB)")
+      ->capture_default_str();
+  run->add_option("--cpus", cfg.cpus, "Number of vCPUs")
+      ->check(CLI::Range(1u, 255u))
+      ->capture_default_str();
+  run->add_option("--log-level", cfg.log_level, "Log verbosity on stderr")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")->capture_default_str();
+
+  std::vector<std::string> args;
+  for (int i = argc - 1; i > 0; --i) {
+    args.emplace_back(argv[i]);
+  }
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    return CliOutcome(CliPrint{app.help()});
+  } catch (const CLI::CallForAllHelp&) {
+    return CliOutcome(CliPrint{app.help("", CLI::AppFormatMode::All)});
+  } catch (const CLI::CallForVersion&) {
+    return CliOutcome(CliPrint{"ember 0.1.0\n"});
+  } catch (const CLI::ParseError& e) {
+    // Help requested on the subcommand surfaces as CallForHelp too; everything else is an error.
+    std::string what = e.what();
+    if (what.empty()) {
+      what = "invalid command line";
+    }
+    return makeError(Errc::InvalidArgument, "{} (see ember run --help)", what);
+  }
+  auto mem = parseMemorySize(memory);
+  if (!mem) {
+    return makeError(Errc::InvalidArgument, "--memory: {}", mem.error().message);
+  }
+  cfg.memory = *mem;
+  return CliOutcome(CliRun{cfg});
+}
+
+}  // namespace ember::vmm

@@ -1,0 +1,30 @@
+// `ember` command-line parsing (CLI11) into a MachineConfig.
+//
+// Parsing never exits the process itself: it returns either a config to run, text to print
+// (--help, --version) or one error line naming the offending option.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "kvm/Result.h"
+#include "vmm/MachineConfig.h"
+
+namespace ember::vmm {
+
+struct CliRun {
+  MachineConfig config;
+};
+struct CliPrint {
+  std::string text;  // help or version, printed to stdout, exit status 0
+};
+using CliOutcome = std::variant<CliRun, CliPrint>;
+
+Result<CliOutcome> parseCommandLine(int argc, const char* const* argv);
+
+// "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
+Result<uint64_t> parseMemorySize(const std::string& text);
+
+}  // namespace ember::vmm

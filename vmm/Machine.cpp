@@ -1,0 +1,193 @@
+// Machine assembly and the run/stop sequence.
+#include "vmm/Machine.h"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "vmm/BootCpu.h"
+#include "vmm/Cpuid.h"
+#include "vmm/ElfLoader.h"
+#include "vmm/PvhBoot.h"
+
+namespace ember::vmm {
+
+using namespace layout;
+
+namespace {
+constexpr uint16_t kCom1Port = 0x3f8;
+constexpr uint32_t kCom1Irq = 4;
+constexpr uint64_t kMaxKernelSize = 512 * MiB;
+}  // namespace
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+  std::unique_ptr<Machine> m(new Machine(config));  // private constructor
+  m->kvm_.emplace(EMBER_TRY(kvm::KvmSystem::open(config.kvm_device)));
+  if (config.cpus > static_cast<uint32_t>(m->kvm_->maxVcpus())) {
+    return makeError(Errc::InvalidArgument, "--cpus {} is more than this host's KVM allows ({})",
+                     config.cpus, m->kvm_->maxVcpus());
+  }
+  m->vm_ = EMBER_TRY(kvm::Vm::create(*m->kvm_));
+  EMBER_TRY(m->vm_->setUpIrqchip(kTssAddress, kIdentityMapAddress));
+  EMBER_TRY(m->setUpMemory());
+  EMBER_TRY(m->loadKernel());
+  m->loop_ = EMBER_TRY(EventLoop::create());
+  EMBER_TRY(m->setUpLegacyDevices());
+  EMBER_TRY(m->setUpVcpus());
+  EMBER_TRY(m->setUpSignals());
+  return m;
+}
+
+Machine::~Machine() {
+  for (auto& v : vcpus_) {
+    v->stop();
+  }
+  if (loop_) {
+    loop_->stop();
+  }
+}
+
+Result<void> Machine::setUpMemory() {
+  layout_.emplace(EMBER_TRY(MemoryLayout::forSize(config_.memory)));
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages > 0 && page_size > 0 &&
+      config_.memory > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size)) {
+    return makeError(Errc::InvalidArgument, "--memory {} MiB is more than this host's RAM ({} MiB)",
+                     config_.memory / MiB,
+                     static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / MiB);
+  }
+  memory_ = EMBER_TRY(GuestMemory::create(layout_->ramRegions()));
+  uint32_t slot = 0;
+  for (const auto& r : memory_.regions()) {
+    EMBER_TRY(vm_->setMemorySlot(slot++, r.start.raw, r.size, r.mapping.data()));
+  }
+  spdlog::debug("guest RAM: {} MiB in {} region(s)", config_.memory / MiB, memory_.regions().size());
+  return {};
+}
+
+Result<void> Machine::loadKernel() {
+  auto kernel = EMBER_TRY(readImageFile(config_.kernel, kMaxKernelSize, "kernel"));
+  if (!looksLikeElf(kernel)) {
+    return makeError(Errc::Format, "kernel {} is not an ELF image", config_.kernel);
+  }
+  auto image = parseElf(kernel);
+  if (!image) {
+    return makeError(Errc::Format, "kernel {}: {}", config_.kernel, image.error().message);
+  }
+  EMBER_TRY(loadElf(*image, kernel, memory_, kHighMemoryStart));
+
+  std::vector<BootModule> modules;
+  if (!config_.initrd.empty()) {
+    auto initrd = EMBER_TRY(readImageFile(config_.initrd, layout_->lowRamEnd(), "initrd"));
+    uint64_t addr = EMBER_TRY(placeHighModule(memory_, *layout_, initrd,
+                                              (image->highest + 0xfff) & ~0xfffULL, UINT64_MAX));
+    modules.push_back({addr, initrd.size()});
+    spdlog::debug("initrd: {} bytes at {:#x}", initrd.size(), addr);
+  }
+  start_info_ = EMBER_TRY(writePvhStartInfo(memory_, *layout_, config_.cmdline, modules, 0));
+  if (image->pvh_entry) {
+    entry_ = *image->pvh_entry;
+    entry_pvh_ = true;
+    spdlog::debug("kernel: PVH entry {:#x}", entry_);
+  } else {
+    entry_ = image->entry;
+    entry_pvh_ = false;
+    spdlog::debug("kernel: 64-bit ELF entry {:#x}", entry_);
+  }
+  return {};
+}
+
+Result<void> Machine::setUpLegacyDevices() {
+  console_out_ = std::make_unique<devices::ConsoleOutput>(STDOUT_FILENO);
+  com1_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, kCom1Irq);
+  auto* out = console_out_.get();
+  com1_ = std::make_shared<devices::Uart8250>(
+      *com1_irq_, [out](std::span<const uint8_t> b) { out->write(b); });
+  EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
+  EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
+                        std::make_shared<devices::I8042>(exit_)));
+  EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
+                        std::make_shared<devices::DebugExit>(exit_)));
+
+  auto* uart = com1_.get();
+  console_in_ = std::make_unique<devices::ConsoleInput>(
+      *loop_, STDIN_FILENO, [uart](std::span<const uint8_t> b) { return uart->pushInput(b); },
+      [this] { exit_.requestExit(0, "quit from the console (Ctrl-A x)"); });
+  auto* in = console_in_.get();
+  com1_->setInputRoomCallback([in] { in->resume(); });
+  EMBER_TRY(console_in_->start());
+  return {};
+}
+
+Result<void> Machine::setUpVcpus() {
+  VcpuThread::installKickSignal();
+  for (uint32_t id = 0; id < config_.cpus; ++id) {
+    auto vcpu = EMBER_TRY(kvm::Vcpu::create(*vm_, id));
+    EMBER_TRY(vcpu->setCpuid(buildCpuid(kvm_->supportedCpuid(), id, config_.cpus)));
+    if (id == 0) {
+      if (entry_pvh_) {
+        EMBER_TRY(setPvhEntryState(*vcpu, static_cast<uint32_t>(entry_),
+                                   static_cast<uint32_t>(start_info_)));
+      } else {
+        EMBER_TRY(setLongModeEntryState(*vcpu, memory_, entry_, start_info_));
+      }
+    }
+    // Application processors wait in KVM for the guest's INIT/SIPI (in-kernel LAPIC).
+    vcpus_.push_back(std::make_unique<VcpuThread>(std::move(vcpu), pio_, mmio_, exit_));
+  }
+  return {};
+}
+
+Result<void> Machine::setUpSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  // Blocked in this thread before any other starts, so every thread inherits the mask and the
+  // signals are only ever read from the signalfd.
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) {
+    return Error::fromErrno(Errc::Io, "signalfd");
+  }
+  signal_fd_.reset(fd);
+  signal_reg_ = EMBER_TRY(loop_->add(fd, EPOLLIN, [this](uint32_t) {
+    signalfd_siginfo info{};
+    while (::read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
+      int sig = static_cast<int>(info.ssi_signo);
+      exit_.requestExit(128 + sig, fmt::format("received {}", sigabbrev_np(sig)));
+    }
+  }));
+  return {};
+}
+
+int Machine::run() {
+  loop_->start();
+  for (auto& v : vcpus_) {
+    v->start();
+  }
+  spdlog::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
+               config_.memory / MiB);
+  ExitDecision d = exit_.wait();
+  for (auto& v : vcpus_) {
+    v->stop();
+  }
+  loop_->stop();
+  console_in_.reset();  // restores the terminal
+  console_out_->flush(2000);
+  if (uint64_t dropped = console_out_->dropped(); dropped > 0) {
+    spdlog::warn("console: {} bytes of guest output were dropped because stdout was not being "
+                 "read fast enough", dropped);
+  }
+  if (d.status == 0 || d.status >= 128) {
+    spdlog::info("{}; exiting with status {}", d.reason, d.status);
+  } else {
+    spdlog::info("{}; exiting with status {}", d.reason, d.status);
+  }
+  return d.status;
+}
+
+}  // namespace ember::vmm

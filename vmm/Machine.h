@@ -1,0 +1,67 @@
+// The whole virtual machine: built from a MachineConfig, run to its exit decision.
+//
+// Construction order is the dependency order (KVM system, VM and irqchip, memory, kernel and boot
+// data, devices on the buses, vCPUs); destruction runs in reverse, so every thread is stopped
+// before the objects it uses go away.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "devices/ConsoleInput.h"
+#include "devices/ConsoleOutput.h"
+#include "devices/DebugExit.h"
+#include "devices/I8042.h"
+#include "devices/Uart8250.h"
+#include "kvm/Bus.h"
+#include "kvm/EventLoop.h"
+#include "kvm/GuestMemory.h"
+#include "kvm/KvmSystem.h"
+#include "kvm/Vm.h"
+#include "vmm/ExitLatch.h"
+#include "vmm/MachineConfig.h"
+#include "vmm/MemoryLayout.h"
+#include "vmm/VcpuThread.h"
+
+namespace ember::vmm {
+
+class Machine {
+ public:
+  static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
+  ~Machine();
+
+  // Runs until the guest or a signal decides; returns ember's exit status.
+  int run();
+  ExitLatch& exitLatch() { return exit_; }
+
+ private:
+  explicit Machine(const MachineConfig& config) : config_(config) {}
+  Result<void> setUpMemory();
+  Result<void> loadKernel();
+  Result<void> setUpLegacyDevices();
+  Result<void> setUpVcpus();
+  Result<void> setUpSignals();
+
+  MachineConfig config_;
+  ExitLatch exit_;
+  std::optional<kvm::KvmSystem> kvm_;
+  std::unique_ptr<kvm::Vm> vm_;
+  std::optional<MemoryLayout> layout_;
+  GuestMemory memory_;
+  Bus pio_{"port I/O"};
+  Bus mmio_{"MMIO"};
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<devices::ConsoleOutput> console_out_;
+  std::unique_ptr<kvm::KvmIrqLine> com1_irq_;
+  std::shared_ptr<devices::Uart8250> com1_;
+  std::unique_ptr<devices::ConsoleInput> console_in_;
+  UniqueFd signal_fd_;
+  EventLoop::Registration signal_reg_;
+  std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  // Boot vCPU entry, decided by the loader.
+  uint64_t entry_ = 0;
+  bool entry_pvh_ = true;
+  uint64_t start_info_ = 0;
+};
+
+}  // namespace ember::vmm

@@ -1,0 +1,156 @@
+// The KVM_RUN loop and exit dispatch.
+#include "vmm/VcpuThread.h"
+
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace ember::vmm {
+
+namespace {
+const int kKickSignal = SIGRTMIN + 1;
+constexpr uint64_t kMaxUnhandledReports = 16;
+}  // namespace
+
+void VcpuThread::installKickSignal() {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};  // only to interrupt KVM_RUN with EINTR
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART
+  ::sigaction(kKickSignal, &sa, nullptr);
+}
+
+VcpuThread::VcpuThread(std::unique_ptr<kvm::Vcpu> vcpu, Bus& pio, Bus& mmio,
+                       devices::VmControl& control)
+    : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), control_(control) {}
+
+VcpuThread::~VcpuThread() { stop(); }
+
+void VcpuThread::start() {
+  thread_ = std::thread([this] {
+    // The kick signal must reach this thread; SIGINT/SIGTERM stay blocked (signalfd handles them).
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, kKickSignal);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    loop();
+    exited_.store(true, std::memory_order_release);
+  });
+}
+
+void VcpuThread::stop() {
+  stop_.store(true, std::memory_order_seq_cst);
+  vcpu_->setImmediateExit(true);
+  if (!thread_.joinable()) {
+    return;
+  }
+  // Kick until the thread has left its loop: a signal landing just before KVM_RUN is covered by
+  // immediate_exit, one landing inside it makes KVM_RUN return EINTR.
+  while (!exited_.load(std::memory_order_acquire)) {
+    pthread_kill(thread_.native_handle(), kKickSignal);
+    struct timespec ts {0, 1000000};
+    nanosleep(&ts, nullptr);
+  }
+  thread_.join();
+}
+
+void VcpuThread::loop() {
+  while (!stop_.load(std::memory_order_acquire)) {
+    auto exit = vcpu_->run();
+    if (!exit) {
+      reportCrash(exit.error().message);
+      return;
+    }
+    if (!handle(*exit)) {
+      return;
+    }
+  }
+}
+
+void VcpuThread::reportCrash(const std::string& what) {
+  std::string state = vcpu_->describeState();
+  spdlog::error("vCPU {}: {}\n{}", vcpu_->id(), what, state);
+  control_.requestExit(kExitGuestCrash, fmt::format("vCPU {}: {}", vcpu_->id(), what));
+}
+
+bool VcpuThread::handle(kvm::VcpuExit& exit) {
+  using namespace kvm::exit;
+  return std::visit(
+      [&](auto& e) -> bool {
+        using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, IoIn>) {
+          for (uint32_t i = 0; i < e.count; ++i) {
+            auto chunk = e.data.subspan(static_cast<size_t>(i) * e.size, e.size);
+            if (!pio_.read(e.port, chunk)) {
+              std::fill(chunk.begin(), chunk.end(), 0xff);  // nothing there: floating bus
+              if (unhandled_reported_++ < kMaxUnhandledReports) {
+                spdlog::debug("vCPU {}: read of unclaimed port {:#x}/{}", vcpu_->id(), e.port,
+                              e.size);
+              }
+            }
+          }
+        } else if constexpr (std::is_same_v<T, IoOut>) {
+          for (uint32_t i = 0; i < e.count; ++i) {
+            auto chunk = e.data.subspan(static_cast<size_t>(i) * e.size, e.size);
+            if (!pio_.write(e.port, chunk) && unhandled_reported_++ < kMaxUnhandledReports) {
+              spdlog::debug("vCPU {}: write to unclaimed port {:#x}/{}", vcpu_->id(), e.port,
+                            e.size);
+            }
+          }
+        } else if constexpr (std::is_same_v<T, MmioRead>) {
+          if (!mmio_.read(e.addr, e.data)) {
+            std::fill(e.data.begin(), e.data.end(), 0xff);
+            if (unhandled_reported_++ < kMaxUnhandledReports) {
+              spdlog::debug("vCPU {}: read of unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
+                            e.data.size());
+            }
+          }
+        } else if constexpr (std::is_same_v<T, MmioWrite>) {
+          if (!mmio_.write(e.addr, e.data) && unhandled_reported_++ < kMaxUnhandledReports) {
+            spdlog::debug("vCPU {}: write to unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
+                          e.data.size());
+          }
+        } else if constexpr (std::is_same_v<T, Hlt>) {
+          // With the in-kernel LAPIC, HLT waits in the kernel; an exit here just resumes.
+        } else if constexpr (std::is_same_v<T, Shutdown>) {
+          reportCrash("the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+          return false;
+        } else if constexpr (std::is_same_v<T, InternalError>) {
+          std::string data;
+          for (auto d : e.data) {
+            data += fmt::format(" {:#x}", d);
+          }
+          reportCrash(fmt::format("KVM internal error, suberror {}{} (data:{})", e.suberror,
+                                  e.suberror == KVM_INTERNAL_ERROR_EMULATION
+                                      ? " (instruction emulation failed)"
+                                      : "",
+                                  data));
+          return false;
+        } else if constexpr (std::is_same_v<T, FailEntry>) {
+          reportCrash(fmt::format("KVM entry failed, hardware reason {:#x}", e.reason));
+          return false;
+        } else if constexpr (std::is_same_v<T, SystemEvent>) {
+          if (e.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+            control_.requestExit(0, "guest powered off");
+          } else if (e.type == KVM_SYSTEM_EVENT_RESET) {
+            control_.requestExit(0, "guest reset");
+          } else {
+            reportCrash(fmt::format("guest crashed (system event {})", e.type));
+          }
+          return false;
+        } else if constexpr (std::is_same_v<T, Interrupted>) {
+          // stop() or a stray signal: the loop condition decides.
+        } else if constexpr (std::is_same_v<T, Unhandled>) {
+          reportCrash(fmt::format("unexpected exit {} ({})", kvm::exitReasonName(e.reason),
+                                  e.reason));
+          return false;
+        }
+        return true;
+      },
+      exit);
+}
+
+}  // namespace ember::vmm

@@ -1,0 +1,49 @@
+// A vCPU's thread: runs KVM_RUN and dispatches each exit to the PIO/MMIO buses.
+//
+// Stopping is race-free: stop() sets kvm_run.immediate_exit and signals the thread, so a KVM_RUN
+// that is about to start returns at once and one already running returns with EINTR.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "devices/VmControl.h"
+#include "kvm/Bus.h"
+#include "kvm/Vcpu.h"
+
+namespace ember::vmm {
+
+// Exit status when the guest crashes its vCPU (triple fault, KVM internal or entry error).
+constexpr int kExitGuestCrash = 3;
+
+class VcpuThread {
+ public:
+  VcpuThread(std::unique_ptr<kvm::Vcpu> vcpu, Bus& pio, Bus& mmio, devices::VmControl& control);
+  ~VcpuThread();
+
+  // Installs the (empty) handler of the signal used to kick vCPU threads out of KVM_RUN.
+  static void installKickSignal();
+
+  void start();
+  void stop();
+  kvm::Vcpu& vcpu() { return *vcpu_; }
+
+ private:
+  void loop();
+  bool handle(kvm::VcpuExit& exit);  // false: stop running
+  void reportCrash(const std::string& what);
+
+  std::unique_ptr<kvm::Vcpu> vcpu_;
+  Bus& pio_;
+  Bus& mmio_;
+  devices::VmControl& control_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> exited_{false};
+  std::thread thread_;
+  uint64_t unhandled_reported_ = 0;
+};
+
+}  // namespace ember::vmm
