@@ -49,7 +49,11 @@ Machine::~Machine() {
 }
 
 Result<void> Machine::setUpMemory() {
-  layout_.emplace(EMBER_TRY(MemoryLayout::forSize(config_.memory)));
+  auto layout = MemoryLayout::forSize(config_.memory);
+  if (!layout) {
+    return makeError(Errc::InvalidArgument, "--memory: {}", layout.error().message);
+  }
+  layout_.emplace(std::move(*layout));
   long pages = sysconf(_SC_PHYS_PAGES);
   long page_size = sysconf(_SC_PAGE_SIZE);
   if (pages > 0 && page_size > 0 &&

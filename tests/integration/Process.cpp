@@ -1,0 +1,113 @@
+// fork/exec with pipes, a poll loop and a kill on timeout.
+#include "Process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <sstream>
+
+namespace ember::test {
+
+ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOptions& opts) {
+  ProcessResult result;
+  int out[2], err[2], in[2];
+  if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(in, O_CLOEXEC) < 0) {
+    result.err = "pipe failed";
+    return result;
+  }
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    if (opts.close_stdin) {
+      close(0);
+    } else {
+      dup2(in[0], 0);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));  // execv's API
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  close(in[0]);
+  if (!opts.stdin_data.empty()) {
+    (void)!write(in[1], opts.stdin_data.data(), opts.stdin_data.size());
+  }
+  close(in[1]);
+  bool signalled = false;
+  int open_fds = 2;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  for (;;) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+    if (!signalled && opts.signal_after_ms >= 0 && elapsed >= opts.signal_after_ms) {
+      kill(pid, opts.signal);
+      signalled = true;
+    }
+    if (elapsed >= opts.timeout_ms) {
+      result.timed_out = true;
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (open_fds == 0) {
+      break;
+    }
+    int wait_ms = 100;
+    int n = poll(fds, 2, wait_ms);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        char buf[4096];
+        ssize_t r = read(fds[i].fd, buf, sizeof buf);
+        if (r > 0) {
+          sinks[i]->append(buf, static_cast<size_t>(r));
+        } else {
+          close(fds[i].fd);
+          fds[i].fd = -1;
+          --open_fds;
+        }
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) close(f.fd);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (WIFEXITED(status)) {
+    result.status = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.status = 128 + WTERMSIG(status);
+  }
+  return result;
+}
+
+ProcessResult runEmber(const std::vector<std::string>& args, const ProcessOptions& opts) {
+  std::vector<std::string> argv{EMBER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runProcess(argv, opts);
+}
+
+std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) == 0) lines.push_back(line);
+  }
+  return lines;
+}
+
+}  // namespace ember::test

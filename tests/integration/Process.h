@@ -1,0 +1,33 @@
+// Runs a child process with a timeout and captures its stdout and stderr (integration tests).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ember::test {
+
+struct ProcessResult {
+  int status = -1;       // exit status, or 128+signal
+  bool timed_out = false;
+  std::string out;       // stdout
+  std::string err;       // stderr
+  double seconds = 0;
+};
+
+struct ProcessOptions {
+  int timeout_ms = 60000;
+  std::string stdin_data;       // written to the child's stdin, then closed
+  bool close_stdin = false;     // run with fd 0 closed
+  int signal_after_ms = -1;     // send `signal` this long after start
+  int signal = 0;
+};
+
+ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOptions& opts = {});
+
+// Convenience: build/ember with arguments.
+ProcessResult runEmber(const std::vector<std::string>& args, const ProcessOptions& opts = {});
+
+// Lines of `text` that start with `prefix`.
+std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix);
+
+}  // namespace ember::test
