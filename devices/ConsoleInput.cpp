@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <spdlog/spdlog.h>
+#include "kvm/Log.h"
 
 #include <cerrno>
 

@@ -1,7 +1,7 @@
 // epoll dispatch with thread-safe, RAII registrations.
 #include "kvm/EventLoop.h"
 
-#include <spdlog/spdlog.h>
+#include "kvm/Log.h"
 
 #include <array>
 #include <cerrno>
@@ -93,7 +93,7 @@ void EventLoop::runOnce(int timeout_ms) {
   int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
   if (n < 0) {
     if (errno != EINTR) {
-      spdlog::error("event loop: epoll_wait: {}", std::strerror(errno));
+      log::error("event loop: epoll_wait: {}", std::strerror(errno));
     }
     return;
   }

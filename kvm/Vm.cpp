@@ -210,13 +210,13 @@ Result<void> Vm::signalMsi(uint64_t address, uint32_t data) {
 
 }  // namespace ember::kvm
 
-#include <spdlog/spdlog.h>
+#include "kvm/Log.h"
 
 namespace ember::kvm {
 
 void KvmIrqLine::setLevel(bool asserted) {
   if (auto r = vm_.setIrqLine(irq_, asserted); !r) {
-    spdlog::warn("irq {}: {}", irq_, r.error().message);
+    log::warn("irq {}: {}", irq_, r.error().message);
   }
 }
 

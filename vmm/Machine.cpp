@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
-#include <spdlog/spdlog.h>
+#include "kvm/Log.h"
 
 #include "vmm/BootCpu.h"
 #include "vmm/Cpuid.h"
@@ -67,7 +67,7 @@ Result<void> Machine::setUpMemory() {
   for (const auto& r : memory_.regions()) {
     EMBER_TRY(vm_->setMemorySlot(slot++, r.start.raw, r.size, r.mapping.data()));
   }
-  spdlog::debug("guest RAM: {} MiB in {} region(s)", config_.memory / MiB, memory_.regions().size());
+  log::debug("guest RAM: {} MiB in {} region(s)", config_.memory / MiB, memory_.regions().size());
   return {};
 }
 
@@ -88,17 +88,17 @@ Result<void> Machine::loadKernel() {
     uint64_t addr = EMBER_TRY(placeHighModule(memory_, *layout_, initrd,
                                               (image->highest + 0xfff) & ~0xfffULL, UINT64_MAX));
     modules.push_back({addr, initrd.size()});
-    spdlog::debug("initrd: {} bytes at {:#x}", initrd.size(), addr);
+    log::debug("initrd: {} bytes at {:#x}", initrd.size(), addr);
   }
   start_info_ = EMBER_TRY(writePvhStartInfo(memory_, *layout_, config_.cmdline, modules, 0));
   if (image->pvh_entry) {
     entry_ = *image->pvh_entry;
     entry_pvh_ = true;
-    spdlog::debug("kernel: PVH entry {:#x}", entry_);
+    log::debug("kernel: PVH entry {:#x}", entry_);
   } else {
     entry_ = image->entry;
     entry_pvh_ = false;
-    spdlog::debug("kernel: 64-bit ELF entry {:#x}", entry_);
+    log::debug("kernel: 64-bit ELF entry {:#x}", entry_);
   }
   return {};
 }
@@ -173,7 +173,7 @@ int Machine::run() {
   for (auto& v : vcpus_) {
     v->start();
   }
-  spdlog::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
+  log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
                config_.memory / MiB);
   ExitDecision d = exit_.wait();
   for (auto& v : vcpus_) {
@@ -183,13 +183,13 @@ int Machine::run() {
   console_in_.reset();  // restores the terminal
   console_out_->flush(2000);
   if (uint64_t dropped = console_out_->dropped(); dropped > 0) {
-    spdlog::warn("console: {} bytes of guest output were dropped because stdout was not being "
+    log::warn("console: {} bytes of guest output were dropped because stdout was not being "
                  "read fast enough", dropped);
   }
   if (d.status == 0 || d.status >= 128) {
-    spdlog::info("{}; exiting with status {}", d.reason, d.status);
+    log::info("{}; exiting with status {}", d.reason, d.status);
   } else {
-    spdlog::info("{}; exiting with status {}", d.reason, d.status);
+    log::info("{}; exiting with status {}", d.reason, d.status);
   }
   return d.status;
 }

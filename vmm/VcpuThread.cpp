@@ -3,7 +3,7 @@
 
 #include <signal.h>
 
-#include <spdlog/spdlog.h>
+#include "kvm/Log.h"
 
 #include <algorithm>
 #include <ctime>
@@ -72,7 +72,7 @@ void VcpuThread::loop() {
 
 void VcpuThread::reportCrash(const std::string& what) {
   std::string state = vcpu_->describeState();
-  spdlog::error("vCPU {}: {}\n{}", vcpu_->id(), what, state);
+  log::error("vCPU {}: {}\n{}", vcpu_->id(), what, state);
   control_.requestExit(kExitGuestCrash, fmt::format("vCPU {}: {}", vcpu_->id(), what));
 }
 
@@ -87,7 +87,7 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
             if (!pio_.read(e.port, chunk)) {
               std::fill(chunk.begin(), chunk.end(), 0xff);  // nothing there: floating bus
               if (unhandled_reported_++ < kMaxUnhandledReports) {
-                spdlog::debug("vCPU {}: read of unclaimed port {:#x}/{}", vcpu_->id(), e.port,
+                log::debug("vCPU {}: read of unclaimed port {:#x}/{}", vcpu_->id(), e.port,
                               e.size);
               }
             }
@@ -96,7 +96,7 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
           for (uint32_t i = 0; i < e.count; ++i) {
             auto chunk = e.data.subspan(static_cast<size_t>(i) * e.size, e.size);
             if (!pio_.write(e.port, chunk) && unhandled_reported_++ < kMaxUnhandledReports) {
-              spdlog::debug("vCPU {}: write to unclaimed port {:#x}/{}", vcpu_->id(), e.port,
+              log::debug("vCPU {}: write to unclaimed port {:#x}/{}", vcpu_->id(), e.port,
                             e.size);
             }
           }
@@ -104,13 +104,13 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
           if (!mmio_.read(e.addr, e.data)) {
             std::fill(e.data.begin(), e.data.end(), 0xff);
             if (unhandled_reported_++ < kMaxUnhandledReports) {
-              spdlog::debug("vCPU {}: read of unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
+              log::debug("vCPU {}: read of unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
                             e.data.size());
             }
           }
         } else if constexpr (std::is_same_v<T, MmioWrite>) {
           if (!mmio_.write(e.addr, e.data) && unhandled_reported_++ < kMaxUnhandledReports) {
-            spdlog::debug("vCPU {}: write to unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
+            log::debug("vCPU {}: write to unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
                           e.data.size());
           }
         } else if constexpr (std::is_same_v<T, Hlt>) {

@@ -1,0 +1,57 @@
+// Ember's logging facade: levelled, formatted messages on stderr.
+//
+// spdlog does the work but only Log.cpp includes it, so the rest of the code pays for {fmt}
+// formatting alone. Tests can capture messages (hostile-guest cases require a warn-level line
+// naming the device and the rule broken) with ScopedLogCapture.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ember::log {
+
+enum class Level { Trace, Debug, Info, Warn, Error, Off };
+
+// Parses "trace", "debug", "info", "warn", "error" or "off"; false if unknown.
+bool parseLevel(std::string_view text, Level* out);
+void setLevel(Level level);
+bool enabled(Level level);
+void write(Level level, std::string_view message);
+
+template <typename... Args>
+void at(Level level, fmt::format_string<Args...> f, Args&&... args) {
+  if (enabled(level)) {
+    write(level, fmt::format(f, std::forward<Args>(args)...));
+  }
+}
+template <typename... Args>
+void trace(fmt::format_string<Args...> f, Args&&... a) { at(Level::Trace, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void debug(fmt::format_string<Args...> f, Args&&... a) { at(Level::Debug, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void info(fmt::format_string<Args...> f, Args&&... a) { at(Level::Info, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void warn(fmt::format_string<Args...> f, Args&&... a) { at(Level::Warn, f, std::forward<Args>(a)...); }
+template <typename... Args>
+void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::Error, f, std::forward<Args>(a)...); }
+
+// While alive, every message at `min` or above is also appended to `lines` (tests).
+class ScopedLogCapture {
+ public:
+  explicit ScopedLogCapture(Level min = Level::Warn);
+  ~ScopedLogCapture();
+  ScopedLogCapture(const ScopedLogCapture&) = delete;
+  ScopedLogCapture& operator=(const ScopedLogCapture&) = delete;
+  std::vector<std::string> lines() const;
+  bool contains(std::string_view needle) const;
+
+ private:
+  Level previous_level_;
+};
+
+}  // namespace ember::log

@@ -1,0 +1,42 @@
+# Shared helpers for tools/*: package installation and builds. Sourced, not run.
+set -euo pipefail
+
+EMBER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Debian packages the build and the test suite need (see README.md for why each is there).
+EMBER_BUILD_PACKAGES=(cmake make g++ linux-libc-dev libaio-dev libcli11-dev libspdlog-dev
+  libfmt-dev libgtest-dev libgmock-dev)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Installs whichever of the given packages are missing (apt-get update only when needed).
+ensure_packages() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  log "installing ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+    "${sudo[@]}" apt-get update -q >/dev/null
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# build_ember DIR [cmake args...]: configures once, then builds incrementally.
+build_ember() {
+  local dir="$1"
+  shift
+  if [[ ! -f "$dir/CMakeCache.txt" ]]; then
+    cmake -S "$EMBER_ROOT" -B "$dir" "$@" >/dev/null
+  fi
+  cmake --build "$dir" -j"$(nproc)" -- --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^Consolidate|^Scanning' || true
+  test "${PIPESTATUS[0]}" -eq 0
+}
