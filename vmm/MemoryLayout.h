@@ -29,6 +29,8 @@ constexpr uint64_t kFourGiB = 4 * GiB;
 
 constexpr uint64_t kPciMmio32Start = 0xc0000000;
 constexpr uint64_t kPciMmio32Size = 0x20000000;
+constexpr uint64_t kPciIoStart = 0xc000;  // port window for I/O BARs (legacy virtio)
+constexpr uint64_t kPciIoSize = 0x4000;
 constexpr uint64_t kEcamStart = 0xe0000000;
 constexpr uint64_t kEcamSize = 0x10000000;
 constexpr uint64_t kIoapicAddress = 0xfec00000;
