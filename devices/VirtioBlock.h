@@ -1,0 +1,91 @@
+// virtio-blk (virtio 1.2, 5.2) on a raw image file, with libaio.
+//
+// Requests are parsed and validated by parseBlockRequest, then batched per kick into one
+// io_submit; completions arrive on the AIO eventfd in the event loop, which writes each status
+// byte and returns the chain to the used ring. Aligned requests use an O_DIRECT descriptor when
+// the file system allows it, everything else the buffered one. An I/O error or short transfer
+// fails only its own request (hostile-guest case 37). Reset waits for in-flight requests and
+// discards their results, so nothing is written to guest memory afterwards (case 25). FLUSH is
+// an fdatasync of the image, done after every earlier request has completed.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "devices/AioEngine.h"
+#include "devices/BlockFile.h"
+#include "devices/BlockRequest.h"
+#include "kvm/EventLoop.h"
+#include "virtio/VirtioDevice.h"
+
+namespace ember::devices {
+
+class VirtioBlock : public virtio::VirtioDevice {
+ public:
+  static constexpr uint16_t kQueueSize = 256;
+  static constexpr uint32_t kSegMax = kQueueSize - 2;
+  static constexpr uint32_t kSizeMax = 1 << 20;
+
+  // `loop` serves the completion eventfd; without one, call processCompletions() (tests).
+  static Result<std::unique_ptr<VirtioBlock>> create(BlockFile file, std::string serial,
+                                                     EventLoop* loop);
+  ~VirtioBlock() override;
+
+  std::string name() const override;
+  uint16_t deviceType() const override;
+  uint64_t features() const override;
+  uint16_t queueCount() const override { return 1; }
+  uint16_t queueMaxSize(uint16_t) const override { return kQueueSize; }
+  uint32_t configSize() const override { return 36; }
+  void readConfig(uint32_t offset, std::span<uint8_t> data) override;
+
+  Result<void> activate(const virtio::Activation& activation) override;
+  void notify(uint16_t queue) override;
+  void reset() override;
+
+  // Handles finished AIO requests (the event loop calls this when the eventfd fires).
+  void processCompletions();
+  const BlockFile& file() const { return file_; }
+  uint64_t failedRequests() const;
+
+ private:
+  struct Slot {
+    iocb cb{};
+    std::vector<iovec> iov;
+    uint16_t head = 0;
+    uint64_t status_addr = 0;
+    uint64_t expected = 0;  // bytes the transfer must move
+    uint32_t used_len = 0;
+    bool write = false;
+    uint64_t sector = 0;
+    bool busy = false;
+  };
+
+  VirtioBlock(BlockFile file, std::string serial);
+  Result<void> handleChainLocked(virtio::DescriptorChain& chain);
+  void completeLocked(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t used_len);
+  void finishSlotLocked(Slot& slot, int64_t result);
+  void submitPendingLocked();
+  void processLocked();
+  void warnLocked(const std::string& what);
+  void flushLocked(uint16_t head, uint64_t status_addr);
+
+  BlockFile file_;
+  std::string serial_;
+  std::unique_ptr<AioEngine> aio_;
+  EventLoop::Registration completion_reg_;
+  std::mutex mutex_;
+  std::optional<virtio::Activation> act_;
+  std::vector<Slot> slots_;
+  std::vector<uint16_t> free_slots_;
+  std::vector<iocb*> pending_;  // prepared, not yet accepted by io_submit
+  size_t submitted_ = 0;        // accepted by the kernel, not yet completed
+  std::vector<std::pair<uint16_t, uint64_t>> deferred_flushes_;  // waiting for writes to finish
+  bool pushed_ = false;          // used entries added since the last interrupt decision
+  uint64_t failed_ = 0;
+  uint64_t warnings_ = 0;
+};
+
+}  // namespace ember::devices

@@ -1,0 +1,131 @@
+// virtio-console port 0 data path.
+#include "devices/VirtioConsole.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "virtio/QueueProcessing.h"
+#include "virtio/VirtioSpec.h"
+
+namespace ember::devices {
+
+using namespace virtio;
+
+namespace {
+constexpr uint32_t kMaxTransmitChunk = 64 * 1024;
+}
+
+VirtioConsole::VirtioConsole(OutputSink output) : output_(std::move(output)) {}
+
+uint16_t VirtioConsole::deviceType() const { return device_type::kConsole; }
+
+uint64_t VirtioConsole::features() const { return feature::kIndirectDesc | feature::kEventIdx; }
+
+void VirtioConsole::readConfig(uint32_t offset, std::span<uint8_t> data) {
+  // 5.3.4 struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr; none of the features
+  // that give them meaning is offered, so they read as zero.
+  uint8_t image[12] = {};
+  readConfigBytes(image, offset, data);
+}
+
+Result<void> VirtioConsole::activate(const Activation& activation) {
+  {
+    std::lock_guard lock(mutex_);
+    if (activation.queues.size() < 2 || !activation.queues[kTransmitQueue]) {
+      return makeError(Errc::Guest, "virtio-console activated without its transmit queue");
+    }
+    act_ = activation;
+  }
+  if (on_room_) {
+    on_room_();
+  }
+  return {};
+}
+
+void VirtioConsole::notify(uint16_t queue) {
+  if (queue == kReceiveQueue) {
+    // New receive buffers: pending host input can flow again.
+    if (on_room_) on_room_();
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  if (act_ && queue == kTransmitQueue) {
+    transmitLocked();
+  }
+}
+
+void VirtioConsole::transmitLocked() {
+  SplitQueue& q = *act_->queues[kTransmitQueue];
+  const GuestMemory& mem = *act_->memory;
+  bool pushed = false;
+  std::vector<uint8_t> bytes;
+  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
+    auto bufs = collectChain(chain);
+    pushed = true;
+    if (!bufs) {
+      EMBER_TRY(q.pushUsed(chain.head(), 0));
+      return std::move(bufs).error();
+    }
+    for (const auto& seg : bufs->readable) {
+      uint32_t len = std::min(seg.len, kMaxTransmitChunk);
+      bytes.resize(len);
+      EMBER_TRY(mem.read(GuestAddress(seg.addr), bytes));
+      output_(bytes);
+    }
+    return q.pushUsed(bufs->head, 0);
+  });
+  if (pushed) {
+    act_->host->queueUsed(kTransmitQueue, q);
+  }
+  if (!r) {
+    act_->host->needsReset(r.error().message);
+  }
+}
+
+size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
+  std::lock_guard lock(mutex_);
+  if (!act_ || !act_->queues[kReceiveQueue]) {
+    return 0;
+  }
+  SplitQueue& q = *act_->queues[kReceiveQueue];
+  const GuestMemory& mem = *act_->memory;
+  size_t taken = 0;
+  bool pushed = false;
+  while (taken < bytes.size()) {
+    auto chain = q.pop();
+    if (!chain) {
+      act_->host->needsReset(chain.error().message);
+      break;
+    }
+    if (!*chain) {
+      break;  // no receive buffers: the caller keeps the rest and pauses
+    }
+    auto bufs = collectChain(**chain);
+    pushed = true;
+    if (!bufs) {
+      (void)q.pushUsed((*chain)->head(), 0);
+      act_->host->needsReset(bufs.error().message);
+      break;
+    }
+    uint32_t written = 0;
+    for (const auto& seg : bufs->writable) {
+      size_t n = std::min<size_t>(seg.len, bytes.size() - taken);
+      if (n == 0) break;
+      if (!mem.write(GuestAddress(seg.addr), bytes.subspan(taken, n))) break;
+      taken += n;
+      written += static_cast<uint32_t>(n);
+    }
+    if (!q.pushUsed(bufs->head, written)) break;
+  }
+  if (pushed) {
+    act_->host->queueUsed(kReceiveQueue, q);
+  }
+  return taken;
+}
+
+void VirtioConsole::reset() {
+  std::lock_guard lock(mutex_);
+  act_.reset();
+}
+
+}  // namespace ember::devices

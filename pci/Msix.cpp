@@ -1,0 +1,210 @@
+// MSI-X table semantics and KVM irqfd delivery.
+#include "pci/Msix.h"
+
+#include <algorithm>
+
+#include "kvm/Log.h"
+
+namespace ember::pci {
+
+MsixState::MsixState(uint16_t vectors, MsiSink& sink) : sink_(sink), entries_(vectors) {}
+
+bool MsixState::enabled() const {
+  std::lock_guard lock(mutex_);
+  return enabled_;
+}
+
+uint16_t MsixState::control() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<uint16_t>((entries_.size() - 1) | (enabled_ ? kControlEnable : 0) |
+                               (function_mask_ ? kControlFunctionMask : 0));
+}
+
+void MsixState::writeControl(uint16_t value) {
+  std::lock_guard lock(mutex_);
+  enabled_ = value & kControlEnable;
+  function_mask_ = value & kControlFunctionMask;
+  flushPendingLocked();
+}
+
+bool MsixState::deliverableLocked(const Entry& e) const {
+  return enabled_ && !function_mask_ && !(e.control & 1);
+}
+
+void MsixState::sendLocked(uint16_t vector) {
+  const Entry& e = entries_[vector];
+  sink_.setRoute(vector, (static_cast<uint64_t>(e.addr_hi) << 32) | e.addr_lo, e.data);
+  sink_.fire(vector);
+}
+
+void MsixState::flushPendingLocked() {
+  for (uint16_t v = 0; v < entries_.size(); ++v) {
+    Entry& e = entries_[v];
+    if (e.pending && deliverableLocked(e)) {
+      e.pending = false;
+      sendLocked(v);
+    }
+  }
+}
+
+bool MsixState::notify(uint16_t vector) {
+  std::lock_guard lock(mutex_);
+  if (vector >= entries_.size()) {
+    return false;
+  }
+  Entry& e = entries_[vector];
+  if (deliverableLocked(e)) {
+    sendLocked(vector);
+  } else {
+    e.pending = true;
+  }
+  return true;
+}
+
+bool MsixState::pending(uint16_t vector) const {
+  std::lock_guard lock(mutex_);
+  return vector < entries_.size() && entries_[vector].pending;
+}
+
+bool MsixState::masked(uint16_t vector) const {
+  std::lock_guard lock(mutex_);
+  return vector >= entries_.size() || (entries_[vector].control & 1);
+}
+
+void MsixState::reset() {
+  std::lock_guard lock(mutex_);
+  enabled_ = false;
+  function_mask_ = false;
+  for (auto& e : entries_) {
+    e = Entry{};
+  }
+}
+
+namespace {
+bool validAccess(uint64_t offset, size_t size, uint64_t limit) {
+  // Dword or qword, naturally aligned, entirely inside the structure.
+  return (size == 4 || size == 8) && offset % size == 0 && offset < limit &&
+         size <= limit - offset;
+}
+}  // namespace
+
+void MsixState::tableRead(uint64_t offset, std::span<uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+  std::lock_guard lock(mutex_);
+  if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
+    return;
+  }
+  for (size_t i = 0; i < data.size(); i += 4) {
+    uint64_t o = offset + i;
+    const Entry& e = entries_[o / kEntrySize];
+    uint32_t fields[4] = {e.addr_lo, e.addr_hi, e.data, e.control};
+    uint32_t v = fields[(o % kEntrySize) / 4];
+    for (int b = 0; b < 4; ++b) {
+      data[i + b] = static_cast<uint8_t>(v >> (8 * b));
+    }
+  }
+}
+
+void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
+  std::lock_guard lock(mutex_);
+  if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
+    log::debug("msix: ignored {}-byte table write at {:#x}", data.size(), offset);
+    return;
+  }
+  for (size_t i = 0; i < data.size(); i += 4) {
+    uint64_t o = offset + i;
+    uint16_t vector = static_cast<uint16_t>(o / kEntrySize);
+    Entry& e = entries_[vector];
+    uint32_t v = static_cast<uint32_t>(data[i]) | (static_cast<uint32_t>(data[i + 1]) << 8) |
+                 (static_cast<uint32_t>(data[i + 2]) << 16) |
+                 (static_cast<uint32_t>(data[i + 3]) << 24);
+    switch ((o % kEntrySize) / 4) {
+      case 0: e.addr_lo = v & ~0x3u; break;  // bits 1:0 are reserved (dword aligned)
+      case 1: e.addr_hi = v; break;
+      case 2: e.data = v; break;
+      case 3: e.control = v & 1; break;  // only the mask bit is defined
+    }
+    if (e.pending && deliverableLocked(e)) {
+      e.pending = false;
+      sendLocked(vector);
+    }
+  }
+}
+
+void MsixState::pbaRead(uint64_t offset, std::span<uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+  std::lock_guard lock(mutex_);
+  uint64_t pba_bytes = ((entries_.size() + 63) / 64) * 8;
+  if (!validAccess(offset, data.size(), pba_bytes)) {
+    return;
+  }
+  for (size_t i = 0; i < data.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      uint64_t v = (offset + i) * 8 + bit;
+      if (v < entries_.size() && entries_[v].pending) {
+        data[i] |= static_cast<uint8_t>(1u << bit);
+      }
+    }
+  }
+}
+
+void MsixBarRegion::read(uint64_t offset, std::span<uint8_t> data) {
+  if (offset >= pba_offset_) {
+    state_.pbaRead(offset - pba_offset_, data);
+  } else if (offset >= table_offset_) {
+    state_.tableRead(offset - table_offset_, data);
+  } else {
+    std::fill(data.begin(), data.end(), 0);
+  }
+}
+
+void MsixBarRegion::write(uint64_t offset, std::span<const uint8_t> data) {
+  if (offset >= pba_offset_) {
+    return;  // the PBA is read-only
+  }
+  if (offset >= table_offset_) {
+    state_.tableWrite(offset - table_offset_, data);
+  }
+}
+
+KvmMsiSink::KvmMsiSink(kvm::Vm& vm, uint16_t vectors) : vm_(vm), vectors_(vectors) {}
+
+KvmMsiSink::~KvmMsiSink() {
+  for (auto& v : vectors_) {
+    if (v.irqfd) {
+      (void)vm_.removeIrqfd(v.gsi, v.irqfd->fd());
+      vm_.releaseMsiGsi(v.gsi);
+    }
+  }
+}
+
+void KvmMsiSink::setRoute(uint16_t vector, uint64_t address, uint32_t data) {
+  Vector& v = vectors_[vector];
+  if (!v.irqfd) {
+    auto gsi = vm_.allocateMsiGsi();
+    auto efd = EventFd::create();
+    if (!gsi || !efd) {
+      log::error("msix: cannot allocate an interrupt for vector {}: {}", vector,
+                 !gsi ? gsi.error().message : efd.error().message);
+      return;
+    }
+    if (auto r = vm_.addIrqfd(*gsi, efd->fd()); !r) {
+      log::error("msix: {}", r.error().message);
+      vm_.releaseMsiGsi(*gsi);
+      return;
+    }
+    v.gsi = *gsi;
+    v.irqfd = std::make_unique<EventFd>(std::move(*efd));
+  }
+  if (auto r = vm_.setMsiRoute(v.gsi, address, data); !r) {
+    log::error("msix: vector {}: {}", vector, r.error().message);
+  }
+}
+
+void KvmMsiSink::fire(uint16_t vector) {
+  if (vector < vectors_.size() && vectors_[vector].irqfd) {
+    vectors_[vector].irqfd->signal();
+  }
+}
+
+}  // namespace ember::pci

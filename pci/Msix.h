@@ -1,0 +1,106 @@
+// MSI-X (PCI Local Bus 3.0, section 6.8.2): the vector table, the pending-bit array, the enable
+// and function-mask bits, and delivery through KVM irqfds.
+//
+// A device raises a vector with notify(). If MSI-X is enabled and neither the function nor the
+// vector is masked, the message is sent at once (an eventfd write that KVM turns into an MSI
+// through the vector's GSI route); otherwise the vector's pending bit is set and the message goes
+// out when it is unmasked. Vector numbers are checked on every call (hostile-guest case 17), and
+// table/PBA accesses must be aligned dwords or qwords inside the structure (case 19).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "kvm/Bus.h"
+#include "kvm/UniqueFd.h"
+#include "kvm/Vm.h"
+
+namespace ember::pci {
+
+// Where MSI messages go. The KVM implementation keeps one irqfd + GSI route per vector.
+class MsiSink {
+ public:
+  virtual ~MsiSink() = default;
+  // The vector's message is (address, data); it is deliverable now.
+  virtual void setRoute(uint16_t vector, uint64_t address, uint32_t data) = 0;
+  // Sends the vector's message (only called after setRoute for that vector).
+  virtual void fire(uint16_t vector) = 0;
+};
+
+class MsixState {
+ public:
+  static constexpr uint16_t kEntrySize = 16;
+  static constexpr uint16_t kControlEnable = 1u << 15;
+  static constexpr uint16_t kControlFunctionMask = 1u << 14;
+
+  MsixState(uint16_t vectors, MsiSink& sink);
+
+  uint16_t size() const { return static_cast<uint16_t>(entries_.size()); }
+  bool enabled() const;
+  // Message Control as the guest sees it (table size - 1 in bits 10:0).
+  uint16_t control() const;
+  void writeControl(uint16_t value);
+
+  void tableRead(uint64_t offset, std::span<uint8_t> data);
+  void tableWrite(uint64_t offset, std::span<const uint8_t> data);
+  void pbaRead(uint64_t offset, std::span<uint8_t> data);
+
+  // Raises `vector`; false if it does not exist.
+  bool notify(uint16_t vector);
+  bool pending(uint16_t vector) const;
+  bool masked(uint16_t vector) const;
+  // Back to the power-on state: disabled, every vector masked, nothing pending.
+  void reset();
+
+ private:
+  struct Entry {
+    uint32_t addr_lo = 0, addr_hi = 0, data = 0, control = 1;  // masked
+    bool pending = false;
+  };
+  bool deliverableLocked(const Entry& e) const;
+  void sendLocked(uint16_t vector);
+  void flushPendingLocked();
+
+  MsiSink& sink_;
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+  bool enabled_ = false;
+  bool function_mask_ = false;
+};
+
+// A BusDevice for a memory BAR holding the table at `table_offset` and the PBA at `pba_offset`.
+class MsixBarRegion : public BusDevice {
+ public:
+  MsixBarRegion(MsixState& state, uint64_t table_offset, uint64_t pba_offset)
+      : state_(state), table_offset_(table_offset), pba_offset_(pba_offset) {}
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+ private:
+  MsixState& state_;
+  uint64_t table_offset_;
+  uint64_t pba_offset_;
+};
+
+// MSI delivery through KVM: a GSI with an MSI route and an irqfd per vector, created the first
+// time the vector is routed and torn down with the object.
+class KvmMsiSink : public MsiSink {
+ public:
+  KvmMsiSink(kvm::Vm& vm, uint16_t vectors);
+  ~KvmMsiSink() override;
+  void setRoute(uint16_t vector, uint64_t address, uint32_t data) override;
+  void fire(uint16_t vector) override;
+
+ private:
+  struct Vector {
+    std::unique_ptr<EventFd> irqfd;
+    uint32_t gsi = 0;
+  };
+  kvm::Vm& vm_;
+  std::vector<Vector> vectors_;
+};
+
+}  // namespace ember::pci

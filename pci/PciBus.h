@@ -1,0 +1,86 @@
+// PCI bus 0: the host bridge at 00:00.0, up to 31 more devices, configuration access through
+// mechanism #1 (ports 0xcf8/0xcfc) and ECAM, and the mapping of every device's BARs onto the
+// port and MMIO buses.
+//
+// Whenever the guest writes a BAR or a command register, the bus recomputes where each BAR
+// should decode and moves regions accordingly. A BAR that would overlap RAM, another device or
+// another BAR, or whose decode bit is off, is left unmapped until that changes (hostile-guest
+// case 23): the bus maps always reflect the configuration space, never a stale address.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kvm/Bus.h"
+#include "kvm/Result.h"
+#include "pci/PciDevice.h"
+
+namespace ember::pci {
+
+class PciBus {
+ public:
+  static constexpr int kSlots = 32;
+  // Returns whether [addr, addr+len) of guest physical space is RAM (BARs may not go there).
+  using RamCheck = std::function<bool(uint64_t addr, uint64_t len)>;
+  // Called on a reset request through port 0xcf9 (PCI reset control register).
+  using ResetHandler = std::function<void()>;
+
+  PciBus(Bus& pio, Bus& mmio, RamCheck is_ram);
+  ~PciBus();
+
+  // Places a device in the next free slot (1..31) and maps its BARs if already programmed.
+  Result<uint8_t> addDevice(std::shared_ptr<PciDevice> device);
+
+  // Firmware-style assignment: gives every BAR an address from the windows and enables decode.
+  Result<void> assignResources(uint64_t io_base, uint64_t io_size, uint64_t mmio_base,
+                               uint64_t mmio_size);
+
+  // Configuration access by bus/device/function (bus 0 only; absent functions read all ones).
+  uint32_t configRead(uint8_t bus, uint8_t device, uint8_t function, uint16_t offset,
+                      uint8_t size);
+  void configWrite(uint8_t bus, uint8_t device, uint8_t function, uint16_t offset, uint8_t size,
+                   uint32_t value);
+
+  // BusDevices to register: the mechanism #1 ports (0xcf8, length 8) and the ECAM window.
+  std::shared_ptr<BusDevice> configPorts() const;
+  std::shared_ptr<BusDevice> ecam() const;
+  void setResetHandler(ResetHandler h) { reset_handler_ = std::move(h); }
+
+  std::shared_ptr<PciDevice> deviceAt(uint8_t slot) const;
+
+ private:
+  class ConfigPorts;
+  class Ecam;
+  struct Mapping {
+    bool mapped = false;
+    uint64_t base = 0;
+    BarKind kind = BarKind::None;
+    uint64_t refused_base = 0;  // last address refused (to warn once per address)
+  };
+
+  bool wantsMapping(uint8_t slot, int bar, uint64_t* addr) const;
+  void remapAllLocked();
+  void unmapLocked(uint8_t slot, int bar);
+
+  Bus& pio_;
+  Bus& mmio_;
+  RamCheck is_ram_;
+  ResetHandler reset_handler_;
+  mutable std::recursive_mutex mutex_;
+  std::array<std::shared_ptr<PciDevice>, kSlots> devices_{};
+  std::array<std::array<Mapping, PciDevice::kBarCount>, kSlots> mappings_{};
+  std::shared_ptr<ConfigPorts> config_ports_;
+  std::shared_ptr<Ecam> ecam_;
+};
+
+// The host bridge at 00:00.0 (class 06/00/00).
+class PciHostBridge : public PciDevice {
+ public:
+  PciHostBridge();
+};
+
+}  // namespace ember::pci

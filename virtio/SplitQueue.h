@@ -1,0 +1,63 @@
+// The device side of one split virtqueue (virtio 1.2, 2.7).
+//
+// Geometry is validated once, at activation, and frozen (hostile-guest cases 12-13): size a
+// non-zero power of two no larger than the device's maximum, rings aligned as 2.7 requires
+// (descriptor table 16, available ring 2, used ring 4) and lying wholly in RAM. Ring indices are
+// read and written as single 16-bit atomic accesses with acquire/release ordering and a full
+// fence before the interrupt-suppression check (case 14, 2.7.7.2 / 2.7.10). A head index is
+// checked before use (case 3), the available index may not run more than a queue's worth ahead
+// (case 4), and at most `size` chains are in flight at once (case 5).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "kvm/GuestMemory.h"
+#include "kvm/Result.h"
+#include "virtio/DescriptorChain.h"
+
+namespace ember::virtio {
+
+struct QueueGeometry {
+  uint16_t size = 0;
+  uint64_t desc = 0;   // descriptor table
+  uint64_t avail = 0;  // driver area
+  uint64_t used = 0;   // device area
+};
+
+class SplitQueue {
+ public:
+  static Result<SplitQueue> activate(const GuestMemory& mem, const QueueGeometry& geometry,
+                                     uint16_t max_size, bool event_idx, bool indirect);
+
+  uint16_t size() const { return geo_.size; }
+  const QueueGeometry& geometry() const { return geo_; }
+  uint32_t inFlight() const { return in_flight_; }
+
+  // The next available chain, or nothing when the ring is empty (or `size` chains are already in
+  // flight). An error means the driver broke the ring protocol.
+  Result<std::optional<DescriptorChain>> pop();
+  // Returns a chain to the driver with `len` bytes written into its device-writable buffers.
+  Result<void> pushUsed(uint16_t head, uint32_t len);
+  // After pushing a batch: whether the driver asked to be interrupted for it (2.7.10).
+  Result<bool> shouldInterrupt();
+  // With EVENT_IDX, asks for a kick at the next new buffer (avail_event = next index) and
+  // reports whether buffers arrived meanwhile; without, just reports whether any are pending.
+  Result<bool> armNotification();
+  bool hasAvailable() const;
+
+ private:
+  SplitQueue(const GuestMemory& mem, const QueueGeometry& g, bool event_idx, bool indirect)
+      : mem_(&mem), geo_(g), event_idx_(event_idx), indirect_(indirect) {}
+
+  const GuestMemory* mem_;
+  QueueGeometry geo_;
+  bool event_idx_;
+  bool indirect_;
+  uint16_t next_avail_ = 0;
+  uint16_t next_used_ = 0;
+  uint16_t signalled_used_ = 0;  // used index when the interrupt decision was last made
+  uint32_t in_flight_ = 0;
+};
+
+}  // namespace ember::virtio

@@ -1,0 +1,13 @@
+// Shared helpers for device models.
+#include "virtio/VirtioDevice.h"
+
+namespace ember::virtio {
+
+void readConfigBytes(std::span<const uint8_t> image, uint32_t offset, std::span<uint8_t> out) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint64_t at = static_cast<uint64_t>(offset) + i;
+    out[i] = at < image.size() ? image[at] : 0;
+  }
+}
+
+}  // namespace ember::virtio

@@ -1,0 +1,65 @@
+// The interface between the virtio-pci transport and a device model (block, console, ...).
+//
+// Two-phase lifecycle (virtio 1.2, 3.1): until DRIVER_OK the transport owns feature negotiation
+// and queue configuration; at DRIVER_OK it validates the queues and hands them, with the guest
+// memory and the negotiated features, to activate(). Kicks arrive through notify() on the event
+// loop thread (ioeventfd) or on a vCPU thread (userspace kicks). reset() must stop all work:
+// when it returns, in-flight I/O has completed or been cancelled and the device will not touch
+// guest memory or the queues again.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvm/GuestMemory.h"
+#include "kvm/Result.h"
+#include "virtio/SplitQueue.h"
+
+namespace ember::virtio {
+
+// What a device may ask of its transport, from any thread.
+class VirtioDeviceHost {
+ public:
+  virtual ~VirtioDeviceHost() = default;
+  // Used buffers were added to `queue`; interrupts the driver if it asked for it.
+  virtual void queueUsed(uint16_t queue, SplitQueue& q) = 0;
+  virtual void configChanged() = 0;
+  // The device cannot go on: sets DEVICE_NEEDS_RESET and raises a config interrupt
+  // (hostile-guest preamble). `reason` names the rule the driver broke.
+  virtual void needsReset(const std::string& reason) = 0;
+};
+
+struct Activation {
+  const GuestMemory* memory;
+  uint64_t features;                 // negotiated
+  std::vector<SplitQueue*> queues;   // one per device queue; null if the driver left it off
+  VirtioDeviceHost* host;
+};
+
+class VirtioDevice {
+ public:
+  virtual ~VirtioDevice() = default;
+
+  virtual std::string name() const = 0;
+  virtual uint16_t deviceType() const = 0;
+  // Device-specific feature bits plus the ring features it supports (not VERSION_1, which the
+  // transport adds on its modern face).
+  virtual uint64_t features() const = 0;
+  virtual uint16_t queueCount() const = 0;
+  virtual uint16_t queueMaxSize(uint16_t /*queue*/) const { return 256; }
+  virtual uint32_t configSize() const = 0;
+  virtual void readConfig(uint32_t offset, std::span<uint8_t> data) = 0;
+  virtual void writeConfig(uint32_t /*offset*/, std::span<const uint8_t> /*data*/) {}
+
+  virtual Result<void> activate(const Activation& activation) = 0;
+  virtual void notify(uint16_t queue) = 0;
+  virtual void reset() = 0;
+};
+
+// Reads device config bytes from a struct image, bounded (device config accesses of any size at
+// any offset: bytes past the end read as zero).
+void readConfigBytes(std::span<const uint8_t> image, uint32_t offset, std::span<uint8_t> out);
+
+}  // namespace ember::virtio
