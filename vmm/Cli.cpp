@@ -44,6 +44,48 @@ Result<uint64_t> parseMemorySize(const std::string& text) {
   return value << shift;
 }
 
+Result<DiskConfig> parseDiskSpec(const std::string& text) {
+  DiskConfig disk;
+  size_t start = 0;
+  bool first = true;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string field = text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                       : comma - start);
+    start = comma == std::string::npos ? text.size() + 1 : comma + 1;
+    if (first) {
+      if (field.empty()) {
+        return makeError(Errc::InvalidArgument, "--disk: missing image path in '{}'", text);
+      }
+      disk.path = field;
+      first = false;
+      continue;
+    }
+    std::string key = field.substr(0, field.find('='));
+    std::string value = field.find('=') == std::string::npos ? "" : field.substr(key.size() + 1);
+    if (key == "readonly" || key == "ro") {
+      disk.read_only = value.empty() || value == "on" || value == "true";
+    } else if (key == "serial") {
+      if (value.size() > 20) {
+        return makeError(Errc::InvalidArgument, "--disk {}: serial '{}' is longer than 20 bytes",
+                         disk.path, value);
+      }
+      disk.serial = value;
+    } else if (key == "ioeventfd") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--disk {}: ioeventfd must be on or off, not '{}'",
+                         disk.path, value);
+      }
+      disk.ioeventfd = value == "on";
+    } else {
+      return makeError(Errc::InvalidArgument,
+                       "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off)",
+                       disk.path, field);
+    }
+  }
+  return disk;
+}
+
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
   app.set_version_flag("--version", "ember 0.1.0");
@@ -71,6 +113,19 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
   run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")->capture_default_str();
+  std::vector<std::string> disks;
+  run->add_option("--disk", disks,
+                  "Attach a virtio-blk disk: PATH[,readonly][,serial=ID][,ioeventfd=off] "
+                  "(repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
+  std::string console = "serial";
+  run->add_option("--console", console,
+                  "Which device stdin feeds: 'serial' (COM1) or 'virtio' (virtio-console port 0); "
+                  "output of both reaches stdout")
+      ->check(CLI::IsMember({"serial", "virtio"}))
+      ->capture_default_str();
+  run->add_flag("--rng", cfg.rng, "Attach a virtio-rng device fed by getrandom(2)");
 
   std::vector<std::string> args;
   for (int i = argc - 1; i > 0; --i) {
@@ -97,6 +152,14 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     return makeError(Errc::InvalidArgument, "--memory: {}", mem.error().message);
   }
   cfg.memory = *mem;
+  for (const auto& d : disks) {
+    auto disk = parseDiskSpec(d);
+    if (!disk) {
+      return std::move(disk).error();
+    }
+    cfg.disks.push_back(std::move(*disk));
+  }
+  cfg.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
   return CliOutcome(CliRun{cfg});
 }
 

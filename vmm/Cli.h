@@ -24,6 +24,9 @@ using CliOutcome = std::variant<CliRun, CliPrint>;
 
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv);
 
+// "PATH[,readonly][,serial=ID][,ioeventfd=on|off]" -> DiskConfig.
+Result<DiskConfig> parseDiskSpec(const std::string& text);
+
 // "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
 Result<uint64_t> parseMemorySize(const std::string& text);
 

@@ -6,6 +6,12 @@
 
 #include "kvm/Log.h"
 
+#include "devices/BlockFile.h"
+#include "devices/VirtioBlock.h"
+#include "devices/VirtioConsole.h"
+#include "devices/VirtioRng.h"
+#include "pci/Msix.h"
+#include "virtio/VirtioPciTransport.h"
 #include "vmm/BootCpu.h"
 #include "vmm/Cpuid.h"
 #include "vmm/ElfLoader.h"
@@ -34,6 +40,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   EMBER_TRY(m->loadKernel());
   m->loop_ = EMBER_TRY(EventLoop::create());
   EMBER_TRY(m->setUpLegacyDevices());
+  EMBER_TRY(m->setUpPci());
   EMBER_TRY(m->setUpVcpus());
   EMBER_TRY(m->setUpSignals());
   return m;
@@ -115,13 +122,80 @@ Result<void> Machine::setUpLegacyDevices() {
   EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
                         std::make_shared<devices::DebugExit>(exit_)));
 
-  auto* uart = com1_.get();
+  return {};
+}
+
+Result<void> Machine::setUpPci() {
+  auto is_ram = [this](uint64_t addr, uint64_t len) {
+    for (const auto& r : memory_.regions()) {
+      if (addr < r.end() && r.start.raw < addr + len) return true;
+    }
+    return false;
+  };
+  pci_ = std::make_unique<pci::PciBus>(pio_, mmio_, is_ram);
+  pci_->setResetHandler([this] { exit_.requestExit(0, "guest reset the machine (port 0xcf9)"); });
+  EMBER_TRY(pio_.insert(0xcf8, 8, pci_->configPorts()));
+  // ECAM for bus 0 only: 32 devices x 8 functions x 4 KiB.
+  EMBER_TRY(mmio_.insert(kEcamStart, 1 * MiB, pci_->ecam()));
+
+  for (const auto& d : config_.disks) {
+    auto file = EMBER_TRY(devices::BlockFile::open(d.path, d.read_only));
+    log::debug("disk {}: {} bytes, {}{}", d.path, file.sizeBytes(),
+               d.read_only ? "read-only, " : "",
+               file.directFd() >= 0 ? fmt::format("O_DIRECT ({}-byte alignment)",
+                                                  file.directAlignment())
+                                    : std::string("buffered (no O_DIRECT here)"));
+    auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
+    EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
+  }
+  devices::VirtioConsole* vcon = nullptr;
+  if (config_.console == ConsoleKind::Virtio) {
+    auto* out = console_out_.get();
+    auto dev = std::make_unique<devices::VirtioConsole>(
+        [out](std::span<const uint8_t> b) { out->write(b); });
+    vcon = dev.get();
+    EMBER_TRY(addVirtioDevice(std::move(dev), true));
+  }
+  if (config_.rng) {
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
+  }
+  // Firmware's job on real hardware: give every BAR an address and turn decoding on. The guest
+  // may move them later (Linux keeps them; the test guest relocates them).
+  EMBER_TRY(pci_->assignResources(kPciIoStart, kPciIoSize, kPciMmio32Start, kPciMmio32Size));
+
+  // stdin feeds whichever console was chosen.
+  devices::ConsoleInput::Sink sink;
+  if (vcon != nullptr) {
+    sink = [vcon](std::span<const uint8_t> b) { return vcon->pushInput(b); };
+  } else {
+    auto* uart = com1_.get();
+    sink = [uart](std::span<const uint8_t> b) { return uart->pushInput(b); };
+  }
   console_in_ = std::make_unique<devices::ConsoleInput>(
-      *loop_, STDIN_FILENO, [uart](std::span<const uint8_t> b) { return uart->pushInput(b); },
+      *loop_, STDIN_FILENO, std::move(sink),
       [this] { exit_.requestExit(0, "quit from the console (Ctrl-A x)"); });
   auto* in = console_in_.get();
-  com1_->setInputRoomCallback([in] { in->resume(); });
+  if (vcon != nullptr) {
+    vcon->setInputRoomCallback([in] { in->resume(); });
+  } else {
+    com1_->setInputRoomCallback([in] { in->resume(); });
+  }
   EMBER_TRY(console_in_->start());
+  return {};
+}
+
+Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
+                                      bool ioeventfd) {
+  uint16_t vectors = static_cast<uint16_t>(device->queueCount() + 1);
+  virtio::TransportEnvironment env{vm_.get(), loop_.get(), &memory_};
+  auto transport = std::make_shared<virtio::VirtioPciTransport>(
+      std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors),
+      virtio::TransportOptions{ioeventfd});
+  auto* raw = transport.get();
+  uint8_t slot = EMBER_TRY(pci_->addDevice(transport));
+  // INTx routing, matching the ACPI _PRT: slot s, pin INTA -> IOAPIC GSI 16 + s % 8.
+  raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, 16 + (slot % 8)));
+  log::debug("pci 00:{:02x}.0: {} (ioeventfd {})", slot, raw->name(), ioeventfd ? "on" : "off");
   return {};
 }
 
@@ -181,6 +255,7 @@ int Machine::run() {
   }
   loop_->stop();
   console_in_.reset();  // restores the terminal
+  pci_.reset();         // devices finish in-flight I/O and sync their disks
   console_out_->flush(2000);
   if (uint64_t dropped = console_out_->dropped(); dropped > 0) {
     log::warn("console: {} bytes of guest output were dropped because stdout was not being "

@@ -13,11 +13,13 @@
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
+#include "virtio/VirtioDevice.h"
 #include "kvm/Bus.h"
 #include "kvm/EventLoop.h"
 #include "kvm/GuestMemory.h"
 #include "kvm/KvmSystem.h"
 #include "kvm/Vm.h"
+#include "pci/PciBus.h"
 #include "vmm/ExitLatch.h"
 #include "vmm/MachineConfig.h"
 #include "vmm/MemoryLayout.h"
@@ -39,6 +41,8 @@ class Machine {
   Result<void> setUpMemory();
   Result<void> loadKernel();
   Result<void> setUpLegacyDevices();
+  Result<void> setUpPci();
+  Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
 
@@ -54,6 +58,9 @@ class Machine {
   std::unique_ptr<devices::ConsoleOutput> console_out_;
   std::unique_ptr<kvm::KvmIrqLine> com1_irq_;
   std::shared_ptr<devices::Uart8250> com1_;
+  // Declared after everything the PCI devices use (VM, memory, loop, console output), so that
+  // they are destroyed first.
+  std::unique_ptr<pci::PciBus> pci_;
   std::unique_ptr<devices::ConsoleInput> console_in_;
   UniqueFd signal_fd_;
   EventLoop::Registration signal_reg_;

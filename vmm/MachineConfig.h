@@ -7,6 +7,15 @@
 
 namespace ember::vmm {
 
+struct DiskConfig {
+  std::string path;
+  bool read_only = false;
+  std::string serial;
+  bool ioeventfd = true;
+};
+
+enum class ConsoleKind { Serial, Virtio };
+
 struct MachineConfig {
   std::string kernel;
   std::string initrd;
@@ -15,6 +24,9 @@ struct MachineConfig {
   uint32_t cpus = 1;
   std::string kvm_device = "/dev/kvm";
   std::string log_level = "info";
+  std::vector<DiskConfig> disks;
+  ConsoleKind console = ConsoleKind::Serial;
+  bool rng = false;
 };
 
 }  // namespace ember::vmm
