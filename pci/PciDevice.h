@@ -67,6 +67,8 @@ class PciDevice {
   virtual void barMoved(int /*index*/, std::optional<uint64_t> /*address*/) {}
   // The command register changed (decode or bus-master bits).
   virtual void commandChanged(uint16_t /*old_value*/, uint16_t /*new_value*/) {}
+  // Firmware's record of the IOAPIC input INTx is wired to (Interrupt Line, 0x3c).
+  void setInterruptLine(uint8_t gsi) { config_.set8(cfg::kInterruptLine, gsi); }
   // INTx: the slot this device sits in is assigned when it is added to the bus.
   void setSlot(uint8_t slot) { slot_ = slot; }
   uint8_t slot() const { return slot_; }

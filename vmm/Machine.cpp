@@ -194,7 +194,9 @@ Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> devi
   auto* raw = transport.get();
   uint8_t slot = EMBER_TRY(pci_->addDevice(transport));
   // INTx routing, matching the ACPI _PRT: slot s, pin INTA -> IOAPIC GSI 16 + s % 8.
-  raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, 16 + (slot % 8)));
+  uint32_t gsi = 16 + (slot % 8);
+  raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, gsi));
+  raw->setInterruptLine(static_cast<uint8_t>(gsi));
   log::debug("pci 00:{:02x}.0: {} (ioeventfd {})", slot, raw->name(), ioeventfd ? "on" : "off");
   return {};
 }
