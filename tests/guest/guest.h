@@ -99,6 +99,8 @@ extern BootInfo boot_info;
 bool cmdline_get(const char* key, char* out, size_t out_size);
 bool parse_size(const char* s, uint64_t* out);  // 64M, 3G, 4096, 0x1000
 bool parse_u64(const char* s, uint64_t* out);
+// The number (with an optional K/M/G suffix) given as `key=`, or `def` when absent or malformed.
+uint64_t cmdline_number(const char* key, uint64_t def);
 
 // ---- Interrupts and the x2APIC ----
 struct InterruptFrame {
@@ -109,6 +111,9 @@ using IrqHandler = void (*)(uint8_t vector);
 void idt_init();
 void idt_load();  // per CPU
 void set_irq_handler(uint8_t vector, IrqHandler handler);
+// Interrupts taken per vector (>= 32), counted before the handler runs.
+extern volatile uint32_t irq_counts[256];
+void pic_mask_all();  // masks both 8259s (called once at start)
 void apic_init();  // per CPU: x2APIC mode, software enable
 uint32_t apic_id();
 void apic_eoi();
@@ -124,6 +129,7 @@ void delay_us(uint64_t us);
 // page-table pool is exhausted.
 bool map_identity(uint64_t addr, uint64_t size, bool mmio);
 void* alloc_pages(size_t pages);  // from a static pool, zeroed, never freed
+void* alloc_pages_uninit(size_t pages);  // the same, not zeroed (for buffers overwritten anyway)
 
 // ---- SMP ----
 extern volatile uint32_t ap_checked_in;

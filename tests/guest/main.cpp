@@ -1,6 +1,8 @@
 // The test guest's entry in C++: reads the PVH start_info, selects tests from the command line
-// (`tests=all` or `tests=a,b`), runs them, prints `PASS name` / `FAIL name: reason` and a last
-// line `N passed, M failed`, and exits through the debug-exit port with 0 only if all passed.
+// (`tests=all` or `tests=a,b`; `all` takes a device test only when its device is present), runs
+// them in registry order, prints `PASS name` / `FAIL name: reason` (with the registry's suffix,
+// e.g. the virtio face) and a last line `N passed, M failed`, and exits through the debug-exit
+// port with 0 only if all passed.
 #include "guest.h"
 #include "tests.h"
 
@@ -89,6 +91,7 @@ extern "C" void guest_main(uint32_t start_info) {
   serial_init();
   read_start_info(start_info);
   idt_init();
+  pic_mask_all();
   apic_init();
 
   char list[1024];
@@ -117,7 +120,7 @@ extern "C" void guest_main(uint32_t start_info) {
   }
   for (size_t i = 0; i < test_count(); ++i) {
     const TestCase& t = test_at(i);
-    if (all || name_in_list(list, t.name)) {
+    if (name_in_list(list, t.name) || (all && test_in_all(i))) {
       run_test(t.name, t.fn, test_suffix(i));
     }
   }

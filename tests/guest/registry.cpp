@@ -1,21 +1,44 @@
-// The list of tests, in the order `tests=all` runs them.
+// The list of tests, in the order they run. Platform tests always belong to `tests=all`; a PCI
+// or virtio test joins `all` only when its device is present, and its PASS/FAIL line carries the
+// virtio face it used (`PASS virtio-blk-rw modern`).
 #include "tests.h"
+#include "virtio_pci.h"
 
 namespace guest {
 
 namespace {
-const TestCase kTests[] = {
-    {"serial", test_serial}, {"memory", test_memory}, {"timer", test_timer},
-    {"smp", test_smp},       {"cmdline", test_cmdline},
+struct Entry {
+  TestCase test;
+  bool (*present)();  // nullptr: always part of `all`
+  bool virtio;        // the line names the virtio face
+};
+const Entry kTests[] = {
+    {{"serial", test_serial}, nullptr, false},
+    {{"memory", test_memory}, nullptr, false},
+    {{"timer", test_timer}, nullptr, false},
+    {{"smp", test_smp}, nullptr, false},
+    {{"cmdline", test_cmdline}, nullptr, false},
+    {{"pci-enum", test_pci_enum}, pci_present, false},
+    {{"virtio-blk-rw", test_virtio_blk_rw}, blk_writable_present, true},
+    {{"virtio-blk-ro", test_virtio_blk_ro}, blk_ro_present, true},
+    {{"virtio-blk-getid", test_virtio_blk_getid}, blk_present, true},
+    {{"virtio-console", test_virtio_console}, console_present, true},
+    {{"virtio-rng", test_virtio_rng}, rng_present, true},
+    {{"virtio-msix", test_virtio_msix}, msix_device_present, true},
+    {{"virtio-intx", test_virtio_intx}, blk_present, true},
+    {{"virtio-reset", test_virtio_reset}, blk_writable_present, true},
 };
 }  // namespace
 
 size_t test_count() { return sizeof kTests / sizeof kTests[0]; }
-const TestCase& test_at(size_t i) { return kTests[i]; }
-const char* test_suffix(size_t) { return nullptr; }
+const TestCase& test_at(size_t i) { return kTests[i].test; }
+const char* test_suffix(size_t i) { return kTests[i].virtio ? face_name(virtio_face()) : nullptr; }
+bool test_in_all(size_t i) { return kTests[i].present == nullptr || kTests[i].present(); }
 bool test_exists(const char* name) {
   for (const auto& t : kTests) {
-    if (strlen(t.name) == strlen(name) && memcmp(t.name, name, strlen(name)) == 0) return true;
+    if (strlen(t.test.name) == strlen(name) && memcmp(t.test.name, name, strlen(name)) == 0) {
+      return true;
+    }
   }
   return false;
 }

@@ -9,6 +9,9 @@ size_t test_count();
 const TestCase& test_at(size_t i);
 const char* test_suffix(size_t i);  // e.g. the virtio face ("legacy"/"modern"), or nullptr
 bool test_exists(const char* name);
+// Whether `tests=all` runs test i: always for the platform tests; for the PCI and virtio tests
+// only when the hardware they need is present (asked for by name, they FAIL without it).
+bool test_in_all(size_t i);
 
 // Basic platform tests (tests_basic.cpp).
 void test_serial(TestResult& r);
@@ -16,5 +19,29 @@ void test_memory(TestResult& r);
 void test_timer(TestResult& r);
 void test_smp(TestResult& r);
 void test_cmdline(TestResult& r);
+
+// PCI (tests_pci.cpp).
+void test_pci_enum(TestResult& r);
+bool pci_present();
+
+// virtio-blk (tests_virtio_blk.cpp).
+void test_virtio_blk_rw(TestResult& r);
+void test_virtio_blk_ro(TestResult& r);
+void test_virtio_blk_getid(TestResult& r);
+void test_virtio_reset(TestResult& r);
+bool blk_writable_present();
+bool blk_ro_present();
+bool blk_present();
+
+// virtio-console and virtio-rng (tests_virtio.cpp).
+void test_virtio_console(TestResult& r);
+void test_virtio_rng(TestResult& r);
+bool console_present();
+bool rng_present();
+
+// Interrupt delivery (tests_virtio_irq.cpp).
+void test_virtio_msix(TestResult& r);
+void test_virtio_intx(TestResult& r);
+bool msix_device_present();
 
 }  // namespace guest
