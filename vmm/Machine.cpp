@@ -28,6 +28,16 @@ constexpr uint64_t kMaxKernelSize = 512 * MiB;
 }  // namespace
 
 Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
+  // SIGINT, SIGTERM and SIGHUP are read from a signalfd by the event loop. They are blocked here,
+  // before any thread exists, so that every thread inherits the mask and none of them can be
+  // picked by the kernel to run the default (terminating) action.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
   std::unique_ptr<Machine> m(new Machine(config));  // private constructor
   m->kvm_.emplace(EMBER_TRY(kvm::KvmSystem::open(config.kvm_device)));
   if (config.cpus > static_cast<uint32_t>(m->kvm_->maxVcpus())) {
@@ -226,9 +236,7 @@ Result<void> Machine::setUpSignals() {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGHUP);
-  // Blocked in this thread before any other starts, so every thread inherits the mask and the
-  // signals are only ever read from the signalfd.
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Already blocked in every thread (see create()).
   int fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (fd < 0) {
     return Error::fromErrno(Errc::Io, "signalfd");

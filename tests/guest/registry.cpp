@@ -27,6 +27,9 @@ const Entry kTests[] = {
     {{"virtio-msix", test_virtio_msix}, msix_device_present, true},
     {{"virtio-intx", test_virtio_intx}, blk_present, true},
     {{"virtio-reset", test_virtio_reset}, blk_writable_present, true},
+    {{"crash", test_crash}, explicit_only, false},
+    {{"sleep", test_sleep}, explicit_only, false},
+    {{"reboot", test_reboot}, explicit_only, false},
 };
 }  // namespace
 

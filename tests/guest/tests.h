@@ -13,6 +13,12 @@ bool test_exists(const char* name);
 // only when the hardware they need is present (asked for by name, they FAIL without it).
 bool test_in_all(size_t i);
 
+// Whole-VM control tests, run only when named (tests_control.cpp).
+void test_crash(TestResult& r);
+void test_sleep(TestResult& r);
+void test_reboot(TestResult& r);
+bool explicit_only();
+
 // Basic platform tests (tests_basic.cpp).
 void test_serial(TestResult& r);
 void test_memory(TestResult& r);
