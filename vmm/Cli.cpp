@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <vector>
 
 namespace ember::vmm {
@@ -86,6 +87,66 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
   return disk;
 }
 
+namespace {
+std::vector<std::string> splitFields(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos
+                                                                : comma - start));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
+  }
+}
+}  // namespace
+
+Result<NetConfig> parseNetSpec(const std::string& text) {
+  NetConfig net;
+  for (const auto& field : splitFields(text)) {
+    std::string key = field.substr(0, field.find('='));
+    std::string value = field.find('=') == std::string::npos ? "" : field.substr(key.size() + 1);
+    if (key == "tap") {
+      net.tap = value;
+    } else if (key == "mac") {
+      std::array<uint8_t, 6> mac{};
+      unsigned b[6];
+      char tail;
+      if (std::sscanf(value.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+                      &b[4], &b[5], &tail) != 6) {
+        return makeError(Errc::InvalidArgument, "--net: mac '{}' is not of the form "
+                         "52:54:00:12:34:56", value);
+      }
+      for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
+      if (mac[0] & 1) {
+        return makeError(Errc::InvalidArgument, "--net: mac '{}' is a multicast address", value);
+      }
+      net.mac = mac;
+    } else if (key == "mtu") {
+      unsigned long mtu = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), mtu);
+      if (ec != std::errc() || p != value.data() + value.size() || mtu < 68 || mtu > 65535) {
+        return makeError(Errc::InvalidArgument, "--net: mtu '{}' is not in 68..65535", value);
+      }
+      net.mtu = static_cast<uint16_t>(mtu);
+    } else if (key == "ioeventfd") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--net: ioeventfd must be on or off, not '{}'",
+                         value);
+      }
+      net.ioeventfd = value == "on";
+    } else {
+      return makeError(Errc::InvalidArgument,
+                       "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off)",
+                       field);
+    }
+  }
+  if (net.tap.empty()) {
+    return makeError(Errc::InvalidArgument, "--net: tap=NAME is required (e.g. --net tap=tap0)");
+  }
+  return net;
+}
+
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
   app.set_version_flag("--version", "ember 0.1.0");
@@ -126,6 +187,17 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->capture_default_str();
   run->add_flag("--rng", cfg.rng, "Attach a virtio-rng device fed by getrandom(2)");
+  std::vector<std::string> nets;
+  run->add_option("--net", nets,
+                  "Attach a virtio-net device on a tap: tap=NAME[,mac=..][,mtu=N][,ioeventfd=off] "
+                  "(an existing tap is used; a missing one is created, which needs "
+                  "CAP_NET_ADMIN; repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
+  std::string balloon;
+  run->add_option("--balloon", balloon,
+                  "Attach a virtio-balloon device whose initial target takes SIZE away from the "
+                  "guest (e.g. 128M)");
 
   std::vector<std::string> args;
   for (int i = argc - 1; i > 0; --i) {
@@ -160,6 +232,24 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     cfg.disks.push_back(std::move(*disk));
   }
   cfg.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
+  for (const auto& n : nets) {
+    auto net = parseNetSpec(n);
+    if (!net) {
+      return std::move(net).error();
+    }
+    cfg.nets.push_back(std::move(*net));
+  }
+  if (!balloon.empty()) {
+    auto size = parseMemorySize(balloon);
+    if (!size) {
+      return makeError(Errc::InvalidArgument, "--balloon: {}", size.error().message);
+    }
+    if (*size >= cfg.memory) {
+      return makeError(Errc::InvalidArgument, "--balloon {} is not smaller than --memory",
+                       balloon);
+    }
+    cfg.balloon = *size;
+  }
   return CliOutcome(CliRun{cfg});
 }
 

@@ -27,6 +27,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv);
 // "PATH[,readonly][,serial=ID][,ioeventfd=on|off]" -> DiskConfig.
 Result<DiskConfig> parseDiskSpec(const std::string& text);
 
+// "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.
+Result<NetConfig> parseNetSpec(const std::string& text);
+
 // "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
 Result<uint64_t> parseMemorySize(const std::string& text);
 

@@ -8,7 +8,9 @@
 
 #include "devices/BlockFile.h"
 #include "devices/VirtioBlock.h"
+#include "devices/VirtioBalloon.h"
 #include "devices/VirtioConsole.h"
+#include "devices/VirtioNet.h"
 #include "devices/VirtioRng.h"
 #include "pci/Msix.h"
 #include "virtio/VirtioPciTransport.h"
@@ -168,6 +170,28 @@ Result<void> Machine::setUpPci() {
   }
   if (config_.rng) {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
+  }
+  for (const auto& n : config_.nets) {
+    auto tap = EMBER_TRY(devices::Tap::open(n.tap));
+    std::array<uint8_t, 6> mac{0x52, 0x54, 0x00, 0, 0, 0};
+    if (n.mac) {
+      mac = *n.mac;
+    } else {
+      // Stable per tap name, so a guest sees the same address every boot.
+      uint32_t h = 2166136261u;
+      for (char c : n.tap) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+      mac[3] = static_cast<uint8_t>(h >> 16);
+      mac[4] = static_cast<uint8_t>(h >> 8);
+      mac[5] = static_cast<uint8_t>(h);
+    }
+    log::debug("net: tap {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", tap.name(), mac[0],
+               mac[1], mac[2], mac[3], mac[4], mac[5]);
+    EMBER_TRY(addVirtioDevice(
+        std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu, loop_.get()),
+        n.ioeventfd));
+  }
+  if (config_.balloon) {
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), true));
   }
   // Firmware's job on real hardware: give every BAR an address and turn decoding on. The guest
   // may move them later (Linux keeps them; the test guest relocates them).

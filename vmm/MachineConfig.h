@@ -1,7 +1,9 @@
 // Everything `ember run` was asked to do, validated and typed.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,13 @@ struct DiskConfig {
   std::string path;
   bool read_only = false;
   std::string serial;
+  bool ioeventfd = true;
+};
+
+struct NetConfig {
+  std::string tap;
+  std::optional<std::array<uint8_t, 6>> mac;  // default: derived from the tap name
+  uint16_t mtu = 0;                           // 0: not advertised
   bool ioeventfd = true;
 };
 
@@ -27,6 +36,8 @@ struct MachineConfig {
   std::vector<DiskConfig> disks;
   ConsoleKind console = ConsoleKind::Serial;
   bool rng = false;
+  std::vector<NetConfig> nets;
+  std::optional<uint64_t> balloon;  // initial balloon target in bytes
 };
 
 }  // namespace ember::vmm

@@ -1,0 +1,177 @@
+// Balloon inflate/deflate/statistics processing.
+#include "devices/VirtioBalloon.h"
+
+#include <cstring>
+#include <vector>
+
+#include "kvm/Log.h"
+#include "virtio/QueueProcessing.h"
+#include "virtio/VirtioSpec.h"
+
+namespace ember::devices {
+
+using namespace virtio;
+
+namespace {
+constexpr uint64_t kFeatureStatsVq = 1ULL << 1;  // VIRTIO_BALLOON_F_STATS_VQ
+constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;
+}  // namespace
+
+VirtioBalloon::VirtioBalloon(uint64_t target_bytes)
+    : target_pages_(static_cast<uint32_t>(target_bytes / kPageSize)) {}
+
+uint16_t VirtioBalloon::deviceType() const { return device_type::kBalloon; }
+
+uint64_t VirtioBalloon::features() const {
+  return kFeatureStatsVq | feature::kIndirectDesc | feature::kEventIdx;
+}
+
+void VirtioBalloon::readConfig(uint32_t offset, std::span<uint8_t> data) {
+  // 5.5.4 struct virtio_balloon_config: num_pages (target, device-set), actual (guest-set).
+  uint8_t image[8];
+  uint32_t target = target_pages_.load(), actual = actual_.load();
+  std::memcpy(image, &target, 4);
+  std::memcpy(image + 4, &actual, 4);
+  readConfigBytes(image, offset, data);
+}
+
+void VirtioBalloon::writeConfig(uint32_t offset, std::span<const uint8_t> data) {
+  // Only `actual` (offset 4) is driver-writable.
+  if (offset == 4 && data.size() == 4) {
+    uint32_t v;
+    std::memcpy(&v, data.data(), 4);
+    actual_ = v;
+  }
+}
+
+BalloonStats VirtioBalloon::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void VirtioBalloon::setTargetBytes(uint64_t bytes) {
+  target_pages_ = static_cast<uint32_t>(bytes / kPageSize);
+  std::lock_guard lock(mutex_);
+  if (act_) act_->host->configChanged();
+}
+
+Result<void> VirtioBalloon::activate(const Activation& activation) {
+  std::lock_guard lock(mutex_);
+  if (activation.queues.size() < 2 || !activation.queues[kInflateQueue] ||
+      !activation.queues[kDeflateQueue]) {
+    return makeError(Errc::Guest, "virtio-balloon activated without its inflate/deflate queues");
+  }
+  act_ = activation;
+  if (target_pages_.load() != 0) {
+    act_->host->configChanged();  // tell the driver about the initial target
+  }
+  return {};
+}
+
+void VirtioBalloon::notify(uint16_t queue) {
+  std::lock_guard lock(mutex_);
+  if (!act_) return;
+  if (queue == kInflateQueue || queue == kDeflateQueue) {
+    processPfnsLocked(queue, queue == kInflateQueue);
+  } else if (queue == kStatsQueue && act_->queues.size() > kStatsQueue &&
+             act_->queues[kStatsQueue]) {
+    processStatsLocked();
+  }
+}
+
+void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
+  SplitQueue& q = *act_->queues[queue];
+  const GuestMemory& mem = *act_->memory;
+  bool pushed = false;
+  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
+    auto bufs = collectChain(chain);
+    pushed = true;
+    if (!bufs) {
+      EMBER_TRY(q.pushUsed(chain.head(), 0));
+      return std::move(bufs).error();
+    }
+    // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages).
+    std::vector<uint32_t> pfns;
+    for (const auto& s : bufs->readable) {
+      uint32_t n = std::min<uint32_t>(s.len / 4, kMaxPfnsPerBuffer - static_cast<uint32_t>(pfns.size()));
+      size_t at = pfns.size();
+      pfns.resize(at + n);
+      EMBER_TRY(mem.read(GuestAddress(s.addr),
+                         std::span(reinterpret_cast<uint8_t*>(pfns.data() + at), n * 4ULL)));
+    }
+    for (uint32_t pfn : pfns) {
+      uint64_t addr = static_cast<uint64_t>(pfn) * kPageSize;
+      if (!mem.contains(GuestAddress(addr), kPageSize)) {
+        ++stats_.invalid_pfns;
+        continue;
+      }
+      bool& in = ballooned_[pfn];
+      if (inflate) {
+        if (in) {
+          ++stats_.repeated_pfns;
+          continue;
+        }
+        if (mem.discard(GuestAddress(addr), kPageSize)) {
+          in = true;
+          ++stats_.inflated_pages;
+        }
+      } else if (in) {
+        in = false;
+        --stats_.inflated_pages;
+      }
+    }
+    return q.pushUsed(bufs->head, 0);
+  });
+  if (pushed) {
+    act_->host->queueUsed(queue, q);
+  }
+  if (!r) {
+    act_->host->needsReset(r.error().message);
+  }
+}
+
+void VirtioBalloon::processStatsLocked() {
+  // 5.5.6.3: the driver posts one buffer of (u16 tag, u64 value) entries; the device reads it
+  // and returns it when it wants fresh numbers (here: at once, so the driver keeps updating).
+  SplitQueue& q = *act_->queues[kStatsQueue];
+  const GuestMemory& mem = *act_->memory;
+  bool pushed = false;
+  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
+    auto bufs = collectChain(chain);
+    pushed = true;
+    if (!bufs) {
+      EMBER_TRY(q.pushUsed(chain.head(), 0));
+      return std::move(bufs).error();
+    }
+    for (const auto& s : bufs->readable) {
+      for (uint32_t off = 0; off + 10 <= s.len && off < 64 * 10; off += 10) {
+        uint8_t entry[10];
+        EMBER_TRY(mem.read(GuestAddress(s.addr + off), entry));
+        uint16_t tag;
+        uint64_t val;
+        std::memcpy(&tag, entry, 2);
+        std::memcpy(&val, entry + 2, 8);
+        stats_.guest_stats[tag] = val;
+      }
+    }
+    return q.pushUsed(bufs->head, 0);
+  });
+  if (pushed) {
+    act_->host->queueUsed(kStatsQueue, q);
+  }
+  if (!r) {
+    act_->host->needsReset(r.error().message);
+  }
+}
+
+void VirtioBalloon::reset() {
+  std::lock_guard lock(mutex_);
+  act_.reset();
+  // After a driver reset every page is the guest's again (a new driver starts with an empty
+  // balloon); the host simply stops counting them as given back.
+  ballooned_.clear();
+  stats_.inflated_pages = 0;
+  actual_ = 0;
+}
+
+}  // namespace ember::devices

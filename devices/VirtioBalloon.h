@@ -1,0 +1,62 @@
+// virtio-balloon (virtio 1.2, 5.5): the host sets a target (num_pages); the guest inflates by
+// handing page frame numbers over the inflate queue, which Ember gives back to the host kernel
+// (MADV_DONTNEED on the backing memory), and deflates over the deflate queue (nothing to do: the
+// pages fault back in on use). The statistics queue is read when the guest offers it.
+//
+// Every PFN is checked against RAM before anything is released; repeated and out-of-range PFNs
+// are counted and skipped (hostile-guest case 35), and one buffer is processed in bounded steps.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+
+#include "virtio/VirtioDevice.h"
+
+namespace ember::devices {
+
+struct BalloonStats {
+  uint64_t inflated_pages = 0;  // pages released to the host so far (net of deflates)
+  uint64_t invalid_pfns = 0;    // outside RAM
+  uint64_t repeated_pfns = 0;   // already in the balloon
+  std::map<uint16_t, uint64_t> guest_stats;  // the guest's last statistics (5.5.6.3 tags)
+};
+
+class VirtioBalloon : public virtio::VirtioDevice {
+ public:
+  static constexpr uint16_t kInflateQueue = 0, kDeflateQueue = 1, kStatsQueue = 2;
+  static constexpr uint32_t kPageSize = 4096;
+
+  explicit VirtioBalloon(uint64_t target_bytes);
+
+  std::string name() const override { return "virtio-balloon"; }
+  uint16_t deviceType() const override;
+  uint64_t features() const override;
+  uint16_t queueCount() const override { return 3; }
+  uint32_t configSize() const override { return 8; }
+  void readConfig(uint32_t offset, std::span<uint8_t> data) override;
+  void writeConfig(uint32_t offset, std::span<const uint8_t> data) override;
+
+  Result<void> activate(const virtio::Activation& activation) override;
+  void notify(uint16_t queue) override;
+  void reset() override;
+
+  // A new target (pages); raises a configuration-change interrupt.
+  void setTargetBytes(uint64_t bytes);
+  uint32_t actualPages() const { return actual_.load(); }
+  BalloonStats stats() const;
+
+ private:
+  void processPfnsLocked(uint16_t queue, bool inflate);
+  void processStatsLocked();
+
+  mutable std::mutex mutex_;
+  std::optional<virtio::Activation> act_;
+  std::atomic<uint32_t> target_pages_;
+  std::atomic<uint32_t> actual_{0};
+  std::map<uint64_t, bool> ballooned_;  // pfn -> in the balloon
+  BalloonStats stats_;
+};
+
+}  // namespace ember::devices
