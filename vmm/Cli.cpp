@@ -168,7 +168,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "Guest RAM: a size with a K, M, G or T suffix (plain numbers are MiB)")
       ->capture_default_str();
   run->add_option("--cpus", cfg.cpus, "Number of vCPUs")
-      ->check(CLI::Range(1u, 255u))
+      ->check(CLI::Range(1u, 254u))
       ->capture_default_str();
   run->add_option("--log-level", cfg.log_level, "Log verbosity on stderr")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))

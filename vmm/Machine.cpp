@@ -6,6 +6,7 @@
 
 #include "kvm/Log.h"
 
+#include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
 #include "devices/VirtioBlock.h"
 #include "devices/VirtioBalloon.h"
@@ -14,7 +15,9 @@
 #include "devices/VirtioRng.h"
 #include "pci/Msix.h"
 #include "virtio/VirtioPciTransport.h"
+#include "vmm/Acpi.h"
 #include "vmm/BootCpu.h"
+#include "vmm/BzImage.h"
 #include "vmm/Cpuid.h"
 #include "vmm/ElfLoader.h"
 #include "vmm/PvhBoot.h"
@@ -92,8 +95,34 @@ Result<void> Machine::setUpMemory() {
 
 Result<void> Machine::loadKernel() {
   auto kernel = EMBER_TRY(readImageFile(config_.kernel, kMaxKernelSize, "kernel"));
+  // ACPI first: both boot protocols carry the RSDP address to the guest.
+  uint64_t rsdp = EMBER_TRY(writeAcpiTables(memory_, AcpiConfig{config_.cpus, 0, 0}));
+  std::vector<uint8_t> initrd;
+  if (!config_.initrd.empty()) {
+    initrd = EMBER_TRY(readImageFile(config_.initrd, layout_->lowRamEnd(), "initrd"));
+  }
+
+  if (looksLikeBzImage(kernel)) {
+    auto image = parseBzImage(kernel);
+    if (!image) {
+      return makeError(Errc::Format, "kernel {}: {}", config_.kernel, image.error().message);
+    }
+    auto loaded = loadBzImage(*image, kernel, memory_, *layout_, {config_.cmdline, initrd, rsdp});
+    if (!loaded) {
+      return makeError(loaded.error().code, "kernel {}: {}", config_.kernel,
+                       loaded.error().message);
+    }
+    entry_ = loaded->entry64;
+    entry_pvh_ = false;
+    start_info_ = loaded->boot_params;  // %rsi at the 64-bit entry (boot protocol)
+    log::debug("kernel: bzImage protocol {:#x} at {:#x}, 64-bit entry {:#x}",
+               static_cast<unsigned>(image->header.version),
+               loaded->load_address, entry_);
+    return {};
+  }
   if (!looksLikeElf(kernel)) {
-    return makeError(Errc::Format, "kernel {} is not an ELF image", config_.kernel);
+    return makeError(Errc::Format, "kernel {} is neither a bzImage nor an ELF image",
+                     config_.kernel);
   }
   auto image = parseElf(kernel);
   if (!image) {
@@ -102,14 +131,13 @@ Result<void> Machine::loadKernel() {
   EMBER_TRY(loadElf(*image, kernel, memory_, kHighMemoryStart));
 
   std::vector<BootModule> modules;
-  if (!config_.initrd.empty()) {
-    auto initrd = EMBER_TRY(readImageFile(config_.initrd, layout_->lowRamEnd(), "initrd"));
+  if (!initrd.empty()) {
     uint64_t addr = EMBER_TRY(placeHighModule(memory_, *layout_, initrd,
                                               (image->highest + 0xfff) & ~0xfffULL, UINT64_MAX));
     modules.push_back({addr, initrd.size()});
     log::debug("initrd: {} bytes at {:#x}", initrd.size(), addr);
   }
-  start_info_ = EMBER_TRY(writePvhStartInfo(memory_, *layout_, config_.cmdline, modules, 0));
+  start_info_ = EMBER_TRY(writePvhStartInfo(memory_, *layout_, config_.cmdline, modules, rsdp));
   if (image->pvh_entry) {
     entry_ = *image->pvh_entry;
     entry_pvh_ = true;
@@ -133,6 +161,9 @@ Result<void> Machine::setUpLegacyDevices() {
                         std::make_shared<devices::I8042>(exit_)));
   EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
                         std::make_shared<devices::DebugExit>(exit_)));
+  // ACPI hardware-reduced power management: S5 power-off and the reset register.
+  EMBER_TRY(pio_.insert(devices::AcpiPm::kBase, devices::AcpiPm::kSize,
+                        std::make_shared<devices::AcpiPm>(exit_)));
 
   return {};
 }
