@@ -5,7 +5,7 @@ EMBER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the build and the test suite need (see README.md for why each is there).
 EMBER_BUILD_PACKAGES=(cmake make g++ linux-libc-dev libaio-dev libcli11-dev libspdlog-dev
-  libfmt-dev libgtest-dev libgmock-dev acpica-tools)
+  libfmt-dev libgtest-dev libgmock-dev acpica-tools qemu-system-x86 busybox-static cpio lz4)
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

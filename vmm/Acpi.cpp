@@ -192,8 +192,11 @@ std::vector<uint8_t> buildFadt(uint64_t dsdt_address) {
   // Table 5.10: hardware-reduced ACPI (no PM1/GPE blocks, no SCI: all of those stay 0), the
   // reset register is supported, and there are no fixed-feature power or sleep buttons.
   f.flags = kFadtHwReducedAcpi | kFadtResetRegSup | kFadtPwrButton | kFadtSlpButton;
-  // Table 5.11: the i8042 at 0x60/0x64 exists (its reset line works); no VGA, no CMOS RTC.
-  f.iapc_boot_arch = kBootArch8042 | kBootArchVgaNotPresent | kBootArchCmosRtcNotPresent;
+  // Table 5.11: no VGA, no CMOS RTC, and no 8042 advertised. Ember's i8042 only implements the
+  // reset line; advertising it makes Linux probe keyboard and mouse ports, tens of thousands of
+  // polling exits for nothing. The reset line still works (reboot=k), and the reset register
+  // below is what ACPI reboots use.
+  f.iapc_boot_arch = kBootArchVgaNotPresent | kBootArchCmosRtcNotPresent;
   // Section 4.8.3.6: RESET_REG is an 8-bit register at bit offset 0.
   f.reset_reg = ioPort(AcpiPm::kResetPort);
   f.reset_value = AcpiPm::kResetValue;

@@ -8,6 +8,7 @@ namespace ember::vmm {
 namespace {
 constexpr uint32_t kLeaf1EcxX2apic = 1u << 21;
 constexpr uint32_t kLeaf1EcxHypervisor = 1u << 31;
+constexpr uint32_t kLeaf1EcxTscDeadline = 1u << 24;
 constexpr uint32_t kLeaf1EdxHtt = 1u << 28;
 
 kvm_cpuid_entry2* findEntry(std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint32_t index) {
@@ -21,7 +22,8 @@ kvm_cpuid_entry2* findEntry(std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint3
 }  // namespace
 
 std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& supported,
-                                         uint32_t vcpu_id, uint32_t vcpu_count) {
+                                         uint32_t vcpu_id, uint32_t vcpu_count,
+                                         bool tsc_deadline) {
   std::vector<kvm_cpuid_entry2> out;
   // Leaf 0xb is rebuilt below; drop whatever the host reported for it.
   for (const auto& e : supported) {
@@ -39,6 +41,9 @@ std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& su
         e.ebx = (e.ebx & 0x0000ffff) | (std::min<uint32_t>(vcpu_count, 255) << 16) |
                 (vcpu_id << 24);
         e.ecx |= kLeaf1EcxHypervisor | kLeaf1EcxX2apic;
+        if (tsc_deadline) {
+          e.ecx |= kLeaf1EcxTscDeadline;
+        }
         if (vcpu_count > 1) {
           e.edx |= kLeaf1EdxHtt;
         }

@@ -9,7 +9,10 @@
 
 namespace ember::vmm {
 
+// `tsc_deadline`: KVM emulates the LAPIC TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER), which
+// KVM_GET_SUPPORTED_CPUID does not report on every host (kvm-amd omits it).
 std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& supported,
-                                         uint32_t vcpu_id, uint32_t vcpu_count);
+                                         uint32_t vcpu_id, uint32_t vcpu_count,
+                                         bool tsc_deadline = false);
 
 }  // namespace ember::vmm

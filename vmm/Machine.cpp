@@ -270,7 +270,8 @@ Result<void> Machine::setUpVcpus() {
   VcpuThread::installKickSignal();
   for (uint32_t id = 0; id < config_.cpus; ++id) {
     auto vcpu = EMBER_TRY(kvm::Vcpu::create(*vm_, id));
-    EMBER_TRY(vcpu->setCpuid(buildCpuid(kvm_->supportedCpuid(), id, config_.cpus)));
+    bool tsc_deadline = kvm_->checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    EMBER_TRY(vcpu->setCpuid(buildCpuid(kvm_->supportedCpuid(), id, config_.cpus, tsc_deadline)));
     if (id == 0) {
       if (entry_pvh_) {
         EMBER_TRY(setPvhEntryState(*vcpu, static_cast<uint32_t>(entry_),
