@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -39,6 +41,23 @@ template <typename... Args>
 void warn(fmt::format_string<Args...> f, Args&&... a) { at(Level::Warn, f, std::forward<Args>(a)...); }
 template <typename... Args>
 void error(fmt::format_string<Args...> f, Args&&... a) { at(Level::Error, f, std::forward<Args>(a)...); }
+
+// Bounds how often a guest-triggerable message is logged: the first `burst` occurrences, then
+// one in every `every` (with the count), so a hostile guest cannot flood the log.
+class RateLimit {
+ public:
+  explicit RateLimit(uint64_t burst = 10, uint64_t every = 1000) : burst_(burst), every_(every) {}
+  // True when this occurrence should be logged; `*seen` receives the occurrence number.
+  bool allow(uint64_t* seen = nullptr) {
+    uint64_t n = count_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (seen != nullptr) *seen = n;
+    return n <= burst_ || n % every_ == 0;
+  }
+
+ private:
+  uint64_t burst_, every_;
+  std::atomic<uint64_t> count_{0};
+};
 
 // While alive, every message at `min` or above is also appended to `lines` (tests).
 class ScopedLogCapture {

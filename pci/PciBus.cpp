@@ -37,13 +37,16 @@ class PciBus::ConfigPorts : public BusDevice {
       }
     }
     for (size_t i = 0; i < data.size(); ++i) {
-      data[i] = static_cast<uint8_t>(value >> (8 * i));
+      data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : 0xff;
     }
   }
 
   void write(uint64_t offset, std::span<const uint8_t> data) override {
+    if (data.size() > 4) {
+      return;  // no 8-byte port I/O on x86; ignore rather than misdecode
+    }
     uint32_t value = 0;
-    for (size_t i = 0; i < data.size() && i < 4; ++i) {
+    for (size_t i = 0; i < data.size(); ++i) {
       value |= static_cast<uint32_t>(data[i]) << (8 * i);
     }
     if (offset == 0 && data.size() == 4) {

@@ -72,8 +72,10 @@ void VirtioPciTransport::legacyWrite(uint64_t offset, std::span<const uint8_t> d
     }
     uint64_t offered = device_->features() & 0xffffffffULL;
     if (value & ~offered) {
-      log::warn("{}: legacy driver acked features {:#x} that were not offered; dropped", name(),
-                value & ~offered);
+      if (guest_warnings_.allow()) {
+        log::warn("{}: legacy driver acked features {:#x} that were not offered; dropped", name(),
+                  value & ~offered);
+      }
     }
     driver_features_ = value & offered;
   } else if (offset == legacy::kQueuePfn && size == 4) {

@@ -254,8 +254,10 @@ void VirtioPciTransport::writeStatusLocked(uint8_t value) {
   }
   uint8_t added = static_cast<uint8_t>(value & ~status_);
   if ((value & status_) != status_) {
-    log::warn("{}: driver tried to clear status bits {:#x} without a reset; ignored", name(),
-              status_ & ~value);
+    if (guest_warnings_.allow()) {
+      log::warn("{}: driver tried to clear status bits {:#x} without a reset; ignored", name(),
+                status_ & ~value);
+    }
   }
   uint8_t next = static_cast<uint8_t>(status_ | value) & ~status::kNeedsReset;
   if (added & status::kFeaturesOk) {
@@ -263,14 +265,18 @@ void VirtioPciTransport::writeStatusLocked(uint8_t value) {
     bool subset = (driver_features_ & ~offered) == 0;
     bool version_ok = legacy_mode_ || (driver_features_ & feature::kVersion1);
     if (!subset || !version_ok) {
-      log::warn("{}: FEATURES_OK refused: driver features {:#x} {} (offered {:#x})", name(),
-                driver_features_, !subset ? "include bits not offered" : "lack VERSION_1",
-                offered);
+      if (guest_warnings_.allow()) {
+        log::warn("{}: FEATURES_OK refused: driver features {:#x} {} (offered {:#x})", name(),
+                  driver_features_, !subset ? "include bits not offered" : "lack VERSION_1",
+                  offered);
+      }
       next &= static_cast<uint8_t>(~status::kFeaturesOk);
     }
   }
   if ((added & status::kDriverOk) && !legacy_mode_ && !(next & status::kFeaturesOk)) {
-    log::warn("{}: DRIVER_OK without FEATURES_OK on the modern interface; ignored", name());
+    if (guest_warnings_.allow()) {
+      log::warn("{}: DRIVER_OK without FEATURES_OK on the modern interface; ignored", name());
+    }
     next &= static_cast<uint8_t>(~status::kDriverOk);
   }
   status_ = next;
@@ -365,7 +371,9 @@ bool VirtioPciTransport::processingAllowedLocked() const {
 void VirtioPciTransport::kick(uint16_t queue) {
   std::lock_guard lock(mutex_);
   if (queue >= active_queues_.size()) {
-    log::warn("{}: notify for queue {} of {}; ignored", name(), queue, active_queues_.size());
+    if (guest_warnings_.allow()) {
+      log::warn("{}: notify for queue {} of {}; ignored", name(), queue, active_queues_.size());
+    }
     return;
   }
   if (!active_ || !active_queues_[queue] || needs_reset_) {
@@ -458,7 +466,9 @@ void VirtioPciTransport::raise(bool config, uint16_t vector) {
   if (msix_.enabled()) {
     // A vector that cannot be used is checked again here, not only when it was written.
     if (vector != kNoVector && !msix_.notify(vector)) {
-      log::warn("{}: interrupt vector {} is outside the MSI-X table; dropped", name(), vector);
+      if (guest_warnings_.allow()) {
+        log::warn("{}: interrupt vector {} is outside the MSI-X table; dropped", name(), vector);
+      }
     }
     return;
   }

@@ -31,6 +31,7 @@
 
 #include "kvm/EventLoop.h"
 #include "kvm/InterruptLine.h"
+#include "kvm/Log.h"
 #include "kvm/UniqueFd.h"
 #include "kvm/Vm.h"
 #include "pci/Msix.h"
@@ -127,6 +128,7 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   std::unique_ptr<pci::MsiSink> msi_sink_;
   pci::MsixState msix_;
   std::unique_ptr<InterruptLine> intx_;
+  log::RateLimit guest_warnings_;  // guest-triggered warnings: never a log flood
   uint8_t msix_cap_ = 0;
   uint8_t pci_cfg_cap_ = 0;
 
