@@ -14,13 +14,13 @@ namespace {
 constexpr uint32_t kHeaderBytes = 16;  // struct virtio_blk_req: type, reserved, sector
 
 // Takes `n` bytes from the front of `segs` (splitting a segment if needed) into `out`.
-bool takeFront(std::vector<BufferSegment>& segs, size_t& index, uint32_t& offset, uint32_t n,
+bool takeFront(std::vector<BufferSegment>& segs, size_t& index, uint32_t& offset, uint64_t n,
                std::vector<BufferSegment>* out) {
   while (n > 0) {
     if (index >= segs.size()) return false;
     BufferSegment& s = segs[index];
     uint32_t avail = s.len - offset;
-    uint32_t take = std::min(avail, n);
+    uint32_t take = static_cast<uint32_t>(std::min<uint64_t>(avail, n));
     if (out && take > 0) out->push_back(BufferSegment{s.addr + offset, take});
     offset += take;
     n -= take;
@@ -70,8 +70,7 @@ BlockOutcome parseBlockRequest(const virtio::ChainBuffers& chain, const GuestMem
 
   // Data: readable bytes after the header (OUT), or writable bytes before the status byte.
   std::vector<BufferSegment> data_in;  // readable remainder
-  takeFront(readable, ri, roff, static_cast<uint32_t>(chain.readableBytes() - kHeaderBytes),
-            &data_in);
+  takeFront(readable, ri, roff, chain.readableBytes() - kHeaderBytes, &data_in);
   std::vector<BufferSegment> data_out(chain.writable);  // writable minus the status byte
   uint64_t status_addr = data_out.back().addr + data_out.back().len - 1;
   if (--data_out.back().len == 0) data_out.pop_back();

@@ -38,11 +38,20 @@ void Uart8250::read(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void Uart8250::write(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(mutex_);
-  for (size_t i = 0; i < data.size() && offset + i < 8; ++i) {
-    writeRegister(static_cast<uint8_t>(offset + i), data[i]);
+  bool room_freed = false;
+  {
+    std::lock_guard lock(mutex_);
+    size_t before = rx_.size();
+    for (size_t i = 0; i < data.size() && offset + i < 8; ++i) {
+      writeRegister(static_cast<uint8_t>(offset + i), data[i]);
+    }
+    // FCR can clear the receive FIFO: that frees room as reading it does.
+    room_freed = before >= kInputCapacity / 2 && rx_.size() < kInputCapacity / 2;
+    updateIrqLocked();
   }
-  updateIrqLocked();
+  if (room_freed && on_room_) {
+    on_room_();
+  }
 }
 
 uint8_t Uart8250::lineStatus() const {

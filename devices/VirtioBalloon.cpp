@@ -130,16 +130,30 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
   }
 }
 
+void VirtioBalloon::requestStats() {
+  std::lock_guard lock(mutex_);
+  if (!act_ || !stats_head_ || act_->queues.size() <= kStatsQueue || !act_->queues[kStatsQueue]) {
+    return;
+  }
+  SplitQueue& q = *act_->queues[kStatsQueue];
+  if (auto r = q.pushUsed(*stats_head_, 0); !r) {
+    act_->host->needsReset(r.error().message);
+  }
+  stats_head_.reset();
+  act_->host->queueUsed(kStatsQueue, q);
+}
+
 void VirtioBalloon::processStatsLocked() {
   // 5.5.6.3: the driver posts one buffer of (u16 tag, u64 value) entries; the device reads it
-  // and returns it when it wants fresh numbers (here: at once, so the driver keeps updating).
+  // and keeps it: returning the buffer is how the device asks for fresh numbers, so it goes back
+  // only on requestStats() (returning it at once would have guest and host loop forever).
   SplitQueue& q = *act_->queues[kStatsQueue];
   const GuestMemory& mem = *act_->memory;
   bool pushed = false;
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
     auto bufs = collectChain(chain);
-    pushed = true;
     if (!bufs) {
+      pushed = true;
       EMBER_TRY(q.pushUsed(chain.head(), 0));
       return std::move(bufs).error();
     }
@@ -154,7 +168,13 @@ void VirtioBalloon::processStatsLocked() {
         stats_.guest_stats[tag] = val;
       }
     }
-    return q.pushUsed(bufs->head, 0);
+    if (stats_head_) {
+      // A second buffer while one is held: the driver broke the protocol; give the old one back.
+      EMBER_TRY(q.pushUsed(*stats_head_, 0));
+      pushed = true;
+    }
+    stats_head_ = bufs->head;
+    return {};
   });
   if (pushed) {
     act_->host->queueUsed(kStatsQueue, q);
@@ -167,6 +187,7 @@ void VirtioBalloon::processStatsLocked() {
 void VirtioBalloon::reset() {
   std::lock_guard lock(mutex_);
   act_.reset();
+  stats_head_.reset();
   // After a driver reset every page is the guest's again (a new driver starts with an empty
   // balloon); the host simply stops counting them as given back.
   ballooned_.clear();

@@ -45,6 +45,8 @@ class VirtioBalloon : public virtio::VirtioDevice {
   // A new target (pages); raises a configuration-change interrupt.
   void setTargetBytes(uint64_t bytes);
   uint32_t actualPages() const { return actual_.load(); }
+  // Asks the guest for fresh statistics by returning the buffer it posted (5.5.6.3).
+  void requestStats();
   BalloonStats stats() const;
 
  private:
@@ -56,6 +58,7 @@ class VirtioBalloon : public virtio::VirtioDevice {
   std::atomic<uint32_t> target_pages_;
   std::atomic<uint32_t> actual_{0};
   std::map<uint64_t, bool> ballooned_;  // pfn -> in the balloon
+  std::optional<uint16_t> stats_head_;  // the guest's statistics buffer, held until wanted
   BalloonStats stats_;
 };
 

@@ -103,7 +103,13 @@ void VirtioBlock::warnLocked(const std::string& what) {
 void VirtioBlock::processLocked() {
   SplitQueue& q = *act_->queues[0];
   auto r = drainAvailable(q, [&](DescriptorChain& chain) { return handleChainLocked(chain); });
+  ring_blocked_ = q.inFlight() >= q.size();  // chains left waiting for in-flight room
   submitPendingLocked();
+  // Requests the kernel finished inside io_submit (page-cache hits, tmpfs) are completed now,
+  // without a trip through the eventfd and the event loop.
+  if (submitted_ > 0) {
+    reapLocked();
+  }
   if (pushed_) {
     pushed_ = false;
     act_->host->queueUsed(0, q);
@@ -250,26 +256,36 @@ void VirtioBlock::flushLocked(uint16_t head, uint64_t status_addr) {
   completeLocked(head, status_addr, r ? blk::kStatusOk : blk::kStatusIoErr, 1);
 }
 
-void VirtioBlock::processCompletions() {
-  std::lock_guard lock(mutex_);
+bool VirtioBlock::reapLocked() {
   auto done = aio_->reap();
-  if (!act_) {
-    submitted_ -= std::min(submitted_, done.size());
-    return;  // reset raced: results are discarded
-  }
   for (const auto& c : done) {
     --submitted_;
     finishSlotLocked(*static_cast<Slot*>(c.cb->data), c.result);
   }
-  submitPendingLocked();
-  if (submitted_ + pending_.size() == 0) {
+  if (submitted_ + pending_.size() == 0 && !deferred_flushes_.empty()) {
     for (auto [head, status_addr] : deferred_flushes_) {
       flushLocked(head, status_addr);
     }
     deferred_flushes_.clear();
   }
-  // Chains may have been waiting for free in-flight room.
-  processLocked();
+  return !done.empty();
+}
+
+void VirtioBlock::processCompletions() {
+  std::lock_guard lock(mutex_);
+  if (!act_) {
+    submitted_ -= std::min(submitted_, aio_->reap().size());
+    return;  // reset raced: results are discarded
+  }
+  bool completed = reapLocked();
+  submitPendingLocked();
+  // Chains may have been waiting for free in-flight room; otherwise just signal the completions.
+  if (completed && ring_blocked_ && act_->host->mayProcess()) {
+    processLocked();
+  } else if (pushed_) {
+    pushed_ = false;
+    act_->host->queueUsed(0, *act_->queues[0]);
+  }
 }
 
 void VirtioBlock::reset() {
@@ -289,6 +305,7 @@ void VirtioBlock::reset() {
   }
   act_.reset();
   pushed_ = false;
+  ring_blocked_ = false;
 }
 
 }  // namespace ember::devices

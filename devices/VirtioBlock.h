@@ -69,6 +69,7 @@ class VirtioBlock : public virtio::VirtioDevice {
   void finishSlotLocked(Slot& slot, int64_t result);
   void submitPendingLocked();
   void processLocked();
+  bool reapLocked();  // completes finished AIO requests; true if there were any
   void warnLocked(const std::string& what);
   void flushLocked(uint16_t head, uint64_t status_addr);
 
@@ -83,7 +84,8 @@ class VirtioBlock : public virtio::VirtioDevice {
   std::vector<iocb*> pending_;  // prepared, not yet accepted by io_submit
   size_t submitted_ = 0;        // accepted by the kernel, not yet completed
   std::vector<std::pair<uint16_t, uint64_t>> deferred_flushes_;  // waiting for writes to finish
-  bool pushed_ = false;          // used entries added since the last interrupt decision
+  bool pushed_ = false;
+  bool ring_blocked_ = false;    // the last drain stopped at the in-flight cap          // used entries added since the last interrupt decision
   uint64_t failed_ = 0;
   uint64_t warnings_ = 0;
 };

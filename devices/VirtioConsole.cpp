@@ -84,7 +84,7 @@ void VirtioConsole::transmitLocked() {
 
 size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mutex_);
-  if (!act_ || !act_->queues[kReceiveQueue]) {
+  if (!act_ || !act_->queues[kReceiveQueue] || !act_->host->mayProcess()) {
     return 0;
   }
   SplitQueue& q = *act_->queues[kReceiveQueue];
@@ -98,7 +98,11 @@ size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
       break;
     }
     if (!*chain) {
-      break;  // no receive buffers: the caller keeps the rest and pauses
+      // No receive buffers. With EVENT_IDX the driver only kicks past avail_event: publish it,
+      // and take any buffer that raced in; otherwise the caller keeps the rest and pauses.
+      auto more = q.armNotification();
+      if (more && *more) continue;
+      break;
     }
     auto bufs = collectChain(**chain);
     pushed = true;

@@ -110,7 +110,7 @@ void VirtioNet::notify(uint16_t queue) {
 
 void VirtioNet::onTapEvent(uint32_t events) {
   std::lock_guard lock(mutex_);
-  if (!act_) return;
+  if (!act_ || !act_->host->mayProcess()) return;
   if ((events & EPOLLOUT) && tx_pending_) {
     transmitLocked();
   }
@@ -155,36 +155,37 @@ void VirtioNet::transmitLocked() {
     return true;
   };
 
-  Result<void> r{};
-  if (tx_pending_) {
-    auto sent = send(*tx_pending_);
-    if (!sent) {
-      r = std::move(sent).error();
-    } else if (!*sent) {
-      return;  // still blocked
-    } else {
+  // Pops by hand rather than with drainAvailable: once the tap pushes back (EAGAIN) no further
+  // chain may be taken, or it would be neither sent nor returned.
+  auto run = [&]() -> Result<void> {
+    if (tx_pending_) {
+      if (!EMBER_TRY(send(*tx_pending_))) {
+        return {};  // still blocked: wait for EPOLLOUT
+      }
       tx_pending_.reset();
     }
-  }
-  if (r.ok()) {
-    r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-      if (tx_pending_) {
-        return {};  // should not happen: we stop popping once blocked
+    for (;;) {
+      auto chain = EMBER_TRY(q.pop());
+      if (!chain) {
+        if (q.inFlight() >= q.size() || !EMBER_TRY(q.armNotification())) {
+          return {};
+        }
+        continue;  // buffers raced in while notifications were being re-armed
       }
-      auto bufs = collectChain(chain);
+      auto bufs = collectChain(*chain);
       if (!bufs) {
         ++stats_.tx_dropped;
-        EMBER_TRY(q.pushUsed(chain.head(), 0));
+        EMBER_TRY(q.pushUsed(chain->head(), 0));
         pushed = true;
         return std::move(bufs).error();
       }
-      bool sent = EMBER_TRY(send(*bufs));
-      if (!sent) {
+      if (!EMBER_TRY(send(*bufs))) {
         tx_pending_ = std::move(*bufs);
+        return {};
       }
-      return {};
-    });
-  }
+    }
+  };
+  Result<void> r = run();
   if (pushed) {
     act_->host->queueUsed(kTxQueue, q);
   }
@@ -213,7 +214,12 @@ bool VirtioNet::deliverPendingLocked() {
       return false;
     }
     if (!*chain) {
-      rx_waiting_for_buffers_ = true;  // stop polling the tap until the guest adds buffers
+      // Out of receive buffers. With EVENT_IDX the driver kicks only past avail_event: publish
+      // it (2.7.10), and use a buffer that raced in; otherwise stop polling the tap until the
+      // guest's next receive kick.
+      auto more = q.armNotification();
+      if (more && *more) continue;
+      rx_waiting_for_buffers_ = true;
       return false;
     }
     auto bufs = collectChain(**chain);

@@ -39,6 +39,9 @@ bool Bus::remove(uint64_t base, const BusDevice* device) {
 }
 
 bool Bus::overlaps(uint64_t base, uint64_t len) const {
+  if (len == 0) {
+    return false;  // an empty range overlaps nothing
+  }
   uint64_t end = 0;
   if (__builtin_add_overflow(base, len, &end)) {
     end = UINT64_MAX;

@@ -142,7 +142,20 @@ Result<void> GuestMemory::fill(GuestAddress addr, uint8_t value, uint64_t len) c
     GuestAddress a(addr.raw + done);
     const Region* r = find(a);
     uint64_t chunk = std::min(len - done, r->end() - a.raw);
-    std::memset(r->mapping.data() + (a.raw - r->start.raw), value, chunk);
+    uint8_t* p = r->mapping.data() + (a.raw - r->start.raw);
+    // Zeroing whole pages: drop them instead (private anonymous memory reads back as zeroes),
+    // which costs nothing for pages never touched, e.g. a kernel's .bss in fresh guest RAM.
+    uint64_t head = (kPageSize - a.raw % kPageSize) % kPageSize;
+    if (value == 0 && chunk >= head + kPageSize) {
+      uint64_t pages = (chunk - head) / kPageSize * kPageSize;
+      std::memset(p, 0, head);
+      if (::madvise(p + head, pages, MADV_DONTNEED) != 0) {
+        std::memset(p + head, 0, pages);
+      }
+      std::memset(p + head + pages, 0, chunk - head - pages);
+    } else {
+      std::memset(p, value, chunk);
+    }
     done += chunk;
   }
   return {};

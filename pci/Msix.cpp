@@ -32,8 +32,12 @@ bool MsixState::deliverableLocked(const Entry& e) const {
 }
 
 void MsixState::sendLocked(uint16_t vector) {
-  const Entry& e = entries_[vector];
-  sink_.setRoute(vector, (static_cast<uint64_t>(e.addr_hi) << 32) | e.addr_lo, e.data);
+  Entry& e = entries_[vector];
+  if (!e.routed) {
+    // The route follows the table entry: programmed on the first message after a change.
+    sink_.setRoute(vector, (static_cast<uint64_t>(e.addr_hi) << 32) | e.addr_lo, e.data);
+    e.routed = true;
+  }
   sink_.fire(vector);
 }
 
@@ -119,9 +123,9 @@ void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
                  (static_cast<uint32_t>(data[i + 2]) << 16) |
                  (static_cast<uint32_t>(data[i + 3]) << 24);
     switch ((o % kEntrySize) / 4) {
-      case 0: e.addr_lo = v & ~0x3u; break;  // bits 1:0 are reserved (dword aligned)
-      case 1: e.addr_hi = v; break;
-      case 2: e.data = v; break;
+      case 0: e.addr_lo = v & ~0x3u; e.routed = false; break;  // bits 1:0 reserved (dword aligned)
+      case 1: e.addr_hi = v; e.routed = false; break;
+      case 2: e.data = v; e.routed = false; break;
       case 3: e.control = v & 1; break;  // only the mask bit is defined
     }
     if (e.pending && deliverableLocked(e)) {

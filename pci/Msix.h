@@ -59,6 +59,7 @@ class MsixState {
   struct Entry {
     uint32_t addr_lo = 0, addr_hi = 0, data = 0, control = 1;  // masked
     bool pending = false;
+    bool routed = false;  // the sink holds this entry's current address and data
   };
   bool deliverableLocked(const Entry& e) const;
   void sendLocked(uint16_t vector);

@@ -194,11 +194,10 @@ uint32_t PciBus::configRead(uint8_t bus, uint8_t device, uint8_t function, uint1
   if (bus != 0 || function != 0 || device >= kSlots || size == 0 || size > 4) {
     return all_ones;
   }
-  std::shared_ptr<PciDevice> dev;
-  {
-    std::lock_guard lock(mutex_);
-    dev = devices_[device];
-  }
+  // Held across the read: a device's configRead refreshes live fields (MSI-X control, the
+  // interrupt status bit) in its configuration space, which writes also touch.
+  std::lock_guard lock(mutex_);
+  const auto& dev = devices_[device];
   if (!dev) {
     return all_ones;
   }

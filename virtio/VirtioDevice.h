@@ -29,6 +29,10 @@ class VirtioDeviceHost {
   // The device cannot go on: sets DEVICE_NEEDS_RESET and raises a config interrupt
   // (hostile-guest preamble). `reason` names the rule the driver broke.
   virtual void needsReset(const std::string& reason) = 0;
+  // Whether the device may take new buffers from its queues now (false while the driver has
+  // bus mastering turned off after turning it on, hostile-guest case 26). Devices check it
+  // before work that is not a kick: completions, host input, tap traffic.
+  virtual bool mayProcess() const = 0;
 };
 
 struct Activation {

@@ -135,6 +135,7 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
   config_.setWritable(pci_cfg_cap_ + 4, 1, 0xff);   // bar
   config_.setWritable(pci_cfg_cap_ + 8, 4, 0xffffffff);   // offset
   config_.setWritable(pci_cfg_cap_ + 12, 4, 0xffffffff);  // length
+  config_.setWritable(pci_cfg_cap_ + 16, 4, 0xffffffff);  // pci_cfg_data
 }
 
 VirtioPciTransport::~VirtioPciTransport() {
@@ -226,6 +227,7 @@ void VirtioPciTransport::commandChanged(uint16_t old_value, uint16_t new_value) 
     return;
   }
   bus_master_ = bm;
+  may_process_ = processingAllowedLocked();
   if (bm) {
     bus_master_ever_ = true;
     // Work that arrived while bus mastering was off is done now.

@@ -102,6 +102,7 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void queueUsed(uint16_t queue, SplitQueue& q) override;
   void configChanged() override;
   void needsReset(const std::string& reason) override;
+  bool mayProcess() const override { return may_process_.load(std::memory_order_acquire); }
 
   uint64_t offeredFeaturesLocked() const;
   void writeStatusLocked(uint8_t value);
@@ -152,6 +153,7 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   std::unique_ptr<std::atomic<uint16_t>[]> queue_vectors_;
   std::atomic<uint8_t> isr_{0};
   std::atomic<bool> needs_reset_{false};
+  std::atomic<bool> may_process_{true};
   std::atomic<uint8_t> config_generation_{0};
   std::atomic<bool> intx_disabled_{false};
   std::atomic<bool> intx_level_{false};

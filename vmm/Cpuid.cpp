@@ -2,6 +2,7 @@
 #include "vmm/Cpuid.h"
 
 #include <bit>
+#include <cstddef>
 
 namespace ember::vmm {
 
@@ -25,9 +26,10 @@ std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& su
                                          uint32_t vcpu_id, uint32_t vcpu_count,
                                          bool tsc_deadline) {
   std::vector<kvm_cpuid_entry2> out;
-  // Leaf 0xb is rebuilt below; drop whatever the host reported for it.
+  // Leaves 0xb and 0x1f (the V2 extended topology leaf) are rebuilt below; drop whatever the
+  // host reported for them, so that no host topology leaks into the guest.
   for (const auto& e : supported) {
-    if (e.function != 0xb) {
+    if (e.function != 0xb && e.function != 0x1f) {
       out.push_back(e);
     }
   }
@@ -75,6 +77,17 @@ std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& su
   add0b(0, 0, 1, (1u << 8) | 0);
   add0b(1, core_bits, vcpu_count, (2u << 8) | 1);
   add0b(2, 0, 0, 2);
+  // Leaf 0x1f, when the host has one, says the same as 0xb (SMT and core levels only).
+  bool host_has_1f = false;
+  for (const auto& e : supported) host_has_1f |= e.function == 0x1f;
+  if (host_has_1f) {
+    std::size_t n = out.size();
+    for (std::size_t i = n - 3; i < n; ++i) {
+      kvm_cpuid_entry2 e = out[i];
+      e.function = 0x1f;
+      out.push_back(e);
+    }
+  }
   // Make sure leaf 0 announces leaf 0xb.
   if (auto* leaf0 = findEntry(out, 0, 0); leaf0 != nullptr && leaf0->eax < 0xb) {
     leaf0->eax = 0xb;

@@ -173,7 +173,9 @@ Result<void> loadElf(const ElfImage& image, std::span<const uint8_t> file, const
 
 Result<std::vector<uint8_t>> readImageFile(const std::string& path, uint64_t max_size,
                                            const char* what) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below as not a
+  // regular file); reads of regular files are unaffected by the flag.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     return Error{err == ENOENT ? Errc::NotFound : Errc::Io,

@@ -6,6 +6,7 @@
 #include "kvm/Log.h"
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 namespace ember::vmm {
@@ -37,7 +38,11 @@ void VcpuThread::start() {
     sigaddset(&set, kKickSignal);
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
     loop();
-    exited_.store(true, std::memory_order_release);
+    {
+      std::lock_guard lock(exit_mutex_);
+      exited_.store(true, std::memory_order_release);
+    }
+    exit_cv_.notify_all();
   });
 }
 
@@ -49,11 +54,13 @@ void VcpuThread::stop() {
   }
   // Kick until the thread has left its loop: a signal landing just before KVM_RUN is covered by
   // immediate_exit, one landing inside it makes KVM_RUN return EINTR.
+  std::unique_lock lock(exit_mutex_);
   while (!exited_.load(std::memory_order_acquire)) {
     pthread_kill(thread_.native_handle(), kKickSignal);
-    struct timespec ts {0, 1000000};
-    nanosleep(&ts, nullptr);
+    exit_cv_.wait_for(lock, std::chrono::milliseconds(1),
+                      [this] { return exited_.load(std::memory_order_acquire); });
   }
+  lock.unlock();
   thread_.join();
 }
 

@@ -7,6 +7,8 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <thread>
 
@@ -42,6 +44,8 @@ class VcpuThread {
   devices::VmControl& control_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> exited_{false};
+  std::mutex exit_mutex_;
+  std::condition_variable exit_cv_;
   std::thread thread_;
   uint64_t unhandled_reported_ = 0;
 };

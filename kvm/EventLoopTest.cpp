@@ -1,0 +1,242 @@
+// EventLoop: runOnce() dispatch, pausing, RAII removal, cross-thread registration, stop().
+#include "kvm/EventLoop.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ember {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::unique_ptr<EventLoop> makeLoop() {
+  auto loop = EventLoop::create();
+  EXPECT_TRUE(loop.ok());
+  return std::move(loop).value();
+}
+
+EventFd makeEventFd() {
+  auto fd = EventFd::create();
+  EXPECT_TRUE(fd.ok());
+  return std::move(fd).value();
+}
+
+TEST(EventLoop, DispatchesAReadyEventfdOnRunOnce) {
+  auto loop = makeLoop();
+  auto efd = makeEventFd();
+  int calls = 0;
+  uint32_t seen = 0;
+  uint64_t consumed = 0;
+  auto reg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t events) {
+    ++calls;
+    seen = events;
+    consumed += efd.consume();
+  });
+  ASSERT_TRUE(reg.ok()) << reg.error().message;
+  EXPECT_TRUE(reg->active());
+
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 0);  // not signalled yet
+
+  efd.signal();
+  efd.signal();
+  loop->runOnce(1000);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen & EPOLLIN, static_cast<uint32_t>(EPOLLIN));
+  EXPECT_EQ(consumed, 2u);
+
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 1);  // drained: level-triggered epoll has nothing more
+}
+
+TEST(EventLoop, SetEventsZeroPausesWithoutForgetting) {
+  auto loop = makeLoop();
+  auto efd = makeEventFd();
+  int calls = 0;
+  auto reg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    ++calls;
+    efd.consume();
+  });
+  ASSERT_TRUE(reg.ok());
+  ASSERT_TRUE(reg->setEvents(0).ok());
+  efd.signal();
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 0);
+  ASSERT_TRUE(reg->setEvents(EPOLLIN).ok());
+  loop->runOnce(1000);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(EventLoop, DroppingTheRegistrationRemovesTheFd) {
+  auto loop = makeLoop();
+  auto efd = makeEventFd();
+  int calls = 0;
+  {
+    auto reg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) { ++calls; });
+    ASSERT_TRUE(reg.ok());
+  }
+  efd.signal();
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 0);
+
+  // The same fd can be registered again once the old registration is gone.
+  auto again = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    ++calls;
+    efd.consume();
+  });
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  loop->runOnce(1000);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(EventLoop, RegistrationsMoveAndReset) {
+  auto loop = makeLoop();
+  auto efd = makeEventFd();
+  int calls = 0;
+  auto added = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    ++calls;
+    efd.consume();
+  });
+  ASSERT_TRUE(added.ok());
+  EventLoop::Registration reg = std::move(*added);
+  EXPECT_FALSE(added->active());
+  EXPECT_TRUE(reg.active());
+  EventLoop::Registration other;
+  EXPECT_FALSE(other.active());
+  EXPECT_EQ(other.setEvents(EPOLLIN).error().code, Errc::NotFound);
+  other = std::move(reg);
+  EXPECT_TRUE(other.active());
+
+  efd.signal();
+  loop->runOnce(1000);
+  EXPECT_EQ(calls, 1);
+
+  other.reset();
+  EXPECT_FALSE(other.active());
+  other.reset();  // idempotent
+  efd.signal();
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(EventLoop, ACallbackMayRemoveItsOwnRegistration) {
+  auto loop = makeLoop();
+  auto efd = makeEventFd();
+  int calls = 0;
+  EventLoop::Registration reg;
+  auto added = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    ++calls;
+    reg.reset();  // not consumed: only the removal stops further calls
+  });
+  ASSERT_TRUE(added.ok());
+  reg = std::move(*added);
+  efd.signal();
+  loop->runOnce(1000);
+  loop->runOnce(0);
+  EXPECT_EQ(calls, 1);
+  EXPECT_FALSE(reg.active());
+}
+
+TEST(EventLoop, RefusesBadAndUnpollableFds) {
+  auto loop = makeLoop();
+  auto bad = loop->add(-1, EPOLLIN, [](uint32_t) {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, Errc::Io);
+
+  // A regular file cannot be polled (EPERM): reported as Unsupported, which ConsoleInput uses
+  // to treat a redirected stdin as "no input".
+  std::string path = ::testing::TempDir() + "ember-eventloop-XXXXXX";
+  int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  UniqueFd file(fd);
+  ::unlink(path.c_str());
+  auto regular = loop->add(file.get(), EPOLLIN, [](uint32_t) {});
+  ASSERT_FALSE(regular.ok());
+  EXPECT_EQ(regular.error().code, Errc::Unsupported);
+}
+
+TEST(EventLoop, CallbacksRegisteredFromOtherThreadsRunOnTheLoopThread) {
+  auto loop = makeLoop();
+  loop->start();
+  EXPECT_FALSE(loop->onLoopThread());
+
+  constexpr int kThreads = 3;
+  std::vector<EventFd> fds;
+  for (int i = 0; i < kThreads; ++i) {
+    fds.push_back(makeEventFd());
+  }
+  std::vector<std::promise<bool>> fired(kThreads);
+  std::vector<std::future<bool>> results;
+  for (auto& p : fired) {
+    results.push_back(p.get_future());
+  }
+  std::vector<EventLoop::Registration> regs(kThreads);
+  std::vector<std::thread> registrars;
+  for (int i = 0; i < kThreads; ++i) {
+    registrars.emplace_back([&, i] {
+      auto reg = loop->add(fds[i].fd(), EPOLLIN, [&, i](uint32_t) {
+        if (fds[i].consume() != 0) {
+          fired[i].set_value(loop->onLoopThread());
+        }
+      });
+      ASSERT_TRUE(reg.ok());
+      regs[i] = std::move(*reg);
+      fds[i].signal();
+    });
+  }
+  for (auto& t : registrars) {
+    t.join();
+  }
+  for (int i = 0; i < kThreads; ++i) {
+    ASSERT_EQ(results[i].wait_for(5s), std::future_status::ready) << "callback " << i;
+    EXPECT_TRUE(results[i].get()) << "callback " << i << " ran off the loop thread";
+  }
+  loop->stop();
+  regs.clear();  // removal after stop() is fine
+}
+
+TEST(EventLoop, StopReturnsPromptly) {
+  auto loop = makeLoop();
+  loop->stop();  // never started: nothing to join
+  loop->start();
+  std::this_thread::sleep_for(20ms);  // let the thread block in epoll_wait
+  auto begin = std::chrono::steady_clock::now();
+  loop->stop();
+  auto elapsed = std::chrono::steady_clock::now() - begin;
+  EXPECT_LT(elapsed, 1s);
+  loop->stop();  // twice is harmless
+
+  // The loop can be started again after a stop.
+  auto efd = makeEventFd();
+  std::promise<void> fired;
+  auto reg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    if (efd.consume() != 0) {
+      fired.set_value();
+    }
+  });
+  ASSERT_TRUE(reg.ok());
+  loop->start();
+  efd.signal();
+  EXPECT_EQ(fired.get_future().wait_for(5s), std::future_status::ready);
+  begin = std::chrono::steady_clock::now();
+  loop->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
+TEST(EventLoop, DestructorStopsARunningLoop) {
+  auto loop = makeLoop();
+  loop->start();
+  auto begin = std::chrono::steady_clock::now();
+  loop.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
+}  // namespace
+}  // namespace ember

@@ -1,0 +1,182 @@
+// Cli: `ember run` parsing into a MachineConfig, help/version, option errors, memory sizes.
+#include "vmm/Cli.h"
+
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace ember::vmm {
+namespace {
+
+Result<CliOutcome> parse(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv{"ember"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return parseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+MachineConfig runConfig(std::initializer_list<const char*> args) {
+  auto r = parse(args);
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  if (!r.ok() || !std::holds_alternative<CliRun>(*r)) {
+    ADD_FAILURE() << "not a run";
+    return {};
+  }
+  return std::get<CliRun>(*r).config;
+}
+
+TEST(Cli, RunWithDefaults) {
+  auto cfg = runConfig({"run", "--kernel", "guest.elf"});
+  EXPECT_EQ(cfg.kernel, "guest.elf");
+  EXPECT_EQ(cfg.memory, 256ULL << 20);
+  EXPECT_EQ(cfg.cpus, 1u);
+  EXPECT_EQ(cfg.log_level, "info");
+  EXPECT_EQ(cfg.kvm_device, "/dev/kvm");
+  EXPECT_TRUE(cfg.initrd.empty());
+  EXPECT_TRUE(cfg.cmdline.empty());
+}
+
+TEST(Cli, RunWithEveryOption) {
+  auto cfg = runConfig({"run", "--kernel", "vmlinux", "--initrd", "rd.img", "--cmdline",
+                        "console=ttyS0 tests=all", "--memory", "3G", "--cpus", "4", "--log-level",
+                        "debug", "--kvm-device", "/dev/null"});
+  EXPECT_EQ(cfg.kernel, "vmlinux");
+  EXPECT_EQ(cfg.initrd, "rd.img");
+  EXPECT_EQ(cfg.cmdline, "console=ttyS0 tests=all");
+  EXPECT_EQ(cfg.memory, 3ULL << 30);
+  EXPECT_EQ(cfg.cpus, 4u);
+  EXPECT_EQ(cfg.log_level, "debug");
+  EXPECT_EQ(cfg.kvm_device, "/dev/null");
+
+  auto alt = runConfig({"run", "--cpus=254", "-m", "512", "--kernel=k", "--log-level", "off"});
+  EXPECT_EQ(alt.cpus, 254u);
+  EXPECT_EQ(alt.memory, 512ULL << 20);
+  EXPECT_EQ(alt.kernel, "k");
+  EXPECT_EQ(alt.log_level, "off");
+}
+
+// Each case: the arguments and the option the one-line error must name.
+TEST(Cli, ErrorsNameTheOffendingOption) {
+  struct Case {
+    std::initializer_list<const char*> args;
+    const char* option;
+  };
+  const Case cases[] = {
+      {{"run"}, "--kernel"},
+      {{"run", "--cpus", "2"}, "--kernel"},
+      {{"run", "--kernel", "k", "--cpus", "0"}, "--cpus"},
+      {{"run", "--kernel", "k", "--cpus", "255"}, "--cpus"},
+      {{"run", "--kernel", "k", "--cpus", "256"}, "--cpus"},
+      {{"run", "--kernel", "k", "--cpus", "abc"}, "--cpus"},
+      {{"run", "--kernel", "k", "--cpus", "-1"}, "--cpus"},
+      {{"run", "--kernel", "k", "--memory", "12Q"}, "--memory"},
+      {{"run", "--kernel", "k", "--memory", ""}, "--memory"},
+      {{"run", "--kernel", "k", "--memory", "lots"}, "--memory"},
+      {{"run", "--kernel", "k", "--memory", "99999999999T"}, "--memory"},
+      {{"run", "--kernel", "k", "--frobnicate"}, "--frobnicate"},
+      {{"run", "--kernel", "k", "--log-level", "bogus"}, "--log-level"},
+      {{"run", "--kernel"}, "--kernel"},
+  };
+  for (const auto& c : cases) {
+    std::string joined;
+    for (const char* a : c.args) {
+      joined += std::string(a) + " ";
+    }
+    SCOPED_TRACE(joined);
+    auto r = parse(c.args);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::InvalidArgument);
+    EXPECT_NE(r.error().message.find(c.option), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find('\n'), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(Cli, MissingOrUnknownSubcommandIsAnError) {
+  EXPECT_FALSE(parse({}).ok());
+  EXPECT_FALSE(parse({"boot", "--kernel", "k"}).ok());
+  EXPECT_FALSE(parse({"--kernel", "k"}).ok());
+}
+
+TEST(Cli, HelpAndVersionArePrinted) {
+  auto help = parse({"--help"});
+  ASSERT_TRUE(help.ok()) << help.error().message;
+  ASSERT_TRUE(std::holds_alternative<CliPrint>(*help));
+  EXPECT_NE(std::get<CliPrint>(*help).text.find("run"), std::string::npos);
+
+  auto run_help = parse({"run", "--help"});
+  ASSERT_TRUE(run_help.ok()) << run_help.error().message;
+  ASSERT_TRUE(std::holds_alternative<CliPrint>(*run_help));
+  const auto& text = std::get<CliPrint>(*run_help).text;
+  for (const char* opt :
+       {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--log-level", "--kvm-device"}) {
+    EXPECT_NE(text.find(opt), std::string::npos) << opt;
+  }
+
+  auto version = parse({"--version"});
+  ASSERT_TRUE(version.ok()) << version.error().message;
+  ASSERT_TRUE(std::holds_alternative<CliPrint>(*version));
+  EXPECT_NE(std::get<CliPrint>(*version).text.find("0.1.0"), std::string::npos);
+}
+
+TEST(Cli, ParseMemorySizeUnits) {
+  constexpr uint64_t K = 1ULL << 10, M = 1ULL << 20, G = 1ULL << 30, T = 1ULL << 40;
+  const std::pair<const char*, uint64_t> good[] = {
+      {"1024K", 1024 * K},
+      {"256M", 256 * M},
+      {"3G", 3 * G},
+      {"1T", T},
+      {"256", 256 * M},
+      {"0", 0},
+      {"64MB", 64 * M},
+      {"64MiB", 64 * M},
+      {"2GB", 2 * G},
+      {"2GiB", 2 * G},
+      {"512k", 512 * K},
+      {"512m", 512 * M},
+      {"4g", 4 * G},
+      {"1t", T},
+      {"2gib", 2 * G},
+      {"8kb", 8 * K},
+      {"16777215T", 16777215 * T},
+  };
+  for (const auto& [text, bytes] : good) {
+    SCOPED_TRACE(text);
+    auto r = parseMemorySize(text);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r, bytes);
+  }
+}
+
+TEST(Cli, ParseMemorySizeErrors) {
+  for (const char* text : {"",
+                           "M",
+                           "12Q",
+                           "lots",
+                           "1.5G",
+                           "-1G",
+                           "+1G",
+                           " 1G",
+                           "1 G",
+                           "1GG",
+                           "1GiBB",
+                           "1B",
+                           "1XB",
+                           "1XiB",
+                           "0x100M",
+                           "16777216T",
+                           "99999999999T",
+                           "17592186044416M",
+                           "18446744073709551616",
+                           "99999999999999999999999M"}) {
+    SCOPED_TRACE(text);
+    auto r = parseMemorySize(text);
+    ASSERT_FALSE(r.ok()) << *r;
+    EXPECT_EQ(r.error().code, Errc::InvalidArgument);
+    EXPECT_NE(r.error().message.find(std::string("'") + text + "'"), std::string::npos)
+        << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace ember::vmm
