@@ -14,7 +14,7 @@ using namespace virtio;
 
 namespace {
 constexpr uint64_t kFeatureStatsVq = 1ULL << 1;  // VIRTIO_BALLOON_F_STATS_VQ
-constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;
+constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;  // PFNs read from guest memory at a time
 }  // namespace
 
 VirtioBalloon::VirtioBalloon(uint64_t target_bytes)
@@ -55,8 +55,28 @@ void VirtioBalloon::setTargetBytes(uint64_t bytes) {
   if (act_) act_->host->configChanged();
 }
 
+bool VirtioBalloon::testAndSet(uint64_t pfn, bool value) {
+  const auto& regions = act_->memory->regions();
+  for (size_t i = 0; i < regions.size(); ++i) {
+    uint64_t first = regions[i].start.raw / kPageSize;
+    uint64_t count = regions[i].size / kPageSize;
+    if (pfn < first || pfn - first >= count) continue;
+    auto& bits = bitmaps_[i];
+    uint64_t idx = pfn - first;
+    uint64_t mask = 1ULL << (idx % 64);
+    bool old = bits[idx / 64] & mask;
+    bits[idx / 64] = value ? (bits[idx / 64] | mask) : (bits[idx / 64] & ~mask);
+    return old;
+  }
+  return false;
+}
+
 Result<void> VirtioBalloon::activate(const Activation& activation) {
   std::lock_guard lock(mutex_);
+  bitmaps_.clear();
+  for (const auto& r : activation.memory->regions()) {
+    bitmaps_.emplace_back((r.size / kPageSize + 63) / 64, 0);
+  }
   if (activation.queues.size() < 2 || !activation.queues[kInflateQueue] ||
       !activation.queues[kDeflateQueue]) {
     return makeError(Errc::Guest, "virtio-balloon activated without its inflate/deflate queues");
@@ -90,34 +110,36 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
       EMBER_TRY(q.pushUsed(chain.head(), 0));
       return std::move(bufs).error();
     }
-    // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages).
+    // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages), read in
+    // bounded chunks so that one huge buffer costs time, not host memory.
     std::vector<uint32_t> pfns;
     for (const auto& s : bufs->readable) {
-      uint32_t n = std::min<uint32_t>(s.len / 4, kMaxPfnsPerBuffer - static_cast<uint32_t>(pfns.size()));
-      size_t at = pfns.size();
-      pfns.resize(at + n);
-      EMBER_TRY(mem.read(GuestAddress(s.addr),
-                         std::span(reinterpret_cast<uint8_t*>(pfns.data() + at), n * 4ULL)));
-    }
-    for (uint32_t pfn : pfns) {
-      uint64_t addr = static_cast<uint64_t>(pfn) * kPageSize;
-      if (!mem.contains(GuestAddress(addr), kPageSize)) {
-        ++stats_.invalid_pfns;
-        continue;
-      }
-      bool& in = ballooned_[pfn];
-      if (inflate) {
-        if (in) {
-          ++stats_.repeated_pfns;
-          continue;
+      for (uint32_t off = 0; off + 4 <= s.len;) {
+        uint32_t n = std::min<uint32_t>((s.len - off) / 4, kMaxPfnsPerBuffer);
+        pfns.resize(n);
+        EMBER_TRY(mem.read(GuestAddress(s.addr + off),
+                           std::span(reinterpret_cast<uint8_t*>(pfns.data()), n * 4ULL)));
+        off += n * 4;
+        for (uint32_t pfn : pfns) {
+          uint64_t addr = static_cast<uint64_t>(pfn) * kPageSize;
+          if (!mem.contains(GuestAddress(addr), kPageSize)) {
+            ++stats_.invalid_pfns;
+            continue;
+          }
+          if (inflate) {
+            if (testAndSet(pfn, true)) {
+              ++stats_.repeated_pfns;
+              continue;
+            }
+            if (mem.discard(GuestAddress(addr), kPageSize)) {
+              ++stats_.inflated_pages;
+            } else {
+              testAndSet(pfn, false);
+            }
+          } else if (testAndSet(pfn, false)) {
+            --stats_.inflated_pages;
+          }
         }
-        if (mem.discard(GuestAddress(addr), kPageSize)) {
-          in = true;
-          ++stats_.inflated_pages;
-        }
-      } else if (in) {
-        in = false;
-        --stats_.inflated_pages;
       }
     }
     return q.pushUsed(bufs->head, 0);
@@ -190,7 +212,7 @@ void VirtioBalloon::reset() {
   stats_head_.reset();
   // After a driver reset every page is the guest's again (a new driver starts with an empty
   // balloon); the host simply stops counting them as given back.
-  ballooned_.clear();
+  bitmaps_.clear();
   stats_.inflated_pages = 0;
   actual_ = 0;
 }

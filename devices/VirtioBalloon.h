@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <map>
+#include <vector>
 #include <mutex>
 #include <optional>
 
@@ -57,7 +58,10 @@ class VirtioBalloon : public virtio::VirtioDevice {
   std::optional<virtio::Activation> act_;
   std::atomic<uint32_t> target_pages_;
   std::atomic<uint32_t> actual_{0};
-  std::map<uint64_t, bool> ballooned_;  // pfn -> in the balloon
+  // One bit per page of RAM, per region: whether the page is in the balloon. Sized by RAM, not
+  // by what the guest sends, so the guest cannot make the host allocate.
+  bool testAndSet(uint64_t pfn, bool value);
+  std::vector<std::vector<uint64_t>> bitmaps_;
   std::optional<uint16_t> stats_head_;  // the guest's statistics buffer, held until wanted
   BalloonStats stats_;
 };

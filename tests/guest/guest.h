@@ -121,7 +121,8 @@ void apic_send_ipi(uint32_t dest, uint32_t icr_low);
 
 // Waits (with interrupts enabled) until `*flag` reaches `target` or `timeout_ms` passes.
 bool wait_until(volatile uint32_t* counter, uint32_t target, uint32_t timeout_ms);
-uint64_t tsc_khz();  // estimated once at start (from CPUID or the PIT)
+uint64_t tsc_khz();  // found once (CPUID 0x15/0x16/0x40000010, kvmclock, else the PIT)
+const char* tsc_source();  // where tsc_khz() came from: cpuid15, cpuid16, kvmclock, pit, ...
 void delay_us(uint64_t us);
 
 // ---- Memory ----

@@ -1,6 +1,7 @@
 // The list of tests, in the order they run. Platform tests always belong to `tests=all`; a PCI
 // or virtio test joins `all` only when its device is present, and its PASS/FAIL line carries the
 // virtio face it used (`PASS virtio-blk-rw modern`).
+#include "bench.h"
 #include "tests.h"
 #include "virtio_pci.h"
 
@@ -27,9 +28,16 @@ const Entry kTests[] = {
     {{"virtio-msix", test_virtio_msix}, msix_device_present, true},
     {{"virtio-intx", test_virtio_intx}, blk_present, true},
     {{"virtio-reset", test_virtio_reset}, blk_writable_present, true},
+    {{"virtio-net-ping", test_virtio_net_ping}, net_peer_present, true},
+    {{"virtio-net-burst", test_virtio_net_burst}, net_present, true},
+    {{"virtio-balloon", test_virtio_balloon}, balloon_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
     {{"reboot", test_reboot}, explicit_only, false},
+    {{"bench-kick", test_bench_kick}, explicit_only, true},
+    {{"bench-blk", test_bench_blk}, explicit_only, true},
+    {{"bench-irq", test_bench_irq}, explicit_only, true},
+    {{"bench-exit", test_bench_exit}, explicit_only, false},
 };
 }  // namespace
 

@@ -365,11 +365,81 @@ void apic_send_ipi(uint32_t dest, uint32_t icr_low) {
 // ---- Time ----
 namespace {
 uint64_t g_tsc_khz = 0;
+const char* g_tsc_source = "none";
+
+// pvclock_vcpu_time_info (Linux arch/x86/include/asm/pvclock-abi.h), written by KVM once the
+// kvmclock MSR points at it.
+struct PvClock {
+  uint32_t version, pad0;
+  uint64_t tsc_timestamp, system_time;
+  uint32_t tsc_to_system_mul;
+  int8_t tsc_shift;
+  uint8_t flags, pad[2];
+};
+PvClock g_pvclock __attribute__((aligned(64)));
+
+// The TSC frequency as the hypervisor states it, or 0: CPUID leaf 0x15 (TSC/crystal ratio),
+// 0x16 (base frequency), the hypervisor timing leaf 0x40000010 (kHz), or KVM's kvmclock
+// (tsc_to_system_mul/tsc_shift, as Linux's pvclock_tsc_khz reads them).
+uint64_t tsc_khz_stated() {
+  uint32_t a, b, c, d;
+  cpuid(0, 0, &a, &b, &c, &d);
+  uint32_t max = a;
+  if (max >= 0x15) {
+    cpuid(0x15, 0, &a, &b, &c, &d);
+    if (a != 0 && b != 0 && c != 0) {
+      g_tsc_source = "cpuid15";
+      return static_cast<uint64_t>(c) * b / a / 1000;
+    }
+  }
+  if (max >= 0x16) {
+    cpuid(0x16, 0, &a, &b, &c, &d);
+    if ((a & 0xffff) != 0) {
+      g_tsc_source = "cpuid16";
+      return static_cast<uint64_t>(a & 0xffff) * 1000;
+    }
+  }
+  cpuid(1, 0, &a, &b, &c, &d);
+  if (!(c & (1u << 31))) return 0;  // no hypervisor
+  cpuid(0x40000000, 0, &a, &b, &c, &d);
+  uint32_t hv_max = a;
+  bool kvm = b == 0x4b4d564b && c == 0x564b4d56 && d == 0x4d;  // "KVMKVMKVM\0\0\0"
+  if (hv_max >= 0x40000010 && hv_max < 0x40000100) {
+    cpuid(0x40000010, 0, &a, &b, &c, &d);
+    if (a != 0) {
+      g_tsc_source = "cpuid40000010";
+      return a;
+    }
+  }
+  if (!kvm || hv_max < 0x40000001) return 0;
+  cpuid(0x40000001, 0, &a, &b, &c, &d);
+  uint32_t msr = (a & (1u << 3)) ? 0x4b564d01 : (a & 1u) ? 0x12 : 0;  // CLOCKSOURCE2 / CLOCKSOURCE
+  if (msr == 0) return 0;
+  memset(&g_pvclock, 0, sizeof g_pvclock);
+  wrmsr(msr, reinterpret_cast<uint64_t>(&g_pvclock) | 1);
+  volatile PvClock* pv = &g_pvclock;
+  uint32_t mul = 0;
+  int8_t shift = 0;
+  for (int tries = 0; tries < 1000; ++tries) {
+    uint32_t v = pv->version;
+    barrier();
+    mul = pv->tsc_to_system_mul;
+    shift = pv->tsc_shift;
+    barrier();
+    if (v != 0 && (v & 1) == 0 && v == pv->version && mul != 0) break;
+    mul = 0;
+    pause();
+  }
+  wrmsr(msr, 0);  // KVM stops writing guest memory
+  if (mul == 0) return 0;
+  uint64_t khz = (1000000ULL << 32) / mul;
+  khz = shift < 0 ? khz << -shift : khz >> shift;
+  g_tsc_source = "kvmclock";
+  return khz;
 }
 
-uint64_t tsc_khz() {
-  if (g_tsc_khz) return g_tsc_khz;
-  // Calibrate against PIT channel 2 (1.193182 MHz) over 10 ms, gated through port 0x61.
+// Calibration against PIT channel 2 (1.193182 MHz) over 10 ms, gated through port 0x61.
+uint64_t tsc_khz_pit() {
   outb(0x61, static_cast<uint8_t>((inb(0x61) & ~0x02) | 0x01));
   outb(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0
   const uint16_t count = 11932;
@@ -379,10 +449,28 @@ uint64_t tsc_khz() {
   uint32_t spins = 0;
   while (!(inb(0x61) & 0x20) && ++spins < 10000000) {
   }
-  uint64_t khz = (rdtsc() - t0) / 10;
-  if (khz < 100000 || khz > 10000000) khz = 2000000;  // implausible: assume 2 GHz
+  g_tsc_source = "pit";
+  return (rdtsc() - t0) / 10;
+}
+}  // namespace
+
+uint64_t tsc_khz() {
+  if (g_tsc_khz) return g_tsc_khz;
+  // What the hypervisor states is exact; the PIT (absent on some machines, e.g. QEMU microvm
+  // without port 0x61) is the fallback.
+  uint64_t khz = tsc_khz_stated();
+  if (khz < 100000 || khz > 10000000) khz = tsc_khz_pit();
+  if (khz < 100000 || khz > 10000000) {
+    khz = 2000000;  // implausible: assume 2 GHz
+    g_tsc_source = "assumed";
+  }
   g_tsc_khz = khz;
   return khz;
+}
+
+const char* tsc_source() {
+  (void)tsc_khz();
+  return g_tsc_source;
 }
 
 void delay_us(uint64_t us) {

@@ -50,4 +50,14 @@ void test_virtio_msix(TestResult& r);
 void test_virtio_intx(TestResult& r);
 bool msix_device_present();
 
+// virtio-net (tests_net.cpp): ping joins `all` with a net device and net.ip/net.peer given.
+void test_virtio_net_ping(TestResult& r);
+void test_virtio_net_burst(TestResult& r);
+bool net_present();
+bool net_peer_present();
+
+// virtio-balloon (tests_balloon.cpp).
+void test_virtio_balloon(TestResult& r);
+bool balloon_present();
+
 }  // namespace guest

@@ -54,6 +54,8 @@ class VirtioPci {
   bool setup_queue(uint16_t q, const Virtqueue& vq, uint16_t vector, char* why, size_t n);
   uint16_t config_vector(uint16_t vector);  // writes, returns the read-back value
   void notify(uint16_t q) const;
+  // Where notify(q) writes on the modern face (0 before setup_queue, and on the legacy face).
+  uint64_t notify_addr(uint16_t q) const { return q < kMaxQueues ? queue_notify_[q] : 0; }
   uint8_t isr() const;                 // reading clears it (4.1.4.5)
   void enable_msix(bool on);           // also moves the legacy device configuration (20 or 24)
   bool msix_enabled() const { return msix_on_; }

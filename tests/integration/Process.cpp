@@ -79,6 +79,9 @@ ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOpti
         }
       }
     }
+    if (opts.on_tick) {
+      opts.on_tick(pid, result.out);
+    }
   }
   for (auto& f : fds) {
     if (f.fd >= 0) close(f.fd);

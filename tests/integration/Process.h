@@ -1,6 +1,9 @@
 // Runs a child process with a timeout and captures its stdout and stderr (integration tests).
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +23,10 @@ struct ProcessOptions {
   bool close_stdin = false;     // run with fd 0 closed
   int signal_after_ms = -1;     // send `signal` this long after start
   int signal = 0;
+  // Called on the test's thread while the child runs: after every batch of output and at least
+  // every 100 ms, with the child's pid and its stdout so far. It must return quickly; the child
+  // is not reaped until runProcess returns, so the pid stays valid inside the callback.
+  std::function<void(pid_t pid, const std::string& out)> on_tick;
 };
 
 ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOptions& opts = {});
