@@ -305,6 +305,63 @@ TEST(Hostile, Case31_TxChainShorterThanTheHeaderIsDropped) {
   EXPECT_FALSE(r.h.modernStatus() & status::kNeedsReset);
 }
 
+// Case 34: Ember never interprets the offload fields of a TX header (csum_start/csum_offset,
+// gso_type/gso_size); it hands header and frame to the tap, and the host kernel validates them
+// (virtio_net_hdr_to_skb). Fields pointing outside the frame must be refused there, cost the
+// guest only that frame, and leave the queue working; nothing reaches the wire.
+TEST(Hostile, Case34_OffloadFieldsOutsideTheFrameAreRefusedAndTheQueueGoesOn) {
+  NetRig r;
+  START_OR_SKIP(r, net::kCsum | net::kHostTso4);
+  struct Bad {
+    const char* what;
+    uint8_t flags, gso_type;
+    uint16_t hdr_len, gso_size, csum_start, csum_offset;
+  };
+  // 5.1.6.2: flags bit 0 NEEDS_CSUM; gso_type 1 TCPV4, 3 UDP, 4 TCPV6; 0x80 ECN.
+  const Bad bad[] = {
+      {"csum_start beyond the frame", 1, 0, 0, 0, 5000, 16},
+      {"csum_offset beyond the frame", 1, 0, 0, 0, 20, 4000},
+      {"checksum field straddling the end", 1, 0, 0, 0, 90, 9},
+      {"TCPv4 GSO without NEEDS_CSUM and a zero segment size", 0, 1, 54, 0, 0, 0},
+      {"unknown gso_type", 1, 0x7f, 54, 1400, 34, 16},
+  };
+  constexpr size_t kFrame = 100;
+  for (const Bad& b : bad) {
+    auto frame = testFrame(kFrame, 9);
+    uint64_t at = r.tx.alloc(r.hdr() + frame.size());
+    uint8_t h[12] = {};
+    h[0] = b.flags;
+    h[1] = b.gso_type;
+    auto put16 = [&](int i, uint16_t v) {
+      h[i] = static_cast<uint8_t>(v);
+      h[i + 1] = static_cast<uint8_t>(v >> 8);
+    };
+    put16(2, b.hdr_len);
+    put16(4, b.gso_size);
+    put16(6, b.csum_start);
+    put16(8, b.csum_offset);
+    writeBytes(r.h.mem, at, std::vector<uint8_t>(h, h + r.hdr()));
+    writeBytes(r.h.mem, at + r.hdr(), frame);
+    r.tx.post({{at, static_cast<uint32_t>(r.hdr() + frame.size()), false}});
+    r.kickTx();
+    auto used = r.tx.drainUsed();
+    ASSERT_EQ(used.size(), 1u) << b.what << ": chain not returned";
+    EXPECT_EQ(used[0].len, 0u) << b.what;
+    EXPECT_EQ(r.wire.countWithin(50), 0u) << b.what << ": reached the wire";
+  }
+  auto s = r.net->stats();
+  EXPECT_EQ(s.tx_dropped, std::size(bad));
+  EXPECT_EQ(s.tx_frames, 0u);
+  EXPECT_FALSE(r.h.modernStatus() & status::kNeedsReset);
+  // A well-formed frame still goes out.
+  auto ok = testFrame(kFrame, 10);
+  r.postTx(ok);
+  r.kickTx();
+  auto got = r.wire.receive(1000);
+  ASSERT_TRUE(got) << "the queue stopped after the bad headers";
+  EXPECT_EQ(*got, ok);
+}
+
 TEST(Hostile, Case32_OversizedTxFrameDroppedBeforeTheTap) {
   NetRig r;
   START_OR_SKIP(r);

@@ -33,6 +33,7 @@ const Entry kTests[] = {
     {{"virtio-balloon", test_virtio_balloon}, balloon_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
+    {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
     {{"bench-kick", test_bench_kick}, explicit_only, true},
     {{"bench-blk", test_bench_blk}, explicit_only, true},

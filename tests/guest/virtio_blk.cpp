@@ -152,7 +152,8 @@ bool VirtioBlk::request(uint32_t type, uint64_t sector, void* buf, uint32_t len,
 }
 
 bool VirtioBlk::stream(bool write, uint64_t offset, uint64_t bytes, uint64_t seed, uint16_t depth,
-                       uint16_t* max_in_flight, TestResult& r) {
+                       uint16_t* max_in_flight, TestResult& r,
+                       void (*on_done)(uint64_t offset, uint32_t len)) {
   const char* what = write ? "write" : "read";
   if (offset % 512 != 0 || bytes % 512 != 0) return fail(r, "unaligned range");
   if ((offset + bytes) / 512 > capacity_) {
@@ -225,6 +226,7 @@ bool VirtioBlk::stream(bool write, uint64_t offset, uint64_t bytes, uint64_t see
                     off + i, (off + i) / 512, got[i], want[i]);
       }
     }
+    if (on_done != nullptr) on_done(off, len);
     ++done;
   }
   return true;

@@ -50,9 +50,11 @@ class VirtioBlk {
   // Writes the pattern of `seed` over disk bytes [offset, offset + bytes), or reads them back and
   // verifies them, with up to `depth` chunk-sized requests in flight, data split into 1-4
   // segments and every other request indirect (when negotiated). Reports the largest number of
-  // requests in flight at once in `*max_in_flight`.
+  // requests in flight at once in `*max_in_flight`, and calls `on_done` (when given) with the
+  // disk range of each request as soon as the device has completed it successfully.
   bool stream(bool write, uint64_t offset, uint64_t bytes, uint64_t seed, uint16_t depth,
-              uint16_t* max_in_flight, TestResult& r);
+              uint16_t* max_in_flight, TestResult& r,
+              void (*on_done)(uint64_t offset, uint32_t len) = nullptr);
   // A buffer for `slot` (kChunk bytes) in the shared data arena.
   static uint8_t* slot_buffer(uint16_t slot);
 

@@ -24,11 +24,6 @@ namespace {
 
 constexpr uint64_t kBalloonKiB = 128 << 10;
 
-std::string describe(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + (r.timed_out ? " (timed out)" : "") +
-         "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
 // VmRSS of `pid` in KiB, 0 when it cannot be read.
 uint64_t vmRssKiB(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

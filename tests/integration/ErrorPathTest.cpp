@@ -1,8 +1,14 @@
-// Configuration errors: one clear line on stderr naming the problem, a non-zero exit, and no
-// guest code run.
+// Configuration errors (hostile-guest case 39) and bad images (case 40): one clear line on stderr
+// naming the problem, a non-zero exit, and no guest code run.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 
 #include "Process.h"
 
@@ -18,57 +24,92 @@ void expectOneErrorLine(const ProcessResult& r, const std::string& needle) {
   EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
 }
 
-TEST(ErrorPaths, MissingKernelFile) {
+TEST(Hostile, Case39_MissingKernelFile) {
   expectOneErrorLine(runEmber({"run", "--kernel", "/nonexistent/kernel.elf"}),
                      "/nonexistent/kernel.elf");
 }
 
-TEST(ErrorPaths, MissingInitrdFile) {
+TEST(Hostile, Case39_MissingInitrdFile) {
   expectOneErrorLine(
       runEmber({"run", "--kernel", EMBER_TESTGUEST, "--initrd", "/nonexistent/initrd"}),
       "/nonexistent/initrd");
 }
 
-TEST(ErrorPaths, NoKvmDevice) {
+TEST(Hostile, Case39_NoKvmDevice) {
   expectOneErrorLine(
       runEmber({"run", "--kernel", EMBER_TESTGUEST, "--kvm-device", "/nonexistent/kvm"}),
       "/nonexistent/kvm");
 }
 
-TEST(ErrorPaths, KvmDeviceThatIsNotKvm) {
+TEST(Hostile, Case39_KvmDeviceThatIsNotKvm) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--kvm-device", "/dev/null"}),
                      "/dev/null");
 }
 
-TEST(ErrorPaths, AbsurdMemorySize) {
+TEST(Hostile, Case39_AbsurdMemorySize) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "900T"}),
                      "--memory");
 }
 
-TEST(ErrorPaths, MalformedMemorySize) {
+TEST(Hostile, Case39_MalformedMemorySize) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "lots"}),
                      "--memory");
 }
 
-TEST(ErrorPaths, TinyMemorySize) {
+TEST(Hostile, Case39_TinyMemorySize) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "1M"}), "memory");
 }
 
-TEST(ErrorPaths, ZeroCpus) {
+TEST(Hostile, Case39_ZeroCpus) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--cpus", "0"}), "--cpus");
 }
 
-TEST(ErrorPaths, UnknownOption) {
+TEST(Hostile, Case39_UnknownOption) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--frobnicate"}),
                      "--frobnicate");
 }
 
-TEST(ErrorPaths, KernelThatIsNotAnImage) {
+TEST(Hostile, Case40_KernelThatIsNotAnImage) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_SOURCE_DIR "/README.md"}),
                      "README.md");
 }
 
-TEST(ErrorPaths, HelpExitsZero) {
+TEST(Hostile, Case39_MissingDiskFile) {
+  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", "/nonexistent/disk.img"}),
+                     "/nonexistent/disk.img");
+}
+
+// A read-write disk on a file that cannot be written. The test runs as root, for whom file modes
+// mean nothing, so the file is made immutable (chattr +i), which binds root too.
+TEST(Hostile, Case39_ReadWriteDiskOnAFileThatCannotBeWritten) {
+  TempDir dir;
+  std::string disk = dir.file("immutable.img");
+  { std::ofstream(disk).put('\0'); }
+  ASSERT_EQ(truncate(disk.c_str(), 1 << 20), 0);
+  if (std::system(("chattr +i " + disk + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "chattr +i is not supported on /tmp here";
+  }
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", disk});
+  std::system(("chattr -i " + disk).c_str());
+  expectOneErrorLine(r, "readonly");
+}
+
+TEST(Hostile, Case40_TruncatedKernelImage) {
+  TempDir dir;
+  std::string kernel = dir.file("truncated.elf");
+  auto image = readFile(EMBER_TESTGUEST);
+  ASSERT_GT(image.size(), 8192u);
+  std::ofstream(kernel, std::ios::binary).write(reinterpret_cast<const char*>(image.data()), 4096);
+  expectOneErrorLine(runEmber({"run", "--kernel", kernel}), "truncated.elf");
+}
+
+TEST(Hostile, Case40_CommandLineTooLong) {
+  expectOneErrorLine(
+      runEmber({"run", "--kernel", EMBER_TESTGUEST, "--cmdline", std::string(70000, 'a')}),
+      "command line");
+}
+
+TEST(CommandLine, HelpExitsZero) {
   auto r = runEmber({"run", "--help"});
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.out.find("--kernel"), std::string::npos) << r.out;

@@ -54,11 +54,6 @@ constexpr const char* kGuestMac = "52:54:00:12:34:56";
 constexpr uint8_t kGuestMacBytes[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 constexpr uint32_t kBurst = 1000, kHostFrames = 256;
 
-std::string describe(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + (r.timed_out ? " (timed out)" : "") +
-         "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
 // Runs a shell command; its output (both streams) goes to `out` when given.
 int shell(const std::string& cmd, std::string* out = nullptr) {
   std::string full = cmd + " 2>&1";

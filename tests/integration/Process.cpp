@@ -9,7 +9,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
+#include <stdexcept>
 
 namespace ember::test {
 
@@ -111,6 +115,27 @@ std::vector<std::string> linesStartingWith(const std::string& text, const std::s
     if (line.rfind(prefix, 0) == 0) lines.push_back(line);
   }
   return lines;
+}
+
+std::string describe(const ProcessResult& r) {
+  return "status " + std::to_string(r.status) + (r.timed_out ? " (timed out)" : "") +
+         "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/ember-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+std::vector<uint8_t> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace ember::test

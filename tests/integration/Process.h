@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,6 +34,25 @@ ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOpti
 
 // Convenience: build/ember with arguments.
 ProcessResult runEmber(const std::vector<std::string>& args, const ProcessOptions& opts = {});
+
+// The status and both outputs, for a failing assertion's message.
+std::string describe(const ProcessResult& r);
+
+// A scratch directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The whole content of a file (empty when it cannot be read).
+std::vector<uint8_t> readFile(const std::string& path);
 
 // Lines of `text` that start with `prefix`.
 std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix);

@@ -8,11 +8,6 @@
 namespace ember::test {
 namespace {
 
-std::string describe(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + (r.timed_out ? " (timed out)" : "") +
-         "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
 struct BootCase {
   const char* memory;
   int cpus;

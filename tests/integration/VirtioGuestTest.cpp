@@ -21,24 +21,6 @@ constexpr uint64_t kDiskBytes = 8 << 20;
 constexpr uint64_t kRwBytes = 2 << 20;  // the guest's virtio-blk-rw test writes 2 MiB
 constexpr uint64_t kRwSeed = 7, kRoSeed = 11;
 
-std::string describe(const ProcessResult& r) {
-  return "status " + std::to_string(r.status) + (r.timed_out ? " (timed out)" : "") +
-         "\n--- stdout ---\n" + r.out + "\n--- stderr ---\n" + r.err;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ember-virtio-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::system(("rm -rf " + path_).c_str()); }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 void writeFile(const std::string& path, uint64_t bytes, uint64_t seed, bool pattern) {
   std::vector<uint8_t> data(bytes);
   for (uint64_t i = 0; i < bytes; i += 8) {
@@ -47,11 +29,6 @@ void writeFile(const std::string& path, uint64_t bytes, uint64_t seed, bool patt
   }
   std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
                                               static_cast<std::streamsize>(data.size()));
-}
-
-std::vector<uint8_t> readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 struct VirtioCase {

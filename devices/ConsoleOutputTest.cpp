@@ -1,0 +1,125 @@
+// Hostile-guest case 36: a guest flooding its console while the host's stdout is blocked never
+// blocks the vCPU (bytes beyond the bound are dropped and counted), and a host flooding stdin is
+// read only as fast as the guest takes it (bounded memory, nothing lost or reordered).
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <vector>
+
+#include "devices/ConsoleInput.h"
+#include "devices/ConsoleOutput.h"
+
+namespace ember::devices {
+namespace {
+
+struct Pipe {
+  Pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) == 0) {
+      r = fds[0];
+      w = fds[1];
+    }
+  }
+  ~Pipe() {
+    if (r >= 0) close(r);
+    if (w >= 0) close(w);
+  }
+  int r = -1, w = -1;
+};
+
+uint8_t byteAt(size_t i) { return static_cast<uint8_t>(i * 7 + i / 251); }
+
+TEST(Hostile, Case36_ConsoleFloodWithBlockedStdoutNeverBlocksTheWriter) {
+  Pipe p;
+  ASSERT_GE(p.w, 0);
+  ASSERT_GT(fcntl(p.w, F_SETPIPE_SZ, 4096), 0);
+  constexpr size_t kCapacity = 16 * 1024, kTotal = 1 << 20;
+  ConsoleOutput out(p.w, kCapacity);
+  // Nobody reads the pipe: once it and the buffer are full, every write must still return. Run
+  // from another thread so that a regression shows as a failed wait, not a hung test.
+  auto writer = std::async(std::launch::async, [&] {
+    for (size_t i = 0; i < kTotal; i += 64) {
+      uint8_t chunk[64];
+      for (size_t j = 0; j < 64; ++j) chunk[j] = byteAt(i + j);
+      out.write(chunk);
+    }
+  });
+  ASSERT_EQ(writer.wait_for(std::chrono::seconds(30)), std::future_status::ready)
+      << "ConsoleOutput::write blocked on a full stdout";
+  uint64_t dropped = out.dropped();
+  EXPECT_GE(dropped, kTotal - kCapacity - 64 * 1024) << "more bytes kept than the bound allows";
+  EXPECT_LT(dropped, kTotal);
+
+  // The reader wakes up: what was kept arrives in order, a prefix of what was written (drops
+  // happen at the tail, while full), and nothing beyond what was not dropped.
+  std::vector<uint8_t> got;
+  fcntl(p.r, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 2000 && got.size() < kTotal - dropped; ++i) {
+    uint8_t buf[4096];
+    ssize_t n = read(p.r, buf, sizeof buf);
+    if (n > 0) {
+      got.insert(got.end(), buf, buf + n);
+    } else {
+      usleep(1000);
+    }
+  }
+  EXPECT_TRUE(out.flush(1000));
+  EXPECT_EQ(got.size(), kTotal - dropped);
+  size_t prefix = 0;
+  while (prefix < got.size() && got[prefix] == byteAt(prefix)) ++prefix;
+  EXPECT_GE(prefix, kCapacity / 2) << "the first bytes written were not the first delivered";
+}
+
+TEST(Hostile, Case36_StdinFloodIsReadOnlyAsFastAsTheGuestTakesIt) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  Pipe p;
+  ASSERT_GE(p.w, 0);
+  fcntl(p.w, F_SETFL, O_NONBLOCK);
+  // The host writes until the pipe is full: 64 KiB by default.
+  std::vector<uint8_t> sent;
+  for (;;) {
+    uint8_t b = byteAt(sent.size());
+    if (write(p.w, &b, 1) != 1) break;
+    sent.push_back(b);
+  }
+  ASSERT_GT(sent.size(), 4096u);
+
+  // A guest whose receive buffer is full: it takes nothing.
+  std::vector<uint8_t> taken;
+  size_t room = 0;
+  ConsoleInput in(
+      **loop, p.r,
+      [&](std::span<const uint8_t> bytes) {
+        size_t n = std::min(room, bytes.size());
+        taken.insert(taken.end(), bytes.begin(), bytes.begin() + static_cast<long>(n));
+        room -= n;
+        return n;
+      },
+      [] {});
+  auto started = in.start();
+  ASSERT_TRUE(started);
+  ASSERT_TRUE(*started);
+  for (int i = 0; i < 20; ++i) (*loop)->runOnce(1);
+  // Reading paused after at most one read: the rest stays in the pipe, not in ember's memory.
+  int queued = 0;
+  ASSERT_EQ(ioctl(p.r, FIONREAD, &queued), 0);
+  EXPECT_GE(static_cast<size_t>(queued), sent.size() - 256);
+  EXPECT_TRUE(taken.empty());
+
+  // The guest drains its buffer a little at a time; every byte arrives once, in order.
+  for (int i = 0; i < 100000 && taken.size() < sent.size(); ++i) {
+    room = 512;
+    in.resume();
+    (*loop)->runOnce(0);
+  }
+  EXPECT_EQ(taken, sent);
+}
+
+}  // namespace
+}  // namespace ember::devices
