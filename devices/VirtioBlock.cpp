@@ -215,21 +215,22 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
 }
 
 void VirtioBlock::submitPendingLocked() {
-  if (pending_.empty()) {
-    return;
-  }
-  auto n = aio_->submit(pending_);
-  if (!n) {
-    // The whole batch was refused (e.g. EINVAL from the file system): fail those requests only.
-    warnLocked("cannot submit I/O: " + n.error().message);
-    for (iocb* cb : pending_) {
-      finishSlotLocked(*static_cast<Slot*>(cb->data), -n.error().sys_errno);
+  while (!pending_.empty()) {
+    auto n = aio_->submit(pending_);
+    if (!n) {
+      // io_submit(2) submits a batch up to the first iocb it refuses, and reports an error only
+      // when that is the first one: fail that request alone and go on with the rest.
+      warnLocked("cannot submit I/O: " + n.error().message);
+      finishSlotLocked(*static_cast<Slot*>(pending_.front()->data), -n.error().sys_errno);
+      pending_.erase(pending_.begin());
+      continue;
     }
-    pending_.clear();
-    return;
+    if (*n == 0) {
+      return;  // EAGAIN: the kernel is out of AIO resources; retried after the next completion
+    }
+    submitted_ += *n;
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
   }
-  submitted_ += *n;
-  pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
 }
 
 void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {

@@ -1,8 +1,12 @@
 // VirtioBlock end to end: a mock driver posts requests through the virtio-pci transport to a
 // temporary disk image served with real libaio; covers data landing in the file, FLUSH, GET_ID,
 // read-only disks, hostile-guest cases 4, 5, 8, 10, 15, 25, 27-30 and injected host I/O errors
-// (case 37: ENOSPC on a tiny tmpfs, reads past the end of a shrunken image).
+// (case 37: ENOSPC on a tiny tmpfs, reads past the end of a shrunken image, a backend whose
+// descriptors refuse writes).
 #include "devices/VirtioBlock.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -605,6 +609,50 @@ TEST(Hostile, Case37_EnospcFailsOnlyThatRequest) {
   EXPECT_EQ(readBytes(r.h.mem, big, 4096), pattern(4096, 2));
   EXPECT_EQ(r.run(blk::kTypeFlush, 0, {}), blk::kStatusOk);
   EXPECT_EQ(r.blk->failedRequests(), 1u);
+  EXPECT_EQ(r.status() & status::kNeedsReset, 0);
+}
+
+// An injected failing backend: the image's descriptors are swapped, behind the device's back,
+// for read-only ones, so that every write is refused by the kernel (EBADF at io_submit) while
+// reads go on. In one batch of read, write, read only the write fails; once the descriptors are
+// back, writes succeed again.
+TEST(Hostile, Case37_InjectedBackendFailureFailsOnlyThatRequest) {
+  BlkRig r;
+  ASSERT_TRUE(r.blk);
+  r.init();
+  const BlockFile& f = r.blk->file();
+  std::vector<std::pair<int, int>> saved;  // (device fd, saved duplicate)
+  for (int fd : {f.bufferedFd(), f.directFd()}) {
+    if (fd < 0) continue;
+    int ro = open(r.file.path().c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(ro, 0);
+    saved.emplace_back(fd, dup(fd));
+    ASSERT_EQ(dup2(ro, fd), fd);
+    close(ro);
+  }
+  uint64_t a = r.drv.alloc(4096, 4096), b = r.drv.alloc(4096, 4096), c = r.drv.alloc(4096, 4096);
+  writeBytes(r.h.mem, b, pattern(4096, 3));
+  log::ScopedLogCapture logs;
+  Req read1 = r.post(blk::kTypeIn, 0, {{a, 4096, true}});
+  Req write = r.post(blk::kTypeOut, 8, {{b, 4096, false}});
+  Req read2 = r.post(blk::kTypeIn, 16, {{c, 4096, true}});
+  r.kick();
+  ASSERT_TRUE(r.waitUsed(3));
+  EXPECT_EQ(r.statusOf(read1), blk::kStatusOk);
+  EXPECT_EQ(r.statusOf(write), blk::kStatusIoErr);
+  EXPECT_EQ(r.statusOf(read2), blk::kStatusOk);
+  EXPECT_EQ(readBytes(r.h.mem, a, 4096), imageBytes(0, 4096));
+  EXPECT_EQ(readBytes(r.h.mem, c, 4096), imageBytes(16 * 512, 4096));
+  EXPECT_EQ(r.file.read(8 * 512, 4096), imageBytes(8 * 512, 4096)) << "the refused write landed";
+  EXPECT_EQ(r.blk->failedRequests(), 1u);
+  EXPECT_TRUE(logs.contains("cannot submit I/O")) << ::testing::PrintToString(logs.lines());
+  // The backend recovers: the same write now succeeds.
+  for (auto [fd, copy] : saved) {
+    ASSERT_EQ(dup2(copy, fd), fd);
+    close(copy);
+  }
+  EXPECT_EQ(r.run(blk::kTypeOut, 8, {{b, 4096, false}}), blk::kStatusOk);
+  EXPECT_EQ(r.file.read(8 * 512, 4096), pattern(4096, 3));
   EXPECT_EQ(r.status() & status::kNeedsReset, 0);
 }
 

@@ -77,7 +77,7 @@ Result<void> VirtioNet::activate(const Activation& activation) {
   rx_chains_.clear();
   rx_waiting_for_buffers_ = false;
   tx_pending_.reset();
-  if (loop_ != nullptr && !tap_reg_.active()) {
+  if (loop_ != nullptr && !tap_reg_.active() && !tap_gone_) {
     tap_reg_ = EMBER_TRY(loop_->add(tap_.fd(), EPOLLIN, [this](uint32_t ev) { onTapEvent(ev); }));
     tap_events_ = EPOLLIN;
   }
@@ -110,6 +110,16 @@ void VirtioNet::notify(uint16_t queue) {
 
 void VirtioNet::onTapEvent(uint32_t events) {
   std::lock_guard lock(mutex_);
+  if (events & (EPOLLERR | EPOLLHUP)) {
+    // The tap's interface is gone (tun reports EPOLLERR for a detached queue, and epoll reports
+    // it whatever events are asked for, for ever): stop watching, or the loop would spin. Frames
+    // the guest sends from now on fail in writev and are dropped and counted.
+    tap_reg_.reset();
+    tap_events_ = 0;
+    tap_gone_ = true;
+    log::warn("{}: the tap device went away; its frames are dropped from now on", name());
+    return;
+  }
   if (!act_ || !act_->host->mayProcess()) return;
   if ((events & EPOLLOUT) && tx_pending_) {
     transmitLocked();

@@ -89,6 +89,7 @@ class VirtioNet : public virtio::VirtioDevice {
   // TX: a chain the tap refused with EAGAIN, retried on EPOLLOUT.
   std::optional<virtio::ChainBuffers> tx_pending_;
   uint32_t tap_events_ = 0;
+  bool tap_gone_ = false;  // the tap reported EPOLLERR: no longer watched
   NetStats stats_;
 };
 

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -503,6 +504,53 @@ TEST(Hostile, Case38_TapWriteEioDropsTheFrameAndTheQueueGoesOn) {
   EXPECT_EQ(*got, ok);
   EXPECT_EQ(r.wire.countWithin(100), 0u);
   EXPECT_EQ(r.net->stats().tx_frames, 1u);
+}
+
+// A tap that goes away (its interface deleted by the host's administrator) while the device
+// holds its descriptor: frames sent after that are dropped and their chains returned, receive
+// events neither crash nor spin, and the VM goes on.
+TEST(Hostile, Case38_TapThatGoesAwayDropsFramesAndTheQueueGoesOn) {
+  NetRig r;
+  START_OR_SKIP(r);
+  auto before = testFrame(100, 1);
+  r.postTx(before);
+  r.kickTx();
+  ASSERT_TRUE(r.wire.receive(1000)) << "the tap did not work to begin with";
+  ASSERT_EQ(std::system(("ip link del " + r.tap_name + " 2>/dev/null").c_str()), 0)
+      << "cannot delete the tap's interface";
+  for (uint16_t i = 0; i < 4; ++i) r.postTx(testFrame(100, static_cast<uint16_t>(2 + i)));
+  r.kickTx();
+  auto used = r.tx.drainUsed();
+  ASSERT_EQ(used.size(), 5u) << "every chain is returned";
+  auto s = r.net->stats();
+  EXPECT_EQ(s.tx_frames, 1u);
+  EXPECT_EQ(s.tx_dropped, 4u);
+  // Receive: buffers posted, a kick and a stray readiness event find nothing to read.
+  r.postRx(2048);
+  r.kickRx();
+  r.net->onTapEvent(EPOLLIN | EPOLLERR | EPOLLHUP);
+  EXPECT_EQ(r.rx.usedIdx(), 0);
+  EXPECT_FALSE(r.h.modernStatus() & status::kNeedsReset);
+}
+
+// The same with the event loop: the gone tap's EPOLLERR (reported for ever, whatever events are
+// asked for) is seen once and the tap is no longer watched, so the loop sleeps instead of
+// spinning; transmitting still drops and returns chains.
+TEST(Hostile, Case38_TapThatGoesAwayIsNoLongerPolled) {
+  NetRig r(/*with_loop=*/true);
+  START_OR_SKIP(r);
+  ASSERT_EQ(std::system(("ip link del " + r.tap_name + " 2>/dev/null").c_str()), 0);
+  log::ScopedLogCapture logs;
+  r.loop->runOnce(100);  // the EPOLLERR
+  EXPECT_TRUE(logs.contains("went away")) << ::testing::PrintToString(logs.lines());
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) r.loop->runOnce(100);
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(waited, std::chrono::milliseconds(250)) << "the loop keeps waking up for the gone tap";
+  r.postTx(testFrame(100, 7));
+  r.kickTx();
+  EXPECT_EQ(r.tx.drainUsed().size(), 1u);
+  EXPECT_EQ(r.net->stats().tx_dropped, 1u);
 }
 
 TEST(Hostile, Case38_TapEagainKeepsTheFrameAndRetriesWhenWritable) {
