@@ -15,15 +15,6 @@ namespace {
 constexpr uint16_t kLegacyQueueNotify = 16;  // virtio 1.2 4.1.4.10
 constexpr uint16_t kDescWrite = 2;           // 2.7.5
 
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 // kick-floor passes the addresses it counts writes to; a real VMM passes neither.
 bool floor_target(KickTarget* k) {
   uint64_t port = cmdline_number("kick.port", 0), mmio = cmdline_number("kick.mmio", 0);
@@ -103,7 +94,7 @@ void test_bench_kick(TestResult& r) {
     if (d == nullptr) return void(fail(r, "no virtio-blk device and no kick.port/kick.mmio"));
     if (!blk.init(d, 1, true, r) || !virtio_target(d, &k, r)) return;
   }
-  Session session{d};
+  DeviceSession session{d};
   (void)tsc_khz();                // calibrated outside the timed loop
   kick_loop(k, count / 100 + 1);  // warm-up
   uint64_t t0 = rdtsc();
@@ -180,7 +171,7 @@ void test_bench_irq(TestResult& r) {
     ring.size = q.size();
     vector = d->queue_vector(0);
   }
-  Session session{d};
+  DeviceSession session{d};
   IrqHandler handler = on_bench_irq;
   set_irq_handler(vector, handler);
   (void)tsc_khz();

@@ -64,10 +64,10 @@ void on_blk_irq(uint8_t) {
   g_blk_irqs = g_blk_irqs + 1;
 }
 
-struct Session {
+struct BenchSession {
   VirtioDevice* d;
   uint8_t vector;
-  ~Session() {
+  ~BenchSession() {
     TestResult ignored;
     if (d != nullptr) d->reset(ignored);
     sti();  // whatever the device raised while we polled is taken (and counted) here
@@ -93,7 +93,7 @@ void test_bench_blk(TestResult& r) {
   if (d == nullptr) return void(fail(r, "no virtio-blk device"));
   VirtioBlk blk;
   if (!blk.init(d, 1, true, r)) return;
-  Session session{d, d->queue_vector(0)};
+  BenchSession session{d, d->queue_vector(0)};
   set_irq_handler(d->queue_vector(0), on_blk_irq);
   uint64_t sectors = blk.capacity() < span / 512 ? blk.capacity() : span / 512;
   sectors &= ~7ULL;

@@ -30,15 +30,6 @@ constexpr uint16_t kBufferPages = 8;      // PFN buffers in flight at most
 constexpr uint64_t kMaxBalloonPages = 1ULL << 20;
 constexpr uint64_t kTouchMagic = 0x62616c6c6f6f6e00ULL;  // "balloon"
 
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 uint32_t* g_pfn_bufs = nullptr;
 
 // Free RAM the balloon may take: up to 8 ranges of page frames.
@@ -156,7 +147,7 @@ void test_virtio_balloon(TestResult& r) {
     if (g_pfn_bufs == nullptr) return void(fail(r, "out of pages"));
   }
   uint64_t hold_ms = cmdline_number("balloon.hold.ms", 0);
-  Session session{d};
+  DeviceSession session{d};
   // MSI-X when the device has it (Ember's does), else INTx with the ISR (QEMU's balloon).
   bool msix = d->transport().msix().attached();
   if (!d->begin(0, msix, r) || !d->setup_queues(2, 64, 0, r)) return;

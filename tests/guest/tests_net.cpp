@@ -22,15 +22,6 @@ namespace {
 
 NetDriver g_nic;  // large (per-head tables): static, reused by every test
 
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 bool flag(const char* key) {
   char v[8];
   return cmdline_get(key, v, sizeof v) && (memcmp(v, "on", 3) == 0 || memcmp(v, "1", 2) == 0);
@@ -79,7 +70,7 @@ void test_virtio_net_ping(TestResult& r) {
   uint64_t payload = cmdline_number("net.size", 56);
   if (count == 0 || count > 1000) return void(fail(r, "net.count=%lu not in 1..1000", count));
   if (payload > 1472) return void(fail(r, "net.size=%lu above 1472", payload));
-  Session session{d};
+  DeviceSession session{d};
   if (!g_nic.start(d, options(), r)) return;
   NetStack stack(&g_nic, ip);
   uint8_t peer_mac[6];
@@ -126,7 +117,7 @@ void test_virtio_net_burst(TestResult& r) {
   }
   constexpr uint32_t kMaxRx = 4096;
   if (rx_want > kMaxRx) return void(fail(r, "net.rx=%lu above %u", rx_want, kMaxRx));
-  Session session{d};
+  DeviceSession session{d};
   if (!g_nic.start(d, options(), r)) return;
 
   // A template of the longest frame; every transmit buffer gets a copy once, then only the

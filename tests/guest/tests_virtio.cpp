@@ -10,15 +10,6 @@ namespace guest {
 
 namespace {
 
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 uint8_t* g_io = nullptr;  // one page of buffers, allocated once
 
 bool io_page(TestResult& r) {
@@ -43,7 +34,7 @@ void test_virtio_console(TestResult& r) {
   VirtioDevice* d = VirtioDevice::find(kVirtioTypeConsole);
   if (d == nullptr) return void(fail(r, "no virtio-console device"));
   if (!io_page(r)) return;
-  Session session{d};
+  DeviceSession session{d};
   if (!d->begin(0, true, r) || !d->setup_queues(2, 64, 0, r) || !d->driver_ok(r)) return;
   // Receive buffers first (5.3.6: the driver keeps receiveq supplied), 4 x 256 bytes.
   constexpr uint16_t kRx = 4;
@@ -99,7 +90,7 @@ void test_virtio_rng(TestResult& r) {
   VirtioDevice* d = VirtioDevice::find(kVirtioTypeRng);
   if (d == nullptr) return void(fail(r, "no virtio-rng device"));
   if (!io_page(r)) return;
-  Session session{d};
+  DeviceSession session{d};
   if (!d->begin(0, true, r) || !d->setup_queues(1, 64, 0, r) || !d->driver_ok(r)) return;
   uint8_t* out[2] = {g_io, g_io + 64};
   for (int k = 0; k < 2; ++k) {

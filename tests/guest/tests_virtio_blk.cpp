@@ -14,16 +14,6 @@ namespace guest {
 
 namespace {
 
-// Resets the device and disables interrupts when a test leaves, whichever way it leaves.
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 struct Region {
   uint64_t offset, bytes, seed;
 };
@@ -39,6 +29,15 @@ VirtioDevice* need(VirtioBlk::Pick pick, const char* what, TestResult& r) {
   return d;
 }
 
+// The writable disk, initialised with one queue and MSI-X, and the region the command line names.
+bool open_writable(DeviceSession& session, VirtioBlk& blk, Region& g, TestResult& r) {
+  session.d = need(VirtioBlk::Pick::Writable, "writable ", r);
+  if (session.d == nullptr || !blk.init(session.d, 1, true, r)) return false;
+  g = rw_region();
+  if (g.bytes == 0 || g.bytes % 512 != 0) return fail(r, "blk.size must be whole sectors");
+  return true;
+}
+
 }  // namespace
 
 bool blk_present() { return VirtioBlk::find(VirtioBlk::Pick::Any) != nullptr; }
@@ -46,13 +45,11 @@ bool blk_writable_present() { return VirtioBlk::find(VirtioBlk::Pick::Writable) 
 bool blk_ro_present() { return VirtioBlk::find(VirtioBlk::Pick::ReadOnly) != nullptr; }
 
 void test_virtio_blk_rw(TestResult& r) {
-  VirtioDevice* d = need(VirtioBlk::Pick::Writable, "writable ", r);
-  if (d == nullptr) return;
-  Session session{d};
+  DeviceSession session{nullptr};
   VirtioBlk blk;
-  if (!blk.init(d, 1, true, r)) return;
-  Region g = rw_region();
-  if (g.bytes == 0 || g.bytes % 512 != 0) return void(fail(r, "blk.size must be whole sectors"));
+  Region g;
+  if (!open_writable(session, blk, g, r)) return;
+  VirtioDevice* d = session.d;
   uint16_t depth = 16, w_max = 0, r_max = 0;
   uint64_t t0 = rdtsc();
   if (!blk.stream(true, g.offset, g.bytes, g.seed, depth, &w_max, r)) return;
@@ -81,7 +78,7 @@ void test_virtio_blk_rw(TestResult& r) {
 void test_virtio_blk_ro(TestResult& r) {
   VirtioDevice* d = need(VirtioBlk::Pick::ReadOnly, "read-only ", r);
   if (d == nullptr) return;
-  Session session{d};
+  DeviceSession session{d};
   VirtioBlk blk;
   if (!blk.init(d, 1, true, r)) return;
   if (!d->has(VirtioBlk::kFRo)) return void(fail(r, "%s: VIRTIO_BLK_F_RO not negotiated", d->name()));
@@ -104,13 +101,10 @@ void test_virtio_blk_ro(TestResult& r) {
 }
 
 void test_virtio_blk_ack_stream(TestResult& r) {
-  VirtioDevice* d = need(VirtioBlk::Pick::Writable, "writable ", r);
-  if (d == nullptr) return;
-  Session session{d};
+  DeviceSession session{nullptr};
   VirtioBlk blk;
-  if (!blk.init(d, 1, true, r)) return;
-  Region g = rw_region();
-  if (g.bytes == 0 || g.bytes % 512 != 0) return void(fail(r, "blk.size must be whole sectors"));
+  Region g;
+  if (!open_writable(session, blk, g, r)) return;
   uint16_t max_in_flight = 0;
   // The line is printed only once the used ring holds the request with status OK: from then on
   // the guest has been told the data is written.
@@ -123,7 +117,7 @@ void test_virtio_blk_ack_stream(TestResult& r) {
 void test_virtio_blk_getid(TestResult& r) {
   VirtioDevice* d = need(VirtioBlk::Pick::Any, "", r);
   if (d == nullptr) return;
-  Session session{d};
+  DeviceSession session{d};
   VirtioBlk blk;
   if (!blk.init(d, 1, true, r)) return;
   // Zeroed like Linux's buffer, so a device that writes only the string and its terminator
@@ -162,7 +156,7 @@ void test_virtio_blk_getid(TestResult& r) {
 void test_virtio_reset(TestResult& r) {
   VirtioDevice* d = need(VirtioBlk::Pick::Writable, "writable ", r);
   if (d == nullptr) return;
-  Session session{d};
+  DeviceSession session{d};
   VirtioBlk blk;
   if (!blk.init(d, 1, true, r)) return;
   // The same pattern and place as virtio-blk-rw, so the disk stays consistent for the host.

@@ -13,15 +13,6 @@ namespace guest {
 
 namespace {
 
-struct Session {
-  VirtioDevice* d;
-  ~Session() {
-    TestResult ignored;
-    if (d != nullptr) d->reset(ignored);
-    cli();
-  }
-};
-
 // One request on queue `q`, waited for by polling the used ring: a 4 KiB read from a disk, or
 // 16 bytes from an entropy device.
 bool one_io(VirtioDevice* d, VirtioBlk* blk, uint16_t q, uint16_t k, TestResult& r) {
@@ -76,7 +67,7 @@ void test_virtio_msix(TestResult& r) {
   VirtioBlk* b = d != nullptr ? &blk : nullptr;
   if (d == nullptr) d = VirtioDevice::find(kVirtioTypeRng);
   if (d == nullptr) return void(fail(r, "no virtio-blk or virtio-rng device"));
-  Session session{d};
+  DeviceSession session{d};
   if (b != nullptr) {
     if (!blk.init(d, VirtioDevice::kMaxQueues, true, r)) return;
   } else if (!d->begin(0, true, r) || !d->setup_queues(1, 64, 0, r) || !d->driver_ok(r)) {
@@ -151,7 +142,7 @@ void test_virtio_intx(TestResult& r) {
   uint32_t pins = Ioapic::entries();
   if (pins == 0) return void(fail(r, "no I/O APIC answers at %lx", Ioapic::kBase));
   if (gsi >= pins) return void(fail(r, "GSI %lu beyond the I/O APIC's %u entries", gsi, pins));
-  Session session{d};
+  DeviceSession session{d};
   VirtioBlk blk;
   if (!blk.init(d, 1, false, r)) return;
   if (d->transport().msix().enabled()) return void(fail(r, "%s: MSI-X still enabled", d->name()));

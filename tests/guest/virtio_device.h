@@ -66,4 +66,14 @@ class VirtioDevice {
   Virtqueue vq_[kMaxQueues];
 };
 
+// Resets the device and disables interrupts when a test leaves, whichever way it leaves.
+struct DeviceSession {
+  VirtioDevice* d;
+  ~DeviceSession() {
+    TestResult ignored;
+    if (d != nullptr) d->reset(ignored);
+    cli();
+  }
+};
+
 }  // namespace guest
