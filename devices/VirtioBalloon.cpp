@@ -104,12 +104,9 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
   const GuestMemory& mem = *act_->memory;
   bool pushed = false;
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectChain(chain);
+    auto bufs = collectOrReturn(q, chain);
     pushed = true;
-    if (!bufs) {
-      EMBER_TRY(q.pushUsed(chain.head(), 0));
-      return std::move(bufs).error();
-    }
+    if (!bufs) return std::move(bufs).error();
     // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages), read in
     // bounded chunks so that one huge buffer costs time, not host memory.
     std::vector<uint32_t> pfns;
@@ -173,10 +170,9 @@ void VirtioBalloon::processStatsLocked() {
   const GuestMemory& mem = *act_->memory;
   bool pushed = false;
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectChain(chain);
+    auto bufs = collectOrReturn(q, chain);
     if (!bufs) {
       pushed = true;
-      EMBER_TRY(q.pushUsed(chain.head(), 0));
       return std::move(bufs).error();
     }
     for (const auto& s : bufs->readable) {

@@ -60,12 +60,9 @@ void VirtioConsole::transmitLocked() {
   bool pushed = false;
   std::vector<uint8_t> bytes;
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectChain(chain);
+    auto bufs = collectOrReturn(q, chain);
     pushed = true;
-    if (!bufs) {
-      EMBER_TRY(q.pushUsed(chain.head(), 0));
-      return std::move(bufs).error();
-    }
+    if (!bufs) return std::move(bufs).error();
     for (const auto& seg : bufs->readable) {
       uint32_t len = std::min(seg.len, kMaxTransmitChunk);
       bytes.resize(len);

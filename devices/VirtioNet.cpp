@@ -182,10 +182,9 @@ void VirtioNet::transmitLocked() {
         }
         continue;  // buffers raced in while notifications were being re-armed
       }
-      auto bufs = collectChain(*chain);
+      auto bufs = collectOrReturn(q, *chain);
       if (!bufs) {
         ++stats_.tx_dropped;
-        EMBER_TRY(q.pushUsed(chain->head(), 0));
         pushed = true;
         return std::move(bufs).error();
       }

@@ -38,9 +38,8 @@ void VirtioRng::notify(uint16_t queue) {
   const GuestMemory& mem = *act_->memory;
   bool pushed = false;
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectChain(chain);
+    auto bufs = collectOrReturn(q, chain);
     if (!bufs) {
-      EMBER_TRY(q.pushUsed(chain.head(), 0));  // hand it back so the queue does not stall
       pushed = true;
       return std::move(bufs).error();
     }

@@ -237,15 +237,13 @@ TEST(Hostile, Case21_ConcurrentConfigAccessesFromSeveralVcpus) {
     }
     stop = true;
   });
-  uint64_t reads = 0;
-  while (!stop) {
+  // At least one round of reads, even when the writer is done before this thread gets a core.
+  do {
     EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0), 4), 0x10011af4u);
     (void)r.ecamRead(r.ecamOffset(0, 1, 0, cfg::kCommand), 4);
     (void)r.ecamRead(r.ecamOffset(0, 1, 0, cfg::kBar0 + 4), 4);
-    ++reads;
-  }
+  } while (!stop);
   writer.join();
-  EXPECT_GT(reads, 0u);
 }
 
 // ---- ECAM ----

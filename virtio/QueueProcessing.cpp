@@ -27,4 +27,12 @@ Result<ChainBuffers> collectChain(DescriptorChain& chain) {
   }
 }
 
+Result<ChainBuffers> collectOrReturn(SplitQueue& q, DescriptorChain& chain) {
+  auto bufs = collectChain(chain);
+  if (!bufs) {
+    EMBER_TRY(q.pushUsed(chain.head(), 0));
+  }
+  return bufs;
+}
+
 }  // namespace ember::virtio

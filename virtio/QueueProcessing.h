@@ -28,6 +28,10 @@ struct ChainBuffers {
 // Walks the whole chain, validating it.
 Result<ChainBuffers> collectChain(DescriptorChain& chain);
 
+// collectChain(); a broken chain is first handed back unused (used length 0), so that every
+// popped chain reaches the used ring (hostile-guest case 15), and its error is returned.
+Result<ChainBuffers> collectOrReturn(SplitQueue& q, DescriptorChain& chain);
+
 // Pops every available chain into `handle(DescriptorChain&)`, then re-arms notifications and
 // repeats while buffers arrived meanwhile. Stops (without error) when `size` chains are in
 // flight: completions will call it again. An error is a ring-protocol violation.
