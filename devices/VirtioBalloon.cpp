@@ -110,6 +110,25 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
     // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages), read in
     // bounded chunks so that one huge buffer costs time, not host memory.
     std::vector<uint32_t> pfns;
+    // Inflated pages are given back in runs of neighbouring frames (the driver's pages often
+    // are, in either order): one madvise per run instead of one per 4 KiB page.
+    uint64_t run_first = 0, run_count = 0;
+    auto flush = [&] {
+      if (run_count == 0) return;
+      if (mem.discard(GuestAddress(run_first * kPageSize), run_count * kPageSize)) {
+        stats_.inflated_pages += run_count;
+      } else {
+        // The run crosses a region boundary (or madvise failed): page by page.
+        for (uint64_t p = run_first; p < run_first + run_count; ++p) {
+          if (mem.discard(GuestAddress(p * kPageSize), kPageSize)) {
+            ++stats_.inflated_pages;
+          } else {
+            testAndSet(p, false);
+          }
+        }
+      }
+      run_count = 0;
+    };
     for (const auto& s : bufs->readable) {
       for (uint32_t off = 0; off + 4 <= s.len;) {
         uint32_t n = std::min<uint32_t>((s.len - off) / 4, kMaxPfnsPerBuffer);
@@ -128,10 +147,15 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
               ++stats_.repeated_pfns;
               continue;
             }
-            if (mem.discard(GuestAddress(addr), kPageSize)) {
-              ++stats_.inflated_pages;
+            if (run_count != 0 && pfn == run_first + run_count) {
+              ++run_count;
+            } else if (run_count != 0 && pfn + 1ULL == run_first) {
+              run_first = pfn;
+              ++run_count;
             } else {
-              testAndSet(pfn, false);
+              flush();
+              run_first = pfn;
+              run_count = 1;
             }
           } else if (testAndSet(pfn, false)) {
             --stats_.inflated_pages;
@@ -139,6 +163,7 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
         }
       }
     }
+    flush();  // before the buffer goes back: the pages are the host's once the driver sees it
     return q.pushUsed(bufs->head, 0);
   });
   if (pushed) {

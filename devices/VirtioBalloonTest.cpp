@@ -116,6 +116,30 @@ TEST(VirtioBalloon, InflateReleasesThePagesAndDeflateTakesThemBack) {
   EXPECT_FALSE(r.needsReset());
 }
 
+// Neighbouring frames are given back as runs (one madvise each), in ascending or descending
+// order, and a run that crosses from one RAM region into the next still releases every page.
+TEST(VirtioBalloon, RunsOfPagesInEitherOrderAndAcrossRegionsAreReleased) {
+  BalloonRig r;
+  r.init();
+  std::vector<uint32_t> pfns;
+  for (uint32_t i = 0; i < 8; ++i) pfns.push_back(kRegion1FirstPfn + 40 + i);  // ascending
+  for (uint32_t i = 8; i-- > 0;) pfns.push_back(kRegion1FirstPfn + 80 + i);    // descending
+  // Region 0 ends at 1 MiB, where region 1 begins: its last two pages and region 1's first two
+  // are neighbouring frames in two different mappings.
+  for (uint32_t i = 0; i < 4; ++i) pfns.push_back(kRegion1FirstPfn - 2 + i);
+  for (uint32_t p : pfns) r.fillPage(p, 0xa5);
+  r.fillPage(kRegion1FirstPfn + 48, 0x5a);
+  r.fillPage(kRegion1FirstPfn + 79, 0x5a);
+  r.send(0, pfns);
+  for (uint32_t p : pfns) EXPECT_TRUE(r.pageIs(p, 0)) << "page " << p << " was not given back";
+  EXPECT_TRUE(r.pageIs(kRegion1FirstPfn + 48, 0x5a)) << "a run went one page too far";
+  EXPECT_TRUE(r.pageIs(kRegion1FirstPfn + 79, 0x5a)) << "a run went one page too far";
+  EXPECT_EQ(r.dev->stats().inflated_pages, pfns.size());
+  r.send(1, pfns);
+  EXPECT_EQ(r.dev->stats().inflated_pages, 0u);
+  EXPECT_FALSE(r.needsReset());
+}
+
 TEST(VirtioBalloon, ResetEmptiesTheBalloon) {
   BalloonRig r;
   r.init();

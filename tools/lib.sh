@@ -31,13 +31,19 @@ ensure_packages() {
   fi
 }
 
-# build_ember DIR [cmake args...]: configures once, then builds incrementally.
+# build_ember DIR [cmake args...]: configures once, then builds incrementally; every target, or
+# only those named in EMBER_TARGETS (space-separated). The build's output goes to DIR/build.log
+# and is shown without the progress lines.
 build_ember() {
   local dir="$1"
   shift
   if [[ ! -f "$dir/CMakeCache.txt" ]]; then
-    cmake -S "$EMBER_ROOT" -B "$dir" "$@" >/dev/null
+    cmake -S "$EMBER_ROOT" -B "$dir" "$@" >/dev/null || return 1
   fi
-  cmake --build "$dir" -j"$(nproc)" -- --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^Consolidate|^Scanning' || true
-  test "${PIPESTATUS[0]}" -eq 0
+  local targets=() rc=0
+  local t
+  for t in ${EMBER_TARGETS:-}; do targets+=(--target "$t"); done
+  cmake --build "$dir" -j"$(nproc)" "${targets[@]}" -- --no-print-directory >"$dir/build.log" 2>&1 || rc=$?
+  grep -v -E '^\[ *[0-9]+%\]|^Consolidate|^Scanning' "$dir/build.log" || true
+  return "$rc"
 }
