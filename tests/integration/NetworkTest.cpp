@@ -403,15 +403,6 @@ INSTANTIATE_TEST_SUITE_P(
 
 // ---- configuration errors ----
 
-void expectOneErrorLine(const ProcessResult& r, const std::string& needle) {
-  EXPECT_FALSE(r.timed_out);
-  EXPECT_EQ(r.status, 1) << r.err;
-  EXPECT_TRUE(r.out.empty()) << "stdout: " << r.out;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
-  EXPECT_EQ(r.err.rfind("ember: error: ", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-}
-
 ProcessResult runWithNet(const std::string& net) {
   return runEmber({"run", "--kernel", EMBER_TESTGUEST, "--net", net});
 }

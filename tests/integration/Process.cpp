@@ -1,12 +1,15 @@
 // fork/exec with pipes, a poll loop and a kill on timeout.
 #include "Process.h"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -115,6 +118,15 @@ std::vector<std::string> linesStartingWith(const std::string& text, const std::s
     if (line.rfind(prefix, 0) == 0) lines.push_back(line);
   }
   return lines;
+}
+
+void expectOneErrorLine(const ProcessResult& r, const std::string& needle) {
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_TRUE(r.out.empty()) << "stdout: " << r.out;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  EXPECT_EQ(r.err.rfind("ember: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
 }
 
 std::string describe(const ProcessResult& r) {

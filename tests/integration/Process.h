@@ -38,6 +38,10 @@ ProcessResult runEmber(const std::vector<std::string>& args, const ProcessOption
 // The status and both outputs, for a failing assertion's message.
 std::string describe(const ProcessResult& r);
 
+// A configuration error as ember must report it (hostile-guest case 39): exit status 1, nothing
+// on stdout, exactly one line on stderr, `ember: error: ...`, naming `needle`. gtest assertions.
+void expectOneErrorLine(const ProcessResult& r, const std::string& needle);
+
 // A scratch directory under /tmp, removed with everything in it.
 class TempDir {
  public:

@@ -524,6 +524,17 @@ class Bench:
             self.results.add(("instr-" + row, mon, face, ioev, 1 if row == "blk" else 0), per_op)
             log(f"  {row:5} {mon:6} {face:7} ioeventfd={on(ioev):3} {per_op:10,.0f} instructions/op")
 
+    def print_results(self, report: "Report", table: str) -> None:
+        """The table, the JSON lines when asked for, and the scratch directory cleaned up."""
+        print(table)
+        if self.args.json:
+            for obj in report.json_rows():
+                print(json.dumps(obj))
+        if not self.args.keep:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        else:
+            log(f"scratch kept: {self.scratch}")
+
     def run(self) -> int:
         t_start = time.time()
         s = self.s
@@ -534,12 +545,7 @@ class Bench:
             self.machine["load_end"] = os.getloadavg()
             self.elapsed = time.time() - t_start
             report = Report(self)
-            print(report.callgrind_table())
-            if self.args.json:
-                for obj in report.json_rows():
-                    print(json.dumps(obj))
-            if not self.args.keep:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+            self.print_results(report, report.callgrind_table())
             return 1 if self.results.failures else 0
         boots = self.boots()
         for run in range(1, s.runs + 1):
@@ -558,18 +564,11 @@ class Bench:
         self.machine["load_end"] = os.getloadavg()
         self.elapsed = time.time() - t_start
         report = Report(self)
-        print(report.text_table())
-        if self.args.json:
-            for obj in report.json_rows():
-                print(json.dumps(obj))
         if not self.args.no_write:
             report.write_docs()
+        self.print_results(report, report.text_table())
         log(f"tools/bench: finished in {self.elapsed:.0f} s"
             + (f" with {len(self.results.failures)} failure(s)" if self.results.failures else ""))
-        if not self.args.keep:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-        else:
-            log(f"scratch kept: {self.scratch}")
         return 1 if self.results.failures else 0
 
 
