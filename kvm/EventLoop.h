@@ -4,7 +4,8 @@
 // Lives in the bottom layer because devices at every level register fds with it. Registration
 // is thread-safe (a vCPU thread registers ioeventfds when the driver sets DRIVER_OK) and RAII:
 // dropping the Registration removes the fd. A callback removed from another thread may still be
-// finishing its current run; callers guard their own state, which they must do anyway.
+// finishing its current run: callers guard their own state, and whatever the callback touches
+// without a lock (such as the fd it reads) must be owned by the callback, not by the remover.
 #pragma once
 
 #include <sys/epoll.h>

@@ -419,14 +419,15 @@ void VirtioPciTransport::registerIoEventsLocked() {
       log::error("{}: {}", name(), efd.error().message);
       continue;
     }
-    auto fd = std::make_unique<EventFd>(std::move(*efd));
+    auto fd = std::make_shared<EventFd>(std::move(*efd));
     if (auto r = env_.vm->addIoEvent(where, fd->fd()); !r) {
       log::warn("{}: queue {}: {}; kicks will exit to userspace", name(), q, r.error().message);
       continue;
     }
-    EventFd* raw = fd.get();
-    auto reg = env_.loop->add(fd->fd(), EPOLLIN, [this, raw, q](uint32_t) {
-      if (raw->consume() != 0) {
+    // The callback shares the eventfd: a reset on a vCPU thread may drop the registration while
+    // the loop thread is inside this callback, and the fd must outlive that run.
+    auto reg = env_.loop->add(fd->fd(), EPOLLIN, [this, fd, q](uint32_t) {
+      if (fd->consume() != 0) {
         kick(q);
       }
     });

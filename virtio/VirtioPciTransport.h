@@ -159,9 +159,9 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   std::atomic<bool> intx_level_{false};
   std::mutex intx_mutex_;
 
-  // ioeventfd=on: one eventfd per queue while active.
+  // ioeventfd=on: one eventfd per queue while active, shared with its loop callback.
   struct IoEvent {
-    std::unique_ptr<EventFd> fd;
+    std::shared_ptr<EventFd> fd;
     kvm::IoEventAddress where;
     EventLoop::Registration registration;
   };

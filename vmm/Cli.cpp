@@ -157,12 +157,21 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       "crashes the vCPU (triple fault, KVM internal error), 128+N after signal N.");
 
   CLI::App* run = app.add_subcommand("run", "Boot a kernel in a new VM and run it to completion.");
+  // An empty string is never a usable file name or size; CLI11 would otherwise accept `--kernel ""`
+  // and leave the error to a later open(2) with a confusing message (found by CommandLineFuzzer).
+  const CLI::Validator non_empty(
+      [](std::string& value) -> std::string {
+        return value.empty() ? "an empty value is not allowed" : std::string();
+      },
+      "", "NON_EMPTY");
   MachineConfig cfg;
   std::string memory = "256M";
   run->add_option("--kernel", cfg.kernel,
                   "Kernel to boot: a PVH ELF (vmlinux, the test guest) or a 64-bit ELF")
-      ->required();
-  run->add_option("--initrd", cfg.initrd, "Initial ramdisk, passed as the first boot module");
+      ->required()
+      ->check(non_empty);
+  run->add_option("--initrd", cfg.initrd, "Initial ramdisk, passed as the first boot module")
+      ->check(non_empty);
   run->add_option("--cmdline", cfg.cmdline, "Kernel command line");
   run->add_option("--memory,-m", memory,
                   "Guest RAM: a size with a K, M, G or T suffix (plain numbers are MiB)")
@@ -173,7 +182,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   run->add_option("--log-level", cfg.log_level, "Log verbosity on stderr")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
-  run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")->capture_default_str();
+  run->add_option("--kvm-device", cfg.kvm_device, "KVM device node")
+      ->check(non_empty)
+      ->capture_default_str();
   std::vector<std::string> disks;
   run->add_option("--disk", disks,
                   "Attach a virtio-blk disk: PATH[,readonly][,serial=ID][,ioeventfd=off] "
@@ -197,7 +208,8 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   std::string balloon;
   run->add_option("--balloon", balloon,
                   "Attach a virtio-balloon device whose initial target takes SIZE away from the "
-                  "guest (e.g. 128M)");
+                  "guest (e.g. 128M)")
+      ->check(non_empty);
 
   std::vector<std::string> args;
   for (int i = argc - 1; i > 0; --i) {

@@ -77,6 +77,10 @@ TEST(Cli, ErrorsNameTheOffendingOption) {
       {{"run", "--kernel", "k", "--frobnicate"}, "--frobnicate"},
       {{"run", "--kernel", "k", "--log-level", "bogus"}, "--log-level"},
       {{"run", "--kernel"}, "--kernel"},
+      {{"run", "--kernel", ""}, "--kernel"},
+      {{"run", "--kernel", "k", "--initrd", ""}, "--initrd"},
+      {{"run", "--kernel", "k", "--kvm-device", ""}, "--kvm-device"},
+      {{"run", "--kernel", "k", "--balloon", ""}, "--balloon"},
   };
   for (const auto& c : cases) {
     std::string joined;

@@ -327,11 +327,7 @@ int Machine::run() {
     log::warn("console: {} bytes of guest output were dropped because stdout was not being "
                  "read fast enough", dropped);
   }
-  if (d.status == 0 || d.status >= 128) {
-    log::info("{}; exiting with status {}", d.reason, d.status);
-  } else {
-    log::info("{}; exiting with status {}", d.reason, d.status);
-  }
+  log::info("{}; exiting with status {}", d.reason, d.status);
   return d.status;
 }
 
