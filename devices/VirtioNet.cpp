@@ -243,7 +243,8 @@ bool VirtioNet::deliverPendingLocked() {
   if (capacity() < need) {
     // Does not fit (hostile-guest case 33): drop the frame, hand the buffer back empty.
     ++stats_.rx_dropped;
-    for (const auto& b : rx_chains_) (void)q.pushUsed(b.head, 0);
+    for (const auto& b : rx_chains_) (void)q.addUsed(b.head, 0);
+    (void)q.publishUsed();
     rx_chains_.clear();
     rx_frame_len_ = 0;
     act_->host->queueUsed(kRxQueue, q);
@@ -272,11 +273,14 @@ bool VirtioNet::deliverPendingLocked() {
       off += n;
       written += static_cast<uint32_t>(n);
     }
-    (void)q.pushUsed(b.head, written);
+    (void)q.addUsed(b.head, written);
     ++used_chains;
   }
   // Chains taken but not needed go back empty (only possible with mergeable buffers).
-  for (size_t i = used_chains; i < rx_chains_.size(); ++i) (void)q.pushUsed(rx_chains_[i].head, 0);
+  for (size_t i = used_chains; i < rx_chains_.size(); ++i) (void)q.addUsed(rx_chains_[i].head, 0);
+  // One used-index update for the whole frame: a driver polling the ring never sees a header
+  // whose num_buffers names chains that are not there yet.
+  (void)q.publishUsed();
   rx_chains_.clear();
   ++stats_.rx_frames;
   stats_.rx_bytes += rx_frame_len_;

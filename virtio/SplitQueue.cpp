@@ -69,6 +69,11 @@ Result<std::optional<DescriptorChain>> SplitQueue::pop() {
 }
 
 Result<void> SplitQueue::pushUsed(uint16_t head, uint32_t len) {
+  EMBER_TRY(addUsed(head, len));
+  return publishUsed();
+}
+
+Result<void> SplitQueue::addUsed(uint16_t head, uint32_t len) {
   uint64_t elem = geo_.used + kRingEntries + kUsedElemSize * (next_used_ % geo_.size);
   struct {
     uint32_t id;
@@ -76,12 +81,15 @@ Result<void> SplitQueue::pushUsed(uint16_t head, uint32_t len) {
   } e{head, len};
   EMBER_TRY(mem_->writeObj(GuestAddress(elem), e));
   ++next_used_;
-  // Release: the element is visible before the index that publishes it (2.7.8.2).
-  EMBER_TRY(mem_->storeU16Release(GuestAddress(geo_.used + kRingIdx), next_used_));
   if (in_flight_ > 0) {
     --in_flight_;
   }
   return {};
+}
+
+Result<void> SplitQueue::publishUsed() {
+  // Release: the elements are visible before the index that publishes them (2.7.8.2).
+  return mem_->storeU16Release(GuestAddress(geo_.used + kRingIdx), next_used_);
 }
 
 Result<bool> SplitQueue::shouldInterrupt() {

@@ -39,6 +39,11 @@ class SplitQueue {
   Result<std::optional<DescriptorChain>> pop();
   // Returns a chain to the driver with `len` bytes written into its device-writable buffers.
   Result<void> pushUsed(uint16_t head, uint32_t len);
+  // The two halves of pushUsed, for a batch the driver must see at once (a mergeable receive
+  // frame spread over several chains, 5.1.6.4): addUsed writes the used element without moving
+  // the used index, publishUsed moves it past every element added so far (2.7.8.2).
+  Result<void> addUsed(uint16_t head, uint32_t len);
+  Result<void> publishUsed();
   // After pushing a batch: whether the driver asked to be interrupted for it (2.7.10).
   Result<bool> shouldInterrupt();
   // With EVENT_IDX, asks for a kick at the next new buffer (avail_event = next index) and

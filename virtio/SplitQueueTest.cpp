@@ -94,6 +94,32 @@ TEST(SplitQueue, PopCollectPushRoundTrip) {
   EXPECT_EQ(used->len, 100u);
 }
 
+// A batch added with addUsed stays invisible to the driver until publishUsed moves the used
+// index past all of it at once (a mergeable receive frame, 5.1.6.4).
+TEST(SplitQueue, AddedElementsAppearTogetherWhenPublished) {
+  QueueRig r;
+  uint16_t heads[3];
+  for (auto& h : heads) h = r.postOne();
+  for (uint16_t expected : heads) {
+    auto c = r.queue->pop();
+    ASSERT_TRUE(c.ok() && c->has_value());
+    EXPECT_EQ((*c)->head(), expected);
+  }
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(r.queue->addUsed(heads[i], 10 * (i + 1)).ok());
+    EXPECT_EQ(r.driver.pendingUsed(), 0u) << "element " << i << " published early";
+  }
+  EXPECT_EQ(r.queue->inFlight(), 0u);
+  ASSERT_TRUE(r.queue->publishUsed().ok());
+  EXPECT_EQ(r.driver.pendingUsed(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    auto used = r.driver.popUsed();
+    ASSERT_TRUE(used);
+    EXPECT_EQ(used->id, heads[i]);
+    EXPECT_EQ(used->len, 10 * (i + 1));
+  }
+}
+
 TEST(SplitQueue, IndicesWrapAt16Bits) {
   QueueRig r(4);
   uint64_t buf = r.driver.alloc(8);
