@@ -55,7 +55,7 @@ void VirtioBalloon::setTargetBytes(uint64_t bytes) {
   if (act_) act_->host->configChanged();
 }
 
-bool VirtioBalloon::testAndSet(uint64_t pfn, bool value) {
+std::optional<bool> VirtioBalloon::testAndSet(uint64_t pfn, bool value) {
   const auto& regions = act_->memory->regions();
   for (size_t i = 0; i < regions.size(); ++i) {
     uint64_t first = regions[i].start.raw / kPageSize;
@@ -68,7 +68,7 @@ bool VirtioBalloon::testAndSet(uint64_t pfn, bool value) {
     bits[idx / 64] = value ? (bits[idx / 64] | mask) : (bits[idx / 64] & ~mask);
     return old;
   }
-  return false;
+  return std::nullopt;  // not a page of RAM
 }
 
 Result<void> VirtioBalloon::activate(const Activation& activation) {
@@ -137,13 +137,13 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
                            std::span(reinterpret_cast<uint8_t*>(pfns.data()), n * 4ULL)));
         off += n * 4;
         for (uint32_t pfn : pfns) {
-          uint64_t addr = static_cast<uint64_t>(pfn) * kPageSize;
-          if (!mem.contains(GuestAddress(addr), kPageSize)) {
+          std::optional<bool> was_inflated = testAndSet(pfn, inflate);
+          if (!was_inflated) {
             ++stats_.invalid_pfns;
             continue;
           }
           if (inflate) {
-            if (testAndSet(pfn, true)) {
+            if (*was_inflated) {
               ++stats_.repeated_pfns;
               continue;
             }
@@ -157,7 +157,7 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
               run_first = pfn;
               run_count = 1;
             }
-          } else if (testAndSet(pfn, false)) {
+          } else if (*was_inflated) {
             --stats_.inflated_pages;
           }
         }

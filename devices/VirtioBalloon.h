@@ -59,8 +59,9 @@ class VirtioBalloon : public virtio::VirtioDevice {
   std::atomic<uint32_t> target_pages_;
   std::atomic<uint32_t> actual_{0};
   // One bit per page of RAM, per region: whether the page is in the balloon. Sized by RAM, not
-  // by what the guest sends, so the guest cannot make the host allocate.
-  bool testAndSet(uint64_t pfn, bool value);
+  // by what the guest sends, so the guest cannot make the host allocate. testAndSet sets page
+  // `pfn`'s bit to `value` and returns its old value, or nothing when `pfn` is not a page of RAM.
+  std::optional<bool> testAndSet(uint64_t pfn, bool value);
   std::vector<std::vector<uint64_t>> bitmaps_;
   std::optional<uint16_t> stats_head_;  // the guest's statistics buffer, held until wanted
   BalloonStats stats_;

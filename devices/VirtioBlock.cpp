@@ -2,6 +2,7 @@
 #include "devices/VirtioBlock.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "kvm/Log.h"
@@ -226,7 +227,15 @@ void VirtioBlock::submitPendingLocked() {
       continue;
     }
     if (*n == 0) {
-      return;  // EAGAIN: the kernel is out of AIO resources; retried after the next completion
+      // EAGAIN: the kernel is out of AIO resources. A completion retries the rest; with nothing
+      // in flight none would come and the queue would hang, so the request fails instead.
+      if (submitted_ > 0) {
+        return;
+      }
+      warnLocked("cannot submit I/O: the kernel has no AIO resources and nothing is in flight");
+      finishSlotLocked(*static_cast<Slot*>(pending_.front()->data), -EAGAIN);
+      pending_.erase(pending_.begin());
+      continue;
     }
     submitted_ += *n;
     pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
