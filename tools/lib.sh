@@ -31,15 +31,15 @@ ensure_packages() {
   fi
 }
 
-# build_ember DIR [cmake args...]: configures once, then builds incrementally; every target, or
+# build_ember DIR [cmake args...]: configures, then builds incrementally; every target, or
 # only those named in EMBER_TARGETS (space-separated). The build's output goes to DIR/build.log
 # and is shown without the progress lines.
 build_ember() {
   local dir="$1"
   shift
-  if [[ ! -f "$dir/CMakeCache.txt" ]]; then
-    cmake -S "$EMBER_ROOT" -B "$dir" "$@" >/dev/null || return 1
-  fi
+  # Configured every time (a second or two once the cache exists): a target added to the
+  # CMakeLists since the last configure must be known before `--target` can name it.
+  cmake -S "$EMBER_ROOT" -B "$dir" "$@" >/dev/null || return 1
   local targets=() rc=0
   local t
   for t in ${EMBER_TARGETS:-}; do targets+=(--target "$t"); done

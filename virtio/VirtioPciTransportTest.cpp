@@ -375,6 +375,9 @@ TEST(VirtioPciTransport, ConcurrentKicksResetsAndRegisterAccessesAreRaceFree) {
     }
   });
   for (int round = 0; round < 200; ++round) {
+    // As a driver does (3.1.1), reset before rewriting the rings: the device may be using the
+    // previous round's rings until then, and TSan would rightly see the rewrite race with it.
+    r.h.commonWrite(common::kDeviceStatus, 1, 0);
     MockDriver drv(r.h.mem, kQueueSize, kRing);
     r.h.modernInit(kFeatures | feature::kEventIdx, {drv.geometry()});
     for (int i = 0; i < 4; ++i) {
