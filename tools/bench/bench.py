@@ -641,18 +641,15 @@ class Report:
                                  fmt_ns(s["median"]), fmt_ns(s["min"]), fmt_ns(s["max"]),
                                  "ns/irq", str(s["runs"]), note])
         if "startup" in self.b.rows:
-            for mon in ("ember", "qemu"):
-                s = self.st("startup", mon, "", False, 0)
-                if s:
-                    rows.append(["start-up", mon if mon == "ember" else "qemu microvm", "", "", "",
-                                 f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}", "ms",
-                                 str(s["runs"]), "process start to exit, guest exits at once"])
-            for mon in ("ember", "qemu"):
-                s = self.st("rss", mon, "", False, 0)
-                if s:
-                    rows.append(["max RSS", mon if mon == "ember" else "qemu microvm", "", "", "",
-                                 f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}", "MiB",
-                                 str(s["runs"]), ""])
+            for row, label, unit, note in (
+                    ("startup", "start-up", "ms", "process start to exit, guest exits at once"),
+                    ("rss", "max RSS", "MiB", "")):
+                for mon in ("ember", "qemu"):
+                    s = self.st(row, mon, "", False, 0)
+                    if s:
+                        rows.append([label, mon if mon == "ember" else "qemu microvm", "", "", "",
+                                     f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}",
+                                     unit, str(s["runs"]), note])
         if "linux" in self.b.rows:
             s = self.st("linux", "ember", "", False, 0)
             if s:
