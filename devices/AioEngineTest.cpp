@@ -1,15 +1,13 @@
 // AioEngine: vectored reads and writes on a real file, completion reaping and waiting, errors.
-#include "devices/AioEngine.h"
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
 
+#include "devices/AioEngine.h"
 #include "virtio/testing/TempFile.h"
 
 namespace ember::devices {

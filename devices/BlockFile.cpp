@@ -23,7 +23,9 @@ Result<BlockFile> BlockFile::open(const std::string& path, bool read_only) {
     if (!read_only && (err == EACCES || err == EROFS || err == EPERM)) {
       return Error{Errc::InvalidArgument,
                    fmt::format("--disk {}: cannot open for writing ({}); add ',readonly' to "
-                               "attach it read-only", path, std::strerror(err)), err};
+                               "attach it read-only",
+                               path, std::strerror(err)),
+                   err};
     }
     return Error{err == ENOENT ? Errc::NotFound : Errc::Io,
                  fmt::format("--disk {}: {}", path, std::strerror(err)), err};

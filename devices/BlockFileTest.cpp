@@ -1,12 +1,10 @@
 // BlockFile: opening disk images (size, read-only, O_DIRECT probe) and the errors for missing,
 // too small or unsuitable files.
-#include "devices/BlockFile.h"
-
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include "devices/BlockFile.h"
 #include "virtio/testing/TempFile.h"
 
 namespace ember::devices {

@@ -40,8 +40,8 @@ BlockOutcome parseBlockRequest(const virtio::ChainBuffers& chain, const GuestMem
     if (chain.readable.empty() && !chain.writable.empty()) {
       return BlockReject{"request header is in a device-writable buffer"};
     }
-    return BlockReject{fmt::format("request has {} header bytes, needs {}",
-                                   chain.readableBytes(), kHeaderBytes)};
+    return BlockReject{
+        fmt::format("request has {} header bytes, needs {}", chain.readableBytes(), kHeaderBytes)};
   }
   // Status: the last byte of the last device-writable buffer.
   if (chain.writable.empty()) {
@@ -113,9 +113,8 @@ BlockOutcome parseBlockRequest(const virtio::ChainBuffers& chain, const GuestMem
       uint64_t sectors = io.data_len / blk::kSectorSize;
       uint64_t end = 0;
       if (__builtin_add_overflow(sector, sectors, &end) || end > limits.capacity_sectors) {
-        return status(blk::kStatusIoErr,
-                      fmt::format("sectors {}+{} are beyond the capacity of {}", sector, sectors,
-                                  limits.capacity_sectors));
+        return status(blk::kStatusIoErr, fmt::format("sectors {}+{} are beyond the capacity of {}",
+                                                     sector, sectors, limits.capacity_sectors));
       }
       if (is_out && limits.read_only) {
         return status(blk::kStatusIoErr, "write to a read-only disk");
@@ -134,8 +133,8 @@ BlockOutcome parseBlockRequest(const virtio::ChainBuffers& chain, const GuestMem
       io.data = data_out;
       for (const auto& s : io.data) io.data_len += s.len;
       if (io.data_len < blk::kIdBytes) {
-        return status(blk::kStatusIoErr, fmt::format("get-id buffer of {} bytes is below 20",
-                                                     io.data_len));
+        return status(blk::kStatusIoErr,
+                      fmt::format("get-id buffer of {} bytes is below 20", io.data_len));
       }
       return io;
     }

@@ -38,11 +38,11 @@ struct BlockLimits {
 };
 
 struct BlockIo {
-  uint32_t type;                               // kTypeIn / kTypeOut / kTypeFlush / kTypeGetId
+  uint32_t type;  // kTypeIn / kTypeOut / kTypeFlush / kTypeGetId
   uint64_t sector = 0;
-  std::vector<virtio::BufferSegment> data;     // guest buffers (source for OUT, target otherwise)
+  std::vector<virtio::BufferSegment> data;  // guest buffers (source for OUT, target otherwise)
   uint64_t data_len = 0;
-  uint64_t status_addr = 0;                    // guest address of the status byte
+  uint64_t status_addr = 0;  // guest address of the status byte
 };
 
 struct BlockReject {

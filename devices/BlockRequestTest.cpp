@@ -1,11 +1,10 @@
 // parseBlockRequest: virtio-blk request classification (hostile-guest cases 8, 27-30, seg_max
 // and size_max), without a disk.
-#include "devices/BlockRequest.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
 
+#include "devices/BlockRequest.h"
 #include "virtio/testing/MockDriver.h"
 
 namespace ember::devices {
@@ -45,9 +44,15 @@ struct Rig {
   }
 };
 
-const BlockIo* asIo(const BlockOutcome& o) { return std::get_if<BlockIo>(&o); }
-const BlockStatus* asStatus(const BlockOutcome& o) { return std::get_if<BlockStatus>(&o); }
-const BlockReject* asReject(const BlockOutcome& o) { return std::get_if<BlockReject>(&o); }
+const BlockIo* asIo(const BlockOutcome& o) {
+  return std::get_if<BlockIo>(&o);
+}
+const BlockStatus* asStatus(const BlockOutcome& o) {
+  return std::get_if<BlockStatus>(&o);
+}
+const BlockReject* asReject(const BlockOutcome& o) {
+  return std::get_if<BlockReject>(&o);
+}
 
 TEST(BlockRequest, Read) {
   Rig r;

@@ -4,9 +4,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "kvm/Log.h"
-
 #include <cerrno>
+
+#include "kvm/Log.h"
 
 namespace ember::devices {
 

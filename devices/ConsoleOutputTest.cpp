@@ -2,10 +2,9 @@
 // blocks the vCPU (bytes beyond the bound are dropped and counted), and a host flooding stdin is
 // read only as fast as the guest takes it (bounded memory, nothing lost or reordered).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <future>
@@ -32,7 +31,9 @@ struct Pipe {
   int r = -1, w = -1;
 };
 
-uint8_t byteAt(size_t i) { return static_cast<uint8_t>(i * 7 + i / 251); }
+uint8_t byteAt(size_t i) {
+  return static_cast<uint8_t>(i * 7 + i / 251);
+}
 
 TEST(Hostile, Case36_ConsoleFloodWithBlockedStdoutNeverBlocksTheWriter) {
   Pipe p;

@@ -7,7 +7,9 @@
 
 namespace ember::devices {
 
-void DebugExit::read(uint64_t, std::span<uint8_t> data) { std::fill(data.begin(), data.end(), 0); }
+void DebugExit::read(uint64_t, std::span<uint8_t> data) {
+  std::fill(data.begin(), data.end(), 0);
+}
 
 void DebugExit::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != 0 || data.empty()) {

@@ -1,10 +1,10 @@
 // DebugExit: the status a guest writes to port 0xf4, at 1, 2 and 4 bytes wide.
-#include "devices/DebugExit.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "devices/DebugExit.h"
 
 namespace ember::devices {
 namespace {

@@ -8,9 +8,8 @@ namespace ember::devices {
 namespace {
 constexpr uint64_t kData = 0, kStatus = 4;
 constexpr uint8_t kStatusOutputFull = 0x01, kStatusSystem = 0x04, kStatusCommand = 0x08;
-constexpr uint8_t kCmdReadCommandByte = 0x20, kCmdWriteCommandByte = 0x60,
-                  kCmdSelfTest = 0xaa, kCmdInterfaceTest = 0xab, kCmdWriteOutputPort = 0xd1,
-                  kCmdResetPulse = 0xfe;
+constexpr uint8_t kCmdReadCommandByte = 0x20, kCmdWriteCommandByte = 0x60, kCmdSelfTest = 0xaa,
+                  kCmdInterfaceTest = 0xab, kCmdWriteOutputPort = 0xd1, kCmdResetPulse = 0xfe;
 }  // namespace
 
 void I8042::read(uint64_t offset, std::span<uint8_t> data) {

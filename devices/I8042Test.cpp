@@ -1,10 +1,10 @@
 // I8042: reset through command 0xfe and through the output port, self test, command byte.
-#include "devices/I8042.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "devices/I8042.h"
 
 namespace ember::devices {
 namespace {

@@ -17,8 +17,9 @@ Result<Tap> Tap::open(const std::string& name) {
   }
   int fd = ::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
-    return Error::fromErrno(Errc::NotFound, "--net: cannot open /dev/net/tun (is the tun module "
-                                            "loaded?)");
+    return Error::fromErrno(Errc::NotFound,
+                            "--net: cannot open /dev/net/tun (is the tun module "
+                            "loaded?)");
   }
   Tap tap;
   tap.fd_.reset(fd);
@@ -29,8 +30,10 @@ Result<Tap> Tap::open(const std::string& name) {
     int err = errno;
     std::string hint;
     if (err == EPERM || err == EACCES) {
-      hint = fmt::format("; create it first (ip tuntap add {} mode tap user $USER) or run ember "
-                         "with CAP_NET_ADMIN", name);
+      hint = fmt::format(
+          "; create it first (ip tuntap add {} mode tap user $USER) or run ember "
+          "with CAP_NET_ADMIN",
+          name);
     } else if (err == EBUSY) {
       hint = "; another process has it open (taps without IFF_MULTI_QUEUE take one reader)";
     } else if (err == EINVAL) {

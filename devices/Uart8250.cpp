@@ -12,14 +12,12 @@ constexpr uint8_t kIerRda = 0x01, kIerThre = 0x02, kIerRls = 0x04, kIerMsi = 0x0
 constexpr uint8_t kIirNone = 0x01, kIirRls = 0x06, kIirRda = 0x04, kIirThre = 0x02, kIirMsi = 0x00;
 constexpr uint8_t kIirFifoEnabled = 0xc0;
 constexpr uint8_t kLsrDr = 0x01, kLsrOe = 0x02, kLsrThre = 0x20, kLsrTemt = 0x40;
-constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x08,
-                  kMcrLoop = 0x10;
+constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x08, kMcrLoop = 0x10;
 constexpr uint8_t kMsrCts = 0x10, kMsrDsr = 0x20, kMsrRi = 0x40, kMsrDcd = 0x80;
 constexpr uint8_t kFcrEnable = 0x01, kFcrClearRx = 0x02;
 }  // namespace
 
-Uart8250::Uart8250(InterruptLine& irq, OutputSink output)
-    : irq_(irq), output_(std::move(output)) {}
+Uart8250::Uart8250(InterruptLine& irq, OutputSink output) : irq_(irq), output_(std::move(output)) {}
 
 void Uart8250::read(uint64_t offset, std::span<uint8_t> data) {
   bool room_freed = false;

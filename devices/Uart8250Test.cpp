@@ -1,6 +1,4 @@
 // Uart8250: registers, DLAB, interrupt priorities and IRQ line, loopback, bounded input FIFO.
-#include "devices/Uart8250.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,6 +6,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "devices/Uart8250.h"
 
 namespace ember::devices {
 namespace {

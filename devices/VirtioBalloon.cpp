@@ -13,14 +13,16 @@ namespace ember::devices {
 using namespace virtio;
 
 namespace {
-constexpr uint64_t kFeatureStatsVq = 1ULL << 1;  // VIRTIO_BALLOON_F_STATS_VQ
+constexpr uint64_t kFeatureStatsVq = 1ULL << 1;   // VIRTIO_BALLOON_F_STATS_VQ
 constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;  // PFNs read from guest memory at a time
 }  // namespace
 
 VirtioBalloon::VirtioBalloon(uint64_t target_bytes)
     : target_pages_(static_cast<uint32_t>(target_bytes / kPageSize)) {}
 
-uint16_t VirtioBalloon::deviceType() const { return device_type::kBalloon; }
+uint16_t VirtioBalloon::deviceType() const {
+  return device_type::kBalloon;
+}
 
 uint64_t VirtioBalloon::features() const {
   return kFeatureStatsVq | feature::kIndirectDesc | feature::kEventIdx;

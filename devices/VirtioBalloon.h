@@ -9,18 +9,18 @@
 
 #include <atomic>
 #include <map>
-#include <vector>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "virtio/VirtioDevice.h"
 
 namespace ember::devices {
 
 struct BalloonStats {
-  uint64_t inflated_pages = 0;  // pages released to the host so far (net of deflates)
-  uint64_t invalid_pfns = 0;    // outside RAM
-  uint64_t repeated_pfns = 0;   // already in the balloon
+  uint64_t inflated_pages = 0;               // pages released to the host so far (net of deflates)
+  uint64_t invalid_pfns = 0;                 // outside RAM
+  uint64_t repeated_pfns = 0;                // already in the balloon
   std::map<uint16_t, uint64_t> guest_stats;  // the guest's last statistics (5.5.6.3 tags)
 };
 

@@ -3,13 +3,12 @@
 // host: the mock guest memory is real anonymous memory, which reads back as zeroes once
 // MADV_DONTNEED has dropped it), deflating, reset, the statistics queue, and hostile-guest case
 // 35 (PFNs outside RAM, repeated, very many).
-#include "devices/VirtioBalloon.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstring>
 
+#include "devices/VirtioBalloon.h"
 #include "virtio/testing/MockDriver.h"
 #include "virtio/testing/TransportHarness.h"
 
@@ -28,8 +27,11 @@ constexpr uint32_t kRegion1FirstPfn = 0x100, kRegion2FirstPfn = 0x300;
 constexpr uint32_t kHighLastPfn = static_cast<uint32_t>(kHighRegionEnd / 4096 - 1);
 
 struct BalloonRig {
-  explicit BalloonRig(uint64_t target = kTarget) : h(makeDevice(target)),
-      inflate(h.mem, 64, kInflateBase), deflate(h.mem, 64, kDeflateBase), stats(h.mem, 16, kStatsBase) {
+  explicit BalloonRig(uint64_t target = kTarget)
+      : h(makeDevice(target)),
+        inflate(h.mem, 64, kInflateBase),
+        deflate(h.mem, 64, kDeflateBase),
+        stats(h.mem, 16, kStatsBase) {
     inflate.setArena(kInflateBase + 0x10000, kDeflateBase);
     deflate.setArena(kDeflateBase + 0x10000, kStatsBase);
     stats.setArena(kStatsBase + 0x10000, kRegionBoundary);
@@ -47,14 +49,17 @@ struct BalloonRig {
       h.modernInit(f, {inflate.geometry(), deflate.geometry()});
     }
   }
-  uint32_t cfg32(uint32_t off) { return static_cast<uint32_t>(h.modernRead(T::kDeviceOffset + off, 4)); }
+  uint32_t cfg32(uint32_t off) {
+    return static_cast<uint32_t>(h.modernRead(T::kDeviceOffset + off, 4));
+  }
   void setActual(uint32_t v) { h.modernWrite(T::kDeviceOffset + 4, 4, v); }
 
   // Posts `pfns` as one buffer on `q` (0 inflate, 1 deflate), kicks, and expects it back.
   void send(uint16_t q, const std::vector<uint32_t>& pfns) {
     MockDriver& d = q == 0 ? inflate : deflate;
     uint64_t at = d.alloc(4 * pfns.size(), 4);
-    writeBytes(h.mem, at, std::span(reinterpret_cast<const uint8_t*>(pfns.data()), 4 * pfns.size()));
+    writeBytes(h.mem, at,
+               std::span(reinterpret_cast<const uint8_t*>(pfns.data()), 4 * pfns.size()));
     uint16_t before = d.usedIdx();
     d.post({{at, static_cast<uint32_t>(4 * pfns.size()), false}});
     h.kickModern(q);
@@ -164,8 +169,8 @@ TEST(Hostile, Case35_BalloonPfnsOutsideRamAreIgnored) {
   r.init();
   // The hole (2-3 MiB), just past the high region (4 GiB), the largest PFN, and a valid page.
   uint32_t hole = static_cast<uint32_t>(kHoleStart / 4096);
-  std::vector<uint32_t> pfns{hole, hole + 255, kHighLastPfn + 1, 0xffffffffu, 0x7fffffffu,
-                             kRegion2FirstPfn};
+  std::vector<uint32_t> pfns{hole,        hole + 255,  kHighLastPfn + 1,
+                             0xffffffffu, 0x7fffffffu, kRegion2FirstPfn};
   r.fillPage(kRegion2FirstPfn, 0x11);
   r.fillPage(kRegion2FirstPfn + 1, 0x22);
   r.send(0, pfns);

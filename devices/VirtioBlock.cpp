@@ -15,9 +15,8 @@ using namespace virtio;
 
 namespace {
 // 5.2.3 feature bits.
-constexpr uint64_t kFeatureSizeMax = 1ULL << 1, kFeatureSegMax = 1ULL << 2,
-                   kFeatureRo = 1ULL << 5, kFeatureBlkSize = 1ULL << 6,
-                   kFeatureFlush = 1ULL << 9;
+constexpr uint64_t kFeatureSizeMax = 1ULL << 1, kFeatureSegMax = 1ULL << 2, kFeatureRo = 1ULL << 5,
+                   kFeatureBlkSize = 1ULL << 6, kFeatureFlush = 1ULL << 9;
 constexpr uint64_t kMaxWarnings = 20;
 }  // namespace
 
@@ -50,9 +49,13 @@ VirtioBlock::~VirtioBlock() {
   (void)file_.sync();  // whatever the guest wrote is on disk when ember exits
 }
 
-std::string VirtioBlock::name() const { return "virtio-blk " + file_.path(); }
+std::string VirtioBlock::name() const {
+  return "virtio-blk " + file_.path();
+}
 
-uint16_t VirtioBlock::deviceType() const { return device_type::kBlock; }
+uint16_t VirtioBlock::deviceType() const {
+  return device_type::kBlock;
+}
 
 uint64_t VirtioBlock::features() const {
   return kFeatureSizeMax | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |

@@ -85,7 +85,8 @@ class VirtioBlock : public virtio::VirtioDevice {
   size_t submitted_ = 0;        // accepted by the kernel, not yet completed
   std::vector<std::pair<uint16_t, uint64_t>> deferred_flushes_;  // waiting for writes to finish
   bool pushed_ = false;
-  bool ring_blocked_ = false;    // the last drain stopped at the in-flight cap          // used entries added since the last interrupt decision
+  bool ring_blocked_ = false;  // the last drain stopped at the in-flight cap          // used
+                               // entries added since the last interrupt decision
   uint64_t failed_ = 0;
   uint64_t warnings_ = 0;
 };

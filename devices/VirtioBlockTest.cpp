@@ -3,16 +3,14 @@
 // read-only disks, hostile-guest cases 4, 5, 8, 10, 15, 25, 27-30 and injected host I/O errors
 // (case 37: ENOSPC on a tiny tmpfs, reads past the end of a shrunken image, a backend whose
 // descriptors refuse writes).
-#include "devices/VirtioBlock.h"
-
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <thread>
 
+#include "devices/VirtioBlock.h"
 #include "devices/VirtioRng.h"
 #include "kvm/EventLoop.h"
 #include "kvm/Log.h"
@@ -43,7 +41,10 @@ struct BlkRig {
   explicit BlkRig(uint64_t size = kImageSize, bool read_only = false,
                   const std::string& dir = "/tmp", uint16_t queue_size = 64, bool fill = true,
                   EventLoop* loop = nullptr)
-      : file(size, dir, fill), loop_(loop), h(makeDevice(read_only)), drv(h.mem, queue_size, 0x10000) {
+      : file(size, dir, fill),
+        loop_(loop),
+        h(makeDevice(read_only)),
+        drv(h.mem, queue_size, 0x10000) {
     drv.setArena(0x20000, kRegionBoundary);
   }
 
@@ -428,7 +429,8 @@ TEST(Hostile, Case05_InFlightCappedWithRealAio) {
     uint64_t table = r.drv.alloc(48);
     r.header(hdr, blk::kTypeIn, 8 * i);
     fillBytes(r.h.mem, st, 0xff, 1);
-    heads.push_back(r.drv.postIndirect({{hdr, 16, false}, {buf, 4096, true}, {st, 1, true}}, table));
+    heads.push_back(
+        r.drv.postIndirect({{hdr, 16, false}, {buf, 4096, true}, {st, 1, true}}, table));
     statuses.push_back(st);
   }
   r.kick();
@@ -457,7 +459,8 @@ TEST(Hostile, Case25_ResetWithIoInFlightWritesNothingAfterwards) {
   for (int i = 0; i < kRequests; ++i) {
     uint64_t buf = r.drv.alloc(kLen, 4096);
     bufs.push_back(buf);
-    reqs.push_back(r.post(i % 2 ? blk::kTypeIn : blk::kTypeOut, 128 * i, {{buf, kLen, i % 2 != 0}}));
+    reqs.push_back(
+        r.post(i % 2 ? blk::kTypeIn : blk::kTypeOut, 128 * i, {{buf, kLen, i % 2 != 0}}));
   }
   r.kick();
   r.h.commonWrite(common::kDeviceStatus, 1, 0);  // reset while the requests are in flight
@@ -495,7 +498,8 @@ TEST(Hostile, Case25_ResetWithIoInFlightWritesNothingAfterwards) {
     statuses.push_back(st);
   }
   r.h.kickModern(0);
-  ASSERT_TRUE(pollUntil([&] { return fresh.usedIdx() >= 256; }, [&] { r.blk->processCompletions(); }));
+  ASSERT_TRUE(
+      pollUntil([&] { return fresh.usedIdx() >= 256; }, [&] { r.blk->processCompletions(); }));
   for (uint64_t st : statuses) EXPECT_EQ(readBytes(r.h.mem, st, 1)[0], blk::kStatusOk);
   EXPECT_EQ(r.h.modernStatus() & status::kNeedsReset, 0);
 }
@@ -566,7 +570,7 @@ TEST(Hostile, Case26_BusMasterOffAlsoStopsCompletionDrivenProcessing) {
   };
   std::vector<std::pair<Req, uint64_t>> first, second;
   for (int i = 0; i < 4; ++i) first.push_back(read(8 * i));
-  r.kick();  // four reads in flight
+  r.kick();                                  // four reads in flight
   r.h.setCommand(pci::cfg::kCommandMemory);  // bus mastering off
   for (int i = 0; i < 4; ++i) second.push_back(read(64 + 8 * i));
   r.kick();  // deferred by the transport

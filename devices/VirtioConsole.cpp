@@ -17,9 +17,13 @@ constexpr uint32_t kMaxTransmitChunk = 64 * 1024;
 
 VirtioConsole::VirtioConsole(OutputSink output) : output_(std::move(output)) {}
 
-uint16_t VirtioConsole::deviceType() const { return device_type::kConsole; }
+uint16_t VirtioConsole::deviceType() const {
+  return device_type::kConsole;
+}
 
-uint64_t VirtioConsole::features() const { return feature::kIndirectDesc | feature::kEventIdx; }
+uint64_t VirtioConsole::features() const {
+  return feature::kIndirectDesc | feature::kEventIdx;
+}
 
 void VirtioConsole::readConfig(uint32_t offset, std::span<uint8_t> data) {
   // 5.3.4 struct virtio_console_config: cols, rows, max_nr_ports, emerg_wr; none of the features

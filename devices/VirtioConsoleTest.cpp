@@ -1,11 +1,10 @@
 // VirtioConsole through the virtio-pci transport: transmit to the output sink, host input into
 // the guest's receive buffers (and none without buffers), and a broken transmit chain.
-#include "devices/VirtioConsole.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "devices/VirtioConsole.h"
 #include "kvm/Log.h"
 #include "virtio/testing/MockDriver.h"
 #include "virtio/testing/TransportHarness.h"
@@ -17,12 +16,10 @@ using namespace virtio::testing;
 namespace status = virtio::status;
 
 struct ConsoleRig {
-  ConsoleRig()
-      : h(make()), rx(h.mem, 16, 0x10000), tx(h.mem, 16, 0x60000) {}
+  ConsoleRig() : h(make()), rx(h.mem, 16, 0x10000), tx(h.mem, 16, 0x60000) {}
   std::unique_ptr<virtio::VirtioDevice> make() {
-    auto c = std::make_unique<VirtioConsole>([this](std::span<const uint8_t> b) {
-      output.append(b.begin(), b.end());
-    });
+    auto c = std::make_unique<VirtioConsole>(
+        [this](std::span<const uint8_t> b) { output.append(b.begin(), b.end()); });
     c->setInputRoomCallback([this] { ++room; });
     console = c.get();
     return c;

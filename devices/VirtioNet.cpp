@@ -38,12 +38,14 @@ VirtioNet::~VirtioNet() {
   tap_reg_.reset();
 }
 
-uint16_t VirtioNet::deviceType() const { return device_type::kNet; }
+uint16_t VirtioNet::deviceType() const {
+  return device_type::kNet;
+}
 
 uint64_t VirtioNet::features() const {
   return net::kCsum | net::kGuestCsum | net::kMac | net::kGuestTso4 | net::kGuestTso6 |
-         net::kHostTso4 | net::kHostTso6 | net::kMrgRxbuf | net::kStatus |
-         (mtu_ ? net::kMtu : 0) | feature::kIndirectDesc | feature::kEventIdx;
+         net::kHostTso4 | net::kHostTso6 | net::kMrgRxbuf | net::kStatus | (mtu_ ? net::kMtu : 0) |
+         feature::kIndirectDesc | feature::kEventIdx;
 }
 
 void VirtioNet::readConfig(uint32_t offset, std::span<uint8_t> data) {
@@ -139,8 +141,8 @@ void VirtioNet::transmitLocked() {
     uint64_t total = bufs.readableBytes();
     if (total < header_size_ || total > header_size_ + net::kMaxFrame) {
       ++stats_.tx_dropped;
-      log::debug("{}: dropped a {}-byte transmit chain (needs {}..{})", name(), total,
-                 header_size_, header_size_ + net::kMaxFrame);
+      log::debug("{}: dropped a {}-byte transmit chain (needs {}..{})", name(), total, header_size_,
+                 header_size_ + net::kMaxFrame);
       EMBER_TRY(q.pushUsed(bufs.head, 0));
       pushed = true;
       return true;

@@ -26,10 +26,9 @@ namespace ember::devices {
 
 namespace net {
 // 5.1.3 feature bits.
-constexpr uint64_t kCsum = 1ULL << 0, kGuestCsum = 1ULL << 1, kMtu = 1ULL << 3,
-                   kMac = 1ULL << 5, kGuestTso4 = 1ULL << 7, kGuestTso6 = 1ULL << 8,
-                   kHostTso4 = 1ULL << 11, kHostTso6 = 1ULL << 12, kMrgRxbuf = 1ULL << 15,
-                   kStatus = 1ULL << 16;
+constexpr uint64_t kCsum = 1ULL << 0, kGuestCsum = 1ULL << 1, kMtu = 1ULL << 3, kMac = 1ULL << 5,
+                   kGuestTso4 = 1ULL << 7, kGuestTso6 = 1ULL << 8, kHostTso4 = 1ULL << 11,
+                   kHostTso6 = 1ULL << 12, kMrgRxbuf = 1ULL << 15, kStatus = 1ULL << 16;
 // 5.1.6: the header is 12 bytes with VERSION_1 or MRG_RXBUF (num_buffers), else 10.
 uint32_t headerSize(uint64_t negotiated_features);
 // TUNSETOFFLOAD flags matching what the guest accepts on receive.

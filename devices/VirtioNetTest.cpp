@@ -17,8 +17,6 @@
 //    (onTapEvent) in that test, since an epoll registration follows the original file, not the fd
 //    number.
 // Tests that need a tap skip (with the reason) without root or /dev/net/tun.
-#include "devices/VirtioNet.h"
-
 #include <gtest/gtest.h>
 #include <linux/if_tun.h>
 #include <sys/resource.h>
@@ -29,6 +27,7 @@
 #include <cstring>
 #include <thread>
 
+#include "devices/VirtioNet.h"
 #include "devices/testing/NetTestSupport.h"
 #include "virtio/testing/MockDriver.h"
 #include "virtio/testing/TransportHarness.h"
@@ -50,9 +49,10 @@ constexpr uint64_t kRxBase = 0x10000, kTxBase = 0x50000;
 TEST(VirtioNetHeader, SizeForEveryFeatureCombination) {
   // 5.1.6: num_buffers (12 bytes in all) exists with VERSION_1 or MRG_RXBUF; no other feature
   // changes the size. Every subset of the bits that could plausibly matter is tried.
-  const uint64_t bits[] = {feature::kVersion1, net::kMrgRxbuf, net::kCsum, net::kGuestCsum,
-                           net::kGuestTso4,    net::kGuestTso6, net::kHostTso4, net::kHostTso6,
-                           net::kMac,          net::kStatus,   net::kMtu,   feature::kEventIdx,
+  const uint64_t bits[] = {feature::kVersion1,    net::kMrgRxbuf,  net::kCsum,
+                           net::kGuestCsum,       net::kGuestTso4, net::kGuestTso6,
+                           net::kHostTso4,        net::kHostTso6,  net::kMac,
+                           net::kStatus,          net::kMtu,       feature::kEventIdx,
                            feature::kIndirectDesc};
   constexpr size_t n = sizeof bits / sizeof bits[0];
   for (uint32_t mask = 0; mask < (1u << n); ++mask) {
@@ -141,7 +141,9 @@ struct NetRig {
   uint16_t postTx(const std::vector<uint8_t>& frame, bool split = false) {
     uint64_t at = tx.alloc(hdr() + frame.size());
     writeBytes(h.mem, at + hdr(), frame);
-    if (split) return tx.post({{at, hdr(), false}, {at + hdr(), static_cast<uint32_t>(frame.size()), false}});
+    if (split)
+      return tx.post(
+          {{at, hdr(), false}, {at + hdr(), static_cast<uint32_t>(frame.size()), false}});
     return tx.post({{at, static_cast<uint32_t>(hdr() + frame.size()), false}});
   }
   uint64_t postRx(uint32_t len) {
@@ -177,13 +179,15 @@ struct NetRig {
   PacketSocket wire;
 };
 
-#define START_OR_SKIP(rig, ...)                                   \
-  do {                                                            \
-    if ((rig).net == nullptr) GTEST_SKIP() << (rig).why;          \
-    ASSERT_TRUE((rig).start(__VA_ARGS__)) << (rig).why;           \
+#define START_OR_SKIP(rig, ...)                          \
+  do {                                                   \
+    if ((rig).net == nullptr) GTEST_SKIP() << (rig).why; \
+    ASSERT_TRUE((rig).start(__VA_ARGS__)) << (rig).why;  \
   } while (0)
 
-std::vector<uint8_t> rxBytes(NetRig& r, uint64_t at, size_t len) { return readBytes(r.h.mem, at, len); }
+std::vector<uint8_t> rxBytes(NetRig& r, uint64_t at, size_t len) {
+  return readBytes(r.h.mem, at, len);
+}
 
 // ---- configuration ----
 
@@ -201,8 +205,8 @@ TEST(VirtioNet, ConfigSpaceAndFeatures) {
     cfg[i] = static_cast<uint8_t>(r.h.modernRead(virtio::VirtioPciTransport::kDeviceOffset + i, 1));
   }
   EXPECT_EQ(0, std::memcmp(cfg, kMac.data(), 6));
-  EXPECT_EQ(cfg[6] | cfg[7] << 8, 1);     // VIRTIO_NET_S_LINK_UP
-  EXPECT_EQ(cfg[8] | cfg[9] << 8, 1);     // max_virtqueue_pairs
+  EXPECT_EQ(cfg[6] | cfg[7] << 8, 1);       // VIRTIO_NET_S_LINK_UP
+  EXPECT_EQ(cfg[8] | cfg[9] << 8, 1);       // max_virtqueue_pairs
   EXPECT_EQ(cfg[10] | cfg[11] << 8, 9000);  // mtu
   NetRig no_mtu(false, 0);
   if (no_mtu.net != nullptr) {
@@ -221,7 +225,8 @@ TEST(VirtioNet, TransmitReachesTheTapInEveryChainShape) {
   uint64_t table = r.tx.alloc(32);
   uint64_t at = r.tx.alloc(r.hdr() + c.size());
   writeBytes(r.h.mem, at + r.hdr(), c);
-  r.tx.postIndirect({{at, r.hdr(), false}, {at + r.hdr(), static_cast<uint32_t>(c.size()), false}}, table);
+  r.tx.postIndirect({{at, r.hdr(), false}, {at + r.hdr(), static_cast<uint32_t>(c.size()), false}},
+                    table);
   r.kickTx();
   for (const auto* want : {&a, &b, &c}) {
     auto got = r.wire.receive(1000);
@@ -248,8 +253,8 @@ TEST(VirtioNet, ReceiveWritesHeaderAndFrame) {
   ASSERT_EQ(used.size(), 1u);
   EXPECT_EQ(used[0].len, r.hdr() + f.size());
   auto hdr = rxBytes(r, buf, r.hdr());
-  EXPECT_EQ(hdr[0], 0);  // flags: nothing offloaded to the guest
-  EXPECT_EQ(hdr[1], 0);  // VIRTIO_NET_HDR_GSO_NONE
+  EXPECT_EQ(hdr[0], 0);                  // flags: nothing offloaded to the guest
+  EXPECT_EQ(hdr[1], 0);                  // VIRTIO_NET_HDR_GSO_NONE
   EXPECT_EQ(hdr[10] | hdr[11] << 8, 1);  // 5.1.6.4: num_buffers is 1 without MRG_RXBUF
   EXPECT_EQ(rxBytes(r, buf + r.hdr(), f.size()), f);
   EXPECT_EQ(rxBytes(r, buf + r.hdr() + f.size(), 1)[0], 0xcc);  // nothing written past the frame
@@ -371,7 +376,9 @@ TEST(Hostile, Case32_OversizedTxFrameDroppedBeforeTheTap) {
   // straight from guest memory (writev), so nothing is allocated per frame either way.
   uint64_t big = 0x100000;  // region 1
   uint32_t over = r.hdr() + net::kMaxFrame + 1;
-  r.tx.post({{big, r.hdr(), false}, {big + 4096, 40000, false}, {kRegion2Start, over - r.hdr() - 40000, false}});
+  r.tx.post({{big, r.hdr(), false},
+             {big + 4096, 40000, false},
+             {kRegion2Start, over - r.hdr() - 40000, false}});
   r.tx.post({{big, 0xf0000, false}, {kRegion2Start, 0xf0000, false}});
   auto ok = testFrame(1514, 5);
   r.postTx(ok);

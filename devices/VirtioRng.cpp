@@ -12,9 +12,13 @@ namespace ember::devices {
 
 using namespace virtio;
 
-uint16_t VirtioRng::deviceType() const { return device_type::kEntropy; }
+uint16_t VirtioRng::deviceType() const {
+  return device_type::kEntropy;
+}
 
-uint64_t VirtioRng::features() const { return feature::kIndirectDesc | feature::kEventIdx; }
+uint64_t VirtioRng::features() const {
+  return feature::kIndirectDesc | feature::kEventIdx;
+}
 
 void VirtioRng::readConfig(uint32_t, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
@@ -53,7 +57,8 @@ void VirtioRng::notify(uint16_t queue) {
         if (got <= 0) {
           break;
         }
-        EMBER_TRY(mem.write(GuestAddress(seg.addr + off), std::span(buf, static_cast<size_t>(got))));
+        EMBER_TRY(
+            mem.write(GuestAddress(seg.addr + off), std::span(buf, static_cast<size_t>(got))));
         off += static_cast<uint32_t>(got);
         written += static_cast<uint32_t>(got);
       }

@@ -1,12 +1,11 @@
 // VirtioRng through the virtio-pci transport: entropy lands in device-writable buffers only, per
 // request caps, straddling buffers, and the chain-level hostile-guest cases (1-11, 15) seen
 // from a device: the broken chain is returned with length 0 and the device enters NEEDS_RESET.
-#include "devices/VirtioRng.h"
-
 #include <gtest/gtest.h>
 
 #include <functional>
 
+#include "devices/VirtioRng.h"
 #include "kvm/Log.h"
 #include "virtio/testing/MockDriver.h"
 #include "virtio/testing/TransportHarness.h"
@@ -26,7 +25,9 @@ struct RngRig {
   RngRig() : h(std::make_unique<VirtioRng>()), drv(h.mem, kQueueSize, 0x10000) {}
   TransportHarness h;
   MockDriver drv;
-  void init(uint64_t features = kVersion1 | kIndirectDesc) { h.modernInit(features, {drv.geometry()}); }
+  void init(uint64_t features = kVersion1 | kIndirectDesc) {
+    h.modernInit(features, {drv.geometry()});
+  }
   bool needsReset() { return h.modernStatus() & status::kNeedsReset; }
 };
 
@@ -139,16 +140,18 @@ void expectBrokenChain(const std::function<void(RngRig&)>& setup, uint64_t featu
 }
 
 TEST(Hostile, Case01_LoopedChainThroughRng) {
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, 5);
-    r.drv.writeDesc(5, 0x30000, 8, desc::kWrite | desc::kNext, 4);
-  }, kVersion1, "loop");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, 5);
+        r.drv.writeDesc(5, 0x30000, 8, desc::kWrite | desc::kNext, 4);
+      },
+      kVersion1, "loop");
 }
 
 TEST(Hostile, Case02_NextOutOfRangeThroughRng) {
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, kQueueSize);
-  }, kVersion1, "next == size");
+  expectBrokenChain(
+      [](RngRig& r) { r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, kQueueSize); },
+      kVersion1, "next == size");
 }
 
 TEST(Hostile, Case06_BadIndirectTablesThroughRng) {
@@ -156,7 +159,9 @@ TEST(Hostile, Case06_BadIndirectTablesThroughRng) {
     uint64_t addr;
     uint32_t len;
     const char* what;
-  } cases[] = {{0x30000, 0, "len 0"}, {0x30000, 20, "len 20"}, {kHoleStart, 32, "in the hole"},
+  } cases[] = {{0x30000, 0, "len 0"},
+               {0x30000, 20, "len 20"},
+               {kHoleStart, 32, "in the hole"},
                {kRegion2End - 16, 32, "past RAM"}};
   for (const auto& c : cases) {
     expectBrokenChain([&](RngRig& r) { r.drv.writeDesc(4, c.addr, c.len, desc::kIndirect, 0); },
@@ -165,26 +170,34 @@ TEST(Hostile, Case06_BadIndirectTablesThroughRng) {
 }
 
 TEST(Hostile, Case07_IndirectMisuseThroughRng) {
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect, 0);
-    MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kIndirect, 0);
-  }, kVersion1 | kIndirectDesc, "nested");
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect | desc::kNext, 5);
-    MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kWrite, 0);
-    r.drv.writeDesc(5, 0x32000, 16, desc::kWrite, 0);
-  }, kVersion1 | kIndirectDesc, "INDIRECT|NEXT");
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect, 0);
-    MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kWrite, 0);
-  }, kVersion1, "INDIRECT not negotiated");
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 16 * 2 * kQueueSize, desc::kIndirect, 0);
-    for (uint16_t i = 0; i < 2 * kQueueSize; ++i) {
-      MockDriver::writeDescAt(r.h.mem, 0x30000, i, 0x31000, 8, desc::kWrite | desc::kNext,
-                              static_cast<uint16_t>(i + 1));
-    }
-  }, kVersion1 | kIndirectDesc, "longer than the queue");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect, 0);
+        MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kIndirect, 0);
+      },
+      kVersion1 | kIndirectDesc, "nested");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect | desc::kNext, 5);
+        MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kWrite, 0);
+        r.drv.writeDesc(5, 0x32000, 16, desc::kWrite, 0);
+      },
+      kVersion1 | kIndirectDesc, "INDIRECT|NEXT");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 16, desc::kIndirect, 0);
+        MockDriver::writeDescAt(r.h.mem, 0x30000, 0, 0x31000, 16, desc::kWrite, 0);
+      },
+      kVersion1, "INDIRECT not negotiated");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 16 * 2 * kQueueSize, desc::kIndirect, 0);
+        for (uint16_t i = 0; i < 2 * kQueueSize; ++i) {
+          MockDriver::writeDescAt(r.h.mem, 0x30000, i, 0x31000, 8, desc::kWrite | desc::kNext,
+                                  static_cast<uint16_t>(i + 1));
+        }
+      },
+      kVersion1 | kIndirectDesc, "longer than the queue");
 }
 
 TEST(Hostile, Case09_BuffersOutsideRamThroughRng) {
@@ -214,10 +227,12 @@ TEST(Hostile, Case09_RngFillsBufferEndingExactlyAt4GiB) {
 }
 
 TEST(Hostile, Case11_ReadableAfterWritableThroughRng) {
-  expectBrokenChain([](RngRig& r) {
-    r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, 5);
-    r.drv.writeDesc(5, 0x31000, 8, 0, 0);
-  }, kVersion1, "readable after writable");
+  expectBrokenChain(
+      [](RngRig& r) {
+        r.drv.writeDesc(4, 0x30000, 8, desc::kWrite | desc::kNext, 5);
+        r.drv.writeDesc(5, 0x31000, 8, 0, 0);
+      },
+      kVersion1, "readable after writable");
 }
 
 TEST(Hostile, Case03_AvailHeadOutOfRangeThroughRng) {

@@ -20,8 +20,8 @@ Result<void> Bus::insert(uint64_t base, uint64_t len, std::shared_ptr<BusDevice>
   if (next != ranges_.begin()) {
     auto prev = std::prev(next);
     if (prev->first + prev->second.len > base) {
-      return makeError(Errc::Busy, "{} bus: range {:#x}+{:#x} overlaps the device at {:#x}",
-                       name_, base, len, prev->first);
+      return makeError(Errc::Busy, "{} bus: range {:#x}+{:#x} overlaps the device at {:#x}", name_,
+                       base, len, prev->first);
     }
   }
   ranges_.emplace(base, Range{len, std::move(device)});

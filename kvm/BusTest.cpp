@@ -1,6 +1,4 @@
 // Bus: range registration and overlap refusal, offset dispatch, removal, concurrent dispatch.
-#include "kvm/Bus.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +6,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "kvm/Bus.h"
 
 namespace ember {
 namespace {

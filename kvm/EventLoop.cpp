@@ -1,10 +1,10 @@
 // epoll dispatch with thread-safe, RAII registrations.
 #include "kvm/EventLoop.h"
 
-#include "kvm/Log.h"
-
 #include <array>
 #include <cerrno>
+
+#include "kvm/Log.h"
 
 namespace ember {
 
@@ -30,7 +30,9 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   return loop;
 }
 
-EventLoop::~EventLoop() { stop(); }
+EventLoop::~EventLoop() {
+  stop();
+}
 
 Result<EventLoop::Registration> EventLoop::add(int fd, uint32_t events, Callback callback) {
   std::lock_guard lock(mutex_);

@@ -1,6 +1,4 @@
 // EventLoop: runOnce() dispatch, pausing, RAII removal, cross-thread registration, stop().
-#include "kvm/EventLoop.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +8,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "kvm/EventLoop.h"
 
 namespace ember {
 namespace {

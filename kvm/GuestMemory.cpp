@@ -29,8 +29,7 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs) 
                        s.start.raw, s.size);
     }
     if (i > 0 && s.start.raw < prev_end) {
-      return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}",
-                       s.start.raw);
+      return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}", s.start.raw);
     }
     prev_end = s.start.raw + s.size;
     auto mapping = EMBER_TRY(MemoryMapping::anonymous(s.size));
@@ -81,8 +80,7 @@ Result<std::span<uint8_t>> GuestMemory::slice(GuestAddress addr, uint64_t len) c
   return std::span<uint8_t>(r->mapping.data() + (addr.raw - r->start.raw), len);
 }
 
-Result<void> GuestMemory::toIovecs(GuestAddress addr, uint64_t len,
-                                   std::vector<iovec>& out) const {
+Result<void> GuestMemory::toIovecs(GuestAddress addr, uint64_t len, std::vector<iovec>& out) const {
   if (!addr.checkedAdd(len)) {
     return makeError(Errc::OutOfRange, "guest range {:#x}+{:#x} overflows", addr.raw, len);
   }

@@ -82,7 +82,8 @@ class GuestMemory {
   Result<T> readObj(GuestAddress addr) const {
     static_assert(std::is_trivially_copyable_v<T>);
     T value;
-    EMBER_TRY(read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value)));  // POD bytes
+    EMBER_TRY(
+        read(addr, std::span(reinterpret_cast<uint8_t*>(&value), sizeof value)));  // POD bytes
     return value;
   }
   template <typename T>

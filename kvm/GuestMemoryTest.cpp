@@ -1,7 +1,7 @@
 // GuestMemory: bounds, overflow, region straddling, iovec splitting.
-#include "kvm/GuestMemory.h"
-
 #include <gtest/gtest.h>
+
+#include "kvm/GuestMemory.h"
 
 namespace ember {
 namespace {

@@ -48,8 +48,8 @@ Result<KvmSystem> KvmSystem::open(const std::string& path) {
   sys.fd_.reset(fd);
   int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
-    return makeError(Errc::Unsupported, "{} is not a KVM device with API version {} (got {})",
-                     path, KVM_API_VERSION, version);
+    return makeError(Errc::Unsupported, "{} is not a KVM device with API version {} (got {})", path,
+                     KVM_API_VERSION, version);
   }
   for (const auto& c : kRequiredCaps) {
     if (sys.checkExtension(c.cap) <= 0) {

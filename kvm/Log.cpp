@@ -26,12 +26,18 @@ spdlog::logger& logger() {
 
 spdlog::level::level_enum toSpd(Level l) {
   switch (l) {
-    case Level::Trace: return spdlog::level::trace;
-    case Level::Debug: return spdlog::level::debug;
-    case Level::Info: return spdlog::level::info;
-    case Level::Warn: return spdlog::level::warn;
-    case Level::Error: return spdlog::level::err;
-    case Level::Off: return spdlog::level::off;
+    case Level::Trace:
+      return spdlog::level::trace;
+    case Level::Debug:
+      return spdlog::level::debug;
+    case Level::Info:
+      return spdlog::level::info;
+    case Level::Warn:
+      return spdlog::level::warn;
+    case Level::Error:
+      return spdlog::level::err;
+    case Level::Off:
+      return spdlog::level::off;
   }
   return spdlog::level::info;
 }
@@ -55,7 +61,9 @@ bool parseLevel(std::string_view text, Level* out) {
   return false;
 }
 
-void setLevel(Level level) { logger().set_level(toSpd(level)); }
+void setLevel(Level level) {
+  logger().set_level(toSpd(level));
+}
 
 bool enabled(Level level) {
   if (logger().should_log(toSpd(level))) {

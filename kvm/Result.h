@@ -48,8 +48,8 @@ Error makeError(Errc code, fmt::format_string<Args...> f, Args&&... args) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}     // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -82,18 +82,20 @@ class [[nodiscard]] Result<void> {
   std::optional<Error> e_;
 };
 
-inline Result<void> okResult() { return {}; }
+inline Result<void> okResult() {
+  return {};
+}
 
 }  // namespace ember
 
 // Propagates an error from a Result-returning expression; yields the value otherwise.
 // (A GNU statement expression: supported by both g++ and clang.)
-#define EMBER_TRY(expr)                                  \
-  ({                                                     \
-    auto ember_try_result_ = (expr);                     \
-    if (!ember_try_result_.ok()) {                       \
-      return std::move(ember_try_result_).error();       \
-    }                                                    \
+#define EMBER_TRY(expr)                                    \
+  ({                                                       \
+    auto ember_try_result_ = (expr);                       \
+    if (!ember_try_result_.ok()) {                         \
+      return std::move(ember_try_result_).error();         \
+    }                                                      \
     ::ember::detail::unwrap(std::move(ember_try_result_)); \
   })
 

@@ -52,10 +52,11 @@ Result<VcpuExit> Vcpu::run() {
     case KVM_EXIT_MMIO: {
       uint32_t len = std::min<uint32_t>(run_->mmio.len, sizeof run_->mmio.data);
       if (run_->mmio.is_write) {
-        return VcpuExit(exit::MmioWrite{run_->mmio.phys_addr,
-                                        std::span<const uint8_t>(run_->mmio.data, len)});
+        return VcpuExit(
+            exit::MmioWrite{run_->mmio.phys_addr, std::span<const uint8_t>(run_->mmio.data, len)});
       }
-      return VcpuExit(exit::MmioRead{run_->mmio.phys_addr, std::span<uint8_t>(run_->mmio.data, len)});
+      return VcpuExit(
+          exit::MmioRead{run_->mmio.phys_addr, std::span<uint8_t>(run_->mmio.data, len)});
     }
     case KVM_EXIT_HLT:
       return VcpuExit(exit::Hlt{});
@@ -86,27 +87,28 @@ Result<void> Vcpu::setCpuid(const std::vector<kvm_cpuid_entry2>& entries) {
   return {};
 }
 
-#define EMBER_VCPU_GET(type, ioctl_nr)                              \
-  type value{};                                                     \
-  if (::ioctl(fd_.get(), ioctl_nr, &value) < 0) {                   \
-    return Error::fromErrno(Errc::Kvm, #ioctl_nr);                  \
-  }                                                                 \
+#define EMBER_VCPU_GET(type, ioctl_nr)             \
+  type value{};                                    \
+  if (::ioctl(fd_.get(), ioctl_nr, &value) < 0) {  \
+    return Error::fromErrno(Errc::Kvm, #ioctl_nr); \
+  }                                                \
   return value;
 
-#define EMBER_VCPU_SET(ioctl_nr, ptr)                               \
-  if (::ioctl(fd_.get(), ioctl_nr, ptr) < 0) {                      \
-    return Error::fromErrno(Errc::Kvm, #ioctl_nr);                  \
-  }                                                                 \
+#define EMBER_VCPU_SET(ioctl_nr, ptr)              \
+  if (::ioctl(fd_.get(), ioctl_nr, ptr) < 0) {     \
+    return Error::fromErrno(Errc::Kvm, #ioctl_nr); \
+  }                                                \
   return {};
 
-Result<kvm_regs> Vcpu::getRegs() const { EMBER_VCPU_GET(kvm_regs, KVM_GET_REGS) }
-Result<void> Vcpu::setRegs(const kvm_regs& regs) { EMBER_VCPU_SET(KVM_SET_REGS, &regs) }
-Result<kvm_sregs> Vcpu::getSregs() const { EMBER_VCPU_GET(kvm_sregs, KVM_GET_SREGS) }
-Result<void> Vcpu::setSregs(const kvm_sregs& sregs) { EMBER_VCPU_SET(KVM_SET_SREGS, &sregs) }
-Result<void> Vcpu::setFpu(const kvm_fpu& fpu) { EMBER_VCPU_SET(KVM_SET_FPU, &fpu) }
-Result<void> Vcpu::setLapic(const kvm_lapic_state& l) { EMBER_VCPU_SET(KVM_SET_LAPIC, &l) }
-Result<kvm_lapic_state> Vcpu::getLapic() const { EMBER_VCPU_GET(kvm_lapic_state, KVM_GET_LAPIC) }
-Result<kvm_mp_state> Vcpu::getMpState() const { EMBER_VCPU_GET(kvm_mp_state, KVM_GET_MP_STATE) }
+Result<kvm_regs> Vcpu::getRegs() const {
+    EMBER_VCPU_GET(kvm_regs, KVM_GET_REGS)} Result<void> Vcpu::setRegs(const kvm_regs& regs){
+    EMBER_VCPU_SET(KVM_SET_REGS, &regs)} Result<kvm_sregs> Vcpu::getSregs() const {
+    EMBER_VCPU_GET(kvm_sregs, KVM_GET_SREGS)} Result<void> Vcpu::setSregs(const kvm_sregs& sregs){
+    EMBER_VCPU_SET(KVM_SET_SREGS, &sregs)} Result<void> Vcpu::setFpu(const kvm_fpu& fpu){
+    EMBER_VCPU_SET(KVM_SET_FPU, &fpu)} Result<void> Vcpu::setLapic(const kvm_lapic_state& l){
+    EMBER_VCPU_SET(KVM_SET_LAPIC, &l)} Result<kvm_lapic_state> Vcpu::getLapic() const {
+    EMBER_VCPU_GET(kvm_lapic_state, KVM_GET_LAPIC)} Result<kvm_mp_state> Vcpu::getMpState() const {
+    EMBER_VCPU_GET(kvm_mp_state, KVM_GET_MP_STATE)}
 
 Result<void> Vcpu::setMsrs(const std::vector<kvm_msr_entry>& msrs) {
   abi::FlexBuffer<kvm_msr_entry> buf{std::span<const kvm_msr_entry>(msrs)};
@@ -143,20 +145,34 @@ std::string Vcpu::describeState() const {
 
 const char* exitReasonName(uint32_t reason) {
   switch (reason) {
-    case KVM_EXIT_UNKNOWN: return "KVM_EXIT_UNKNOWN";
-    case KVM_EXIT_EXCEPTION: return "KVM_EXIT_EXCEPTION";
-    case KVM_EXIT_IO: return "KVM_EXIT_IO";
-    case KVM_EXIT_HYPERCALL: return "KVM_EXIT_HYPERCALL";
-    case KVM_EXIT_DEBUG: return "KVM_EXIT_DEBUG";
-    case KVM_EXIT_HLT: return "KVM_EXIT_HLT";
-    case KVM_EXIT_MMIO: return "KVM_EXIT_MMIO";
-    case KVM_EXIT_IRQ_WINDOW_OPEN: return "KVM_EXIT_IRQ_WINDOW_OPEN";
-    case KVM_EXIT_SHUTDOWN: return "KVM_EXIT_SHUTDOWN";
-    case KVM_EXIT_FAIL_ENTRY: return "KVM_EXIT_FAIL_ENTRY";
-    case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
-    case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
-    case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
-    default: return "unknown exit";
+    case KVM_EXIT_UNKNOWN:
+      return "KVM_EXIT_UNKNOWN";
+    case KVM_EXIT_EXCEPTION:
+      return "KVM_EXIT_EXCEPTION";
+    case KVM_EXIT_IO:
+      return "KVM_EXIT_IO";
+    case KVM_EXIT_HYPERCALL:
+      return "KVM_EXIT_HYPERCALL";
+    case KVM_EXIT_DEBUG:
+      return "KVM_EXIT_DEBUG";
+    case KVM_EXIT_HLT:
+      return "KVM_EXIT_HLT";
+    case KVM_EXIT_MMIO:
+      return "KVM_EXIT_MMIO";
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
+      return "KVM_EXIT_IRQ_WINDOW_OPEN";
+    case KVM_EXIT_SHUTDOWN:
+      return "KVM_EXIT_SHUTDOWN";
+    case KVM_EXIT_FAIL_ENTRY:
+      return "KVM_EXIT_FAIL_ENTRY";
+    case KVM_EXIT_INTR:
+      return "KVM_EXIT_INTR";
+    case KVM_EXIT_INTERNAL_ERROR:
+      return "KVM_EXIT_INTERNAL_ERROR";
+    case KVM_EXIT_SYSTEM_EVENT:
+      return "KVM_EXIT_SYSTEM_EVENT";
+    default:
+      return "unknown exit";
   }
 }
 

@@ -3,9 +3,9 @@
 
 #include <sys/ioctl.h>
 
-#include "kvm/KvmAbi.h"
-
 #include <vector>
+
+#include "kvm/KvmAbi.h"
 
 namespace ember::kvm {
 
@@ -49,8 +49,8 @@ Result<void> Vm::setMemorySlot(uint32_t slot, uint64_t guest_addr, uint64_t size
   region.memory_size = size;
   region.userspace_addr = reinterpret_cast<uint64_t>(host);  // KVM takes the host VA as u64
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-    return Error::fromErrno(Errc::Kvm, fmt::format("KVM_SET_USER_MEMORY_REGION slot {} at {:#x}",
-                                                   slot, guest_addr));
+    return Error::fromErrno(
+        Errc::Kvm, fmt::format("KVM_SET_USER_MEMORY_REGION slot {} at {:#x}", slot, guest_addr));
   }
   return {};
 }
@@ -85,9 +85,9 @@ kvm_ioeventfd toIoeventfd(const IoEventAddress& where, int event_fd) {
 Result<void> Vm::addIoEvent(const IoEventAddress& where, int event_fd) {
   kvm_ioeventfd io = toIoeventfd(where, event_fd);
   if (::ioctl(fd_.get(), KVM_IOEVENTFD, &io) < 0) {
-    return Error::fromErrno(Errc::Kvm, fmt::format("KVM_IOEVENTFD {} {:#x}/{}",
-                                                   where.pio ? "port" : "mmio", where.addr,
-                                                   where.len));
+    return Error::fromErrno(
+        Errc::Kvm, fmt::format("KVM_IOEVENTFD {} {:#x}/{}", where.pio ? "port" : "mmio", where.addr,
+                               where.len));
   }
   return {};
 }

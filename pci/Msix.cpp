@@ -87,8 +87,7 @@ void MsixState::reset() {
 namespace {
 bool validAccess(uint64_t offset, size_t size, uint64_t limit) {
   // Dword or qword, naturally aligned, entirely inside the structure.
-  return (size == 4 || size == 8) && offset % size == 0 && offset < limit &&
-         size <= limit - offset;
+  return (size == 4 || size == 8) && offset % size == 0 && offset < limit && size <= limit - offset;
 }
 }  // namespace
 
@@ -123,10 +122,21 @@ void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
                  (static_cast<uint32_t>(data[i + 2]) << 16) |
                  (static_cast<uint32_t>(data[i + 3]) << 24);
     switch ((o % kEntrySize) / 4) {
-      case 0: e.addr_lo = v & ~0x3u; e.routed = false; break;  // bits 1:0 reserved (dword aligned)
-      case 1: e.addr_hi = v; e.routed = false; break;
-      case 2: e.data = v; e.routed = false; break;
-      case 3: e.control = v & 1; break;  // only the mask bit is defined
+      case 0:
+        e.addr_lo = v & ~0x3u;
+        e.routed = false;
+        break;  // bits 1:0 reserved (dword aligned)
+      case 1:
+        e.addr_hi = v;
+        e.routed = false;
+        break;
+      case 2:
+        e.data = v;
+        e.routed = false;
+        break;
+      case 3:
+        e.control = v & 1;
+        break;  // only the mask bit is defined
     }
     if (e.pending && deliverableLocked(e)) {
       e.pending = false;

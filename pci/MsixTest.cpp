@@ -1,11 +1,10 @@
 // MSI-X: table and PBA access rules (sizes, alignment, bounds, read-only PBA), masking with
 // pending bits, the enable bit, and vector bounds at notify time.
-#include "pci/Msix.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 
+#include "pci/Msix.h"
 #include "pci/testing/PciTestSupport.h"
 
 namespace ember::pci {
@@ -115,9 +114,9 @@ TEST(Hostile, Case19_MsixPbaIsReadOnlyAndBounded) {
   r.write(kPba, 8, 0);  // read-only
   r.write(kPba, 4, ~0ULL);
   EXPECT_EQ(r.read(kPba, 8), 0x2ULL);
-  EXPECT_EQ(r.read(kPba + 8, 8), 0u);    // past the PBA (one qword for 3 vectors)
-  EXPECT_EQ(r.read(kPba + 4, 8), 0u);    // misaligned
-  EXPECT_EQ(r.read(kPba + 1, 1), 0u);    // byte
+  EXPECT_EQ(r.read(kPba + 8, 8), 0u);  // past the PBA (one qword for 3 vectors)
+  EXPECT_EQ(r.read(kPba + 4, 8), 0u);  // misaligned
+  EXPECT_EQ(r.read(kPba + 1, 1), 0u);  // byte
   EXPECT_EQ(r.read(0xfff, 1), 0u);
   EXPECT_TRUE(r.sink.fired().empty());
   EXPECT_TRUE(r.state.pending(1));

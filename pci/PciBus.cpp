@@ -30,10 +30,9 @@ class PciBus::ConfigPorts : public BusDevice {
       }
       if (address & kConfigEnable) {
         uint16_t reg = static_cast<uint16_t>((address & 0xfc) + (offset - 4));
-        value = bus_.configRead(static_cast<uint8_t>(address >> 16),
-                                static_cast<uint8_t>((address >> 11) & 0x1f),
-                                static_cast<uint8_t>((address >> 8) & 0x7), reg,
-                                static_cast<uint8_t>(data.size()));
+        value = bus_.configRead(
+            static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 0x1f),
+            static_cast<uint8_t>((address >> 8) & 0x7), reg, static_cast<uint8_t>(data.size()));
       }
     }
     for (size_t i = 0; i < data.size(); ++i) {
@@ -87,11 +86,10 @@ class PciBus::Ecam : public BusDevice {
   void read(uint64_t offset, std::span<uint8_t> data) override {
     uint32_t value = 0xffffffff;
     if (data.size() <= 4) {
-      value = bus_.configRead(static_cast<uint8_t>(offset >> 20),
-                              static_cast<uint8_t>((offset >> 15) & 0x1f),
-                              static_cast<uint8_t>((offset >> 12) & 0x7),
-                              static_cast<uint16_t>(offset & 0xfff),
-                              static_cast<uint8_t>(data.size()));
+      value = bus_.configRead(
+          static_cast<uint8_t>(offset >> 20), static_cast<uint8_t>((offset >> 15) & 0x1f),
+          static_cast<uint8_t>((offset >> 12) & 0x7), static_cast<uint16_t>(offset & 0xfff),
+          static_cast<uint8_t>(data.size()));
     }
     for (size_t i = 0; i < data.size(); ++i) {
       data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : 0xff;
@@ -106,11 +104,10 @@ class PciBus::Ecam : public BusDevice {
     for (size_t i = 0; i < data.size(); ++i) {
       value |= static_cast<uint32_t>(data[i]) << (8 * i);
     }
-    bus_.configWrite(static_cast<uint8_t>(offset >> 20),
-                     static_cast<uint8_t>((offset >> 15) & 0x1f),
-                     static_cast<uint8_t>((offset >> 12) & 0x7),
-                     static_cast<uint16_t>(offset & 0xfff), static_cast<uint8_t>(data.size()),
-                     value);
+    bus_.configWrite(
+        static_cast<uint8_t>(offset >> 20), static_cast<uint8_t>((offset >> 15) & 0x1f),
+        static_cast<uint8_t>((offset >> 12) & 0x7), static_cast<uint16_t>(offset & 0xfff),
+        static_cast<uint8_t>(data.size()), value);
   }
 
  private:
@@ -135,8 +132,12 @@ PciBus::~PciBus() {
   }
 }
 
-std::shared_ptr<BusDevice> PciBus::configPorts() const { return config_ports_; }
-std::shared_ptr<BusDevice> PciBus::ecam() const { return ecam_; }
+std::shared_ptr<BusDevice> PciBus::configPorts() const {
+  return config_ports_;
+}
+std::shared_ptr<BusDevice> PciBus::ecam() const {
+  return ecam_;
+}
 
 std::shared_ptr<PciDevice> PciBus::deviceAt(uint8_t slot) const {
   std::lock_guard lock(mutex_);

@@ -40,8 +40,7 @@ class PciBus {
                                uint64_t mmio_size);
 
   // Configuration access by bus/device/function (bus 0 only; absent functions read all ones).
-  uint32_t configRead(uint8_t bus, uint8_t device, uint8_t function, uint16_t offset,
-                      uint8_t size);
+  uint32_t configRead(uint8_t bus, uint8_t device, uint8_t function, uint16_t offset, uint8_t size);
   void configWrite(uint8_t bus, uint8_t device, uint8_t function, uint16_t offset, uint8_t size,
                    uint32_t value);
 

@@ -1,7 +1,5 @@
 // PciBus: configuration mechanism #1 and ECAM (every access size, absent functions), BAR mapping
 // on the port and MMIO buses (relocation, decode, overlap refusal, bounded accesses), 0xcf9 reset.
-#include "pci/PciBus.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +7,7 @@
 #include <thread>
 
 #include "kvm/Log.h"
+#include "pci/PciBus.h"
 #include "pci/testing/PciTestSupport.h"
 
 namespace ember::pci {
@@ -74,8 +73,8 @@ struct Rig {
                  (uint32_t{function} << 8) | reg;
     EXPECT_TRUE(portWrite(kPorts, 4, v));
   }
-  uint32_t cf8Read(uint8_t device, uint8_t reg, size_t size, uint8_t function = 0,
-                   uint8_t bus = 0, bool enable = true) {
+  uint32_t cf8Read(uint8_t device, uint8_t reg, size_t size, uint8_t function = 0, uint8_t bus = 0,
+                   bool enable = true) {
     setAddress(device, reg & 0xfc, enable, bus, function);
     uint32_t v = 0;
     EXPECT_TRUE(portRead(static_cast<uint16_t>(0xcfc + (reg & 3)), size, &v));
@@ -254,9 +253,9 @@ TEST(Hostile, Case21_EcamSizesAbsentFunctionsAndExtendedSpace) {
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 2), 2), 0x1001u);
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 1), 2), 0x011au);  // unaligned word
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 3), 1), 0x10u);
-  EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0), 8), ~0ULL);     // qwords are not decoded
+  EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0), 8), ~0ULL);           // qwords are not decoded
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0xfe), 4), 0xffffffffu);  // runs past 256
-  EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0x100), 4), 0u);   // no extended capabilities
+  EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0x100), 4), 0u);          // no extended capabilities
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 1, 0, 0xffc), 4), 0u);
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 9, 0, 0), 4), 0xffffffffu);
   EXPECT_EQ(r.ecamRead(r.ecamOffset(0, 9, 0, 0x100), 2), 0xffffu);

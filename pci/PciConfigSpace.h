@@ -16,9 +16,9 @@ namespace ember::pci {
 namespace cfg {
 constexpr uint16_t kVendorId = 0x00, kDeviceId = 0x02, kCommand = 0x04, kStatus = 0x06,
                    kRevision = 0x08, kClassProg = 0x09, kClassSub = 0x0a, kClassBase = 0x0b,
-                   kHeaderType = 0x0e, kBar0 = 0x10, kSubsystemVendorId = 0x2c,
-                   kSubsystemId = 0x2e, kRomBar = 0x30, kCapabilitiesPtr = 0x34,
-                   kInterruptLine = 0x3c, kInterruptPin = 0x3d;
+                   kHeaderType = 0x0e, kBar0 = 0x10, kSubsystemVendorId = 0x2c, kSubsystemId = 0x2e,
+                   kRomBar = 0x30, kCapabilitiesPtr = 0x34, kInterruptLine = 0x3c,
+                   kInterruptPin = 0x3d;
 constexpr uint16_t kCommandIo = 1 << 0, kCommandMemory = 1 << 1, kCommandBusMaster = 1 << 2,
                    kCommandIntxDisable = 1 << 10;
 constexpr uint16_t kStatusInterrupt = 1 << 3, kStatusCapList = 1 << 4;

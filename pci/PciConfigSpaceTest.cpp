@@ -1,9 +1,9 @@
 // PciConfigSpace: write masks, write-one-to-clear bits, accesses spanning fields, capability list.
-#include "pci/PciConfigSpace.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
+
+#include "pci/PciConfigSpace.h"
 
 namespace ember::pci {
 namespace {

@@ -22,7 +22,9 @@ PciDevice::PciDevice(std::string name, const PciIds& ids) : name_(std::move(name
   config_.setWritable(cfg::kInterruptLine, 1, 0xff);
 }
 
-uint32_t PciDevice::configRead(uint16_t offset, uint8_t size) { return config_.read(offset, size); }
+uint32_t PciDevice::configRead(uint16_t offset, uint8_t size) {
+  return config_.read(offset, size);
+}
 
 void PciDevice::configWrite(uint16_t offset, uint8_t size, uint32_t value) {
   uint16_t old_command = command();

@@ -1,8 +1,7 @@
 // PciDevice: header set-up and BAR sizing by all-ones writes for I/O, 32- and 64-bit memory BARs.
-#include "pci/PciDevice.h"
-
 #include <gtest/gtest.h>
 
+#include "pci/PciDevice.h"
 #include "pci/testing/PciTestSupport.h"
 
 namespace ember::pci {
@@ -29,15 +28,17 @@ TEST(PciDevice, IoBarSizing) {
   EXPECT_EQ(d.configRead(cfg::kBar0, 4), 0x1u);  // I/O space indicator, address 0
   d.configWrite(cfg::kBar0, 4, 0xffffffff);
   EXPECT_EQ(d.configRead(cfg::kBar0, 4), 0xffffffc1u);  // size 0x40, bit 0 set, bit 1 zero
-  d.configWrite(cfg::kBar0, 4, 0xc043);  // low bits are not writable
+  d.configWrite(cfg::kBar0, 4, 0xc043);                 // low bits are not writable
   EXPECT_EQ(d.configRead(cfg::kBar0, 4), 0xc041u);
   EXPECT_EQ(d.barAddress(0), 0xc040u);
 }
 
 TEST(PciDevice, Memory32BarSizing) {
   PciDevice d("test", kIds);
-  d.setBar(1, BarSpec{BarKind::Memory32, 0x1000, false, std::make_shared<testing::RecordingRegion>()});
-  d.setBar(2, BarSpec{BarKind::Memory32, 0x100000, true, std::make_shared<testing::RecordingRegion>()});
+  d.setBar(1,
+           BarSpec{BarKind::Memory32, 0x1000, false, std::make_shared<testing::RecordingRegion>()});
+  d.setBar(
+      2, BarSpec{BarKind::Memory32, 0x100000, true, std::make_shared<testing::RecordingRegion>()});
   d.configWrite(cfg::kBar0 + 4, 4, 0xffffffff);
   d.configWrite(cfg::kBar0 + 8, 4, 0xffffffff);
   EXPECT_EQ(d.configRead(cfg::kBar0 + 4, 4), 0xfffff000u);
@@ -48,7 +49,8 @@ TEST(PciDevice, Memory32BarSizing) {
 
 TEST(PciDevice, Memory64BarSizing) {
   PciDevice d("test", kIds);
-  d.setBar(4, BarSpec{BarKind::Memory64, 0x4000, false, std::make_shared<testing::RecordingRegion>()});
+  d.setBar(4,
+           BarSpec{BarKind::Memory64, 0x4000, false, std::make_shared<testing::RecordingRegion>()});
   EXPECT_EQ(d.configRead(cfg::kBar0 + 16, 4), 0x4u);  // 64-bit type
   d.configWrite(cfg::kBar0 + 16, 4, 0xffffffff);
   d.configWrite(cfg::kBar0 + 20, 4, 0xffffffff);
@@ -60,7 +62,8 @@ TEST(PciDevice, Memory64BarSizing) {
 
   // A BAR larger than 4 GiB: the low dword has no writable address bits.
   PciDevice big("big", kIds);
-  big.setBar(0, BarSpec{BarKind::Memory64, 8ULL << 30, true, std::make_shared<testing::RecordingRegion>()});
+  big.setBar(0, BarSpec{BarKind::Memory64, 8ULL << 30, true,
+                        std::make_shared<testing::RecordingRegion>()});
   big.configWrite(cfg::kBar0, 4, 0xffffffff);
   big.configWrite(cfg::kBar0 + 4, 4, 0xffffffff);
   EXPECT_EQ(big.configRead(cfg::kBar0, 4), 0x0000000cu);

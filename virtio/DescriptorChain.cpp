@@ -27,13 +27,17 @@ Result<std::optional<Descriptor>> DescriptorChain::next() {
     }
     if (followed_ >= table_size_) {
       done_ = true;
-      return makeError(Errc::Guest, "descriptor chain from head {} is longer than its table ({}): "
-                       "a loop", head_, table_size_);
+      return makeError(Errc::Guest,
+                       "descriptor chain from head {} is longer than its table ({}): "
+                       "a loop",
+                       head_, table_size_);
     }
     if (total_ >= queue_size_) {
       done_ = true;
-      return makeError(Errc::Guest, "descriptor chain from head {} is longer than the queue size "
-                       "{}", head_, queue_size_);
+      return makeError(Errc::Guest,
+                       "descriptor chain from head {} is longer than the queue size "
+                       "{}",
+                       head_, queue_size_);
     }
     ++followed_;
     ++total_;
@@ -50,7 +54,8 @@ Result<std::optional<Descriptor>> DescriptorChain::next() {
     if (d.flags & desc::kIndirect) {
       if (!indirect_allowed_) {
         done_ = true;
-        return makeError(Errc::Guest, "indirect descriptor but VIRTIO_F_INDIRECT_DESC was not "
+        return makeError(Errc::Guest,
+                         "indirect descriptor but VIRTIO_F_INDIRECT_DESC was not "
                          "negotiated");
       }
       if (in_indirect_) {

@@ -44,13 +44,13 @@ class DescriptorChain {
 
  private:
   const GuestMemory* mem_;
-  GuestAddress table_;      // current table (the queue's, or an indirect one)
-  uint32_t table_size_;     // entries in the current table
+  GuestAddress table_;   // current table (the queue's, or an indirect one)
+  uint32_t table_size_;  // entries in the current table
   uint32_t queue_size_;
-  uint32_t total_ = 0;      // buffers yielded in the whole chain
+  uint32_t total_ = 0;  // buffers yielded in the whole chain
   uint16_t head_;
-  uint32_t index_;          // next index to read in the current table
-  uint32_t followed_ = 0;   // descriptors read from the current table
+  uint32_t index_;         // next index to read in the current table
+  uint32_t followed_ = 0;  // descriptors read from the current table
   bool indirect_allowed_;
   bool in_indirect_ = false;
   bool done_ = false;

@@ -1,9 +1,8 @@
 // DescriptorChain: direct, multi-descriptor and indirect chains, and the hostile-guest chain
 // cases (loops, bad indices, bad indirect tables, buffers outside RAM, direction order).
-#include "virtio/DescriptorChain.h"
-
 #include <gtest/gtest.h>
 
+#include "virtio/DescriptorChain.h"
 #include "virtio/VirtioSpec.h"
 #include "virtio/testing/MockDriver.h"
 

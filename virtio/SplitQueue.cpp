@@ -21,12 +21,13 @@ bool needEvent(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
 Result<SplitQueue> SplitQueue::activate(const GuestMemory& mem, const QueueGeometry& g,
                                         uint16_t max_size, bool event_idx, bool indirect) {
   if (g.size == 0 || (g.size & (g.size - 1)) != 0 || g.size > max_size) {
-    return makeError(Errc::Guest, "queue size {} is not a power of two in 1..{}", g.size,
-                     max_size);
+    return makeError(Errc::Guest, "queue size {} is not a power of two in 1..{}", g.size, max_size);
   }
   if (g.desc % 16 != 0 || g.avail % 2 != 0 || g.used % 4 != 0) {
-    return makeError(Errc::Guest, "queue rings are misaligned (desc {:#x}, avail {:#x}, used "
-                     "{:#x})", g.desc, g.avail, g.used);
+    return makeError(Errc::Guest,
+                     "queue rings are misaligned (desc {:#x}, avail {:#x}, used "
+                     "{:#x})",
+                     g.desc, g.avail, g.used);
   }
   uint64_t desc_bytes = 16ULL * g.size;
   uint64_t avail_bytes = 6 + 2ULL * g.size;  // flags, idx, ring[size], used_event
@@ -34,8 +35,10 @@ Result<SplitQueue> SplitQueue::activate(const GuestMemory& mem, const QueueGeome
   if (!mem.contains(GuestAddress(g.desc), desc_bytes) ||
       !mem.contains(GuestAddress(g.avail), avail_bytes) ||
       !mem.contains(GuestAddress(g.used), used_bytes)) {
-    return makeError(Errc::Guest, "queue rings (desc {:#x}, avail {:#x}, used {:#x}, size {}) "
-                     "are not inside RAM", g.desc, g.avail, g.used, g.size);
+    return makeError(Errc::Guest,
+                     "queue rings (desc {:#x}, avail {:#x}, used {:#x}, size {}) "
+                     "are not inside RAM",
+                     g.desc, g.avail, g.used, g.size);
   }
   // Indices start at zero on activation (2.7.13: the driver initialises the rings).
   return SplitQueue(mem, g, event_idx, indirect);

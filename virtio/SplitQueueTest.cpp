@@ -1,14 +1,13 @@
 // SplitQueue and drainAvailable: activation checks, the available/used ring protocol, in-flight
 // bounds, EVENT_IDX interrupt suppression and notification re-arming, and 16-bit ring indices
 // shared with a concurrently running driver.
-#include "virtio/SplitQueue.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "virtio/QueueProcessing.h"
+#include "virtio/SplitQueue.h"
 #include "virtio/testing/MockDriver.h"
 
 namespace ember::virtio {
@@ -29,9 +28,7 @@ struct QueueRig {
   MockDriver driver;
   std::optional<SplitQueue> queue;
 
-  uint16_t postOne(uint32_t len = 64) {
-    return driver.post({{driver.alloc(len), len, true}});
-  }
+  uint16_t postOne(uint32_t len = 64) { return driver.post({{driver.alloc(len), len, true}}); }
 };
 
 TEST(Hostile, Case12_ActivationRefusesBadGeometry) {
@@ -275,7 +272,7 @@ TEST(SplitQueue, EventIdxUsedEventSuppressesInterrupts) {
   r.driver.setUsedEvent(3);  // interrupt once entry 3 is used (idx moves past 3)
   complete();                // idx 3
   EXPECT_FALSE(*r.queue->shouldInterrupt());
-  complete();                // idx 4
+  complete();  // idx 4
   EXPECT_TRUE(*r.queue->shouldInterrupt());
   // A batch that jumps over used_event still interrupts once.
   r.driver.setUsedEvent(5);

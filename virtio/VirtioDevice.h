@@ -37,8 +37,8 @@ class VirtioDeviceHost {
 
 struct Activation {
   const GuestMemory* memory;
-  uint64_t features;                 // negotiated
-  std::vector<SplitQueue*> queues;   // one per device queue; null if the driver left it off
+  uint64_t features;                // negotiated
+  std::vector<SplitQueue*> queues;  // one per device queue; null if the driver left it off
   VirtioDeviceHost* host;
 };
 

@@ -16,7 +16,8 @@ using namespace testing;
 using T = VirtioPciTransport;
 
 constexpr uint32_t kPfn = 0x10;  // rings at 0x10000
-constexpr uint32_t kRngFeatures = static_cast<uint32_t>(feature::kIndirectDesc | feature::kEventIdx);
+constexpr uint32_t kRngFeatures =
+    static_cast<uint32_t>(feature::kIndirectDesc | feature::kEventIdx);
 
 // A device with two queues and an 8-byte device configuration whose bytes are 0xa0..0xa7, so
 // that the offset at which the transport places the configuration is visible.
@@ -202,8 +203,8 @@ TEST(VirtioPciLegacy, PendingIntxDropsWhenMsixIsEnabled) {
 }
 
 TEST(Hostile, Case12_LegacyPfnOutsideRamSetsNeedsReset) {
-  for (uint32_t pfn : {uint32_t(kHoleStart >> 12), uint32_t((kRegion2End >> 12) - 1),
-                       0xffffffffu, uint32_t((kHighRegionEnd >> 12) - 1)}) {
+  for (uint32_t pfn : {uint32_t(kHoleStart >> 12), uint32_t((kRegion2End >> 12) - 1), 0xffffffffu,
+                       uint32_t((kHighRegionEnd >> 12) - 1)}) {
     RngRig r;
     log::ScopedLogCapture logs;
     r.h.legacyInit(0, {pfn});

@@ -20,12 +20,13 @@ uint32_t VirtioPciTransport::readCommonLocked(uint64_t offset, uint8_t size) {
   // width at any offset reads consistently.
   std::array<uint8_t, common::kSize> img{};
   uint64_t features = offeredFeaturesLocked();
-  uint32_t feature_word =
-      device_feature_select_ < 2 ? static_cast<uint32_t>(features >> (32 * device_feature_select_))
-                                 : 0;
+  uint32_t feature_word = device_feature_select_ < 2
+                              ? static_cast<uint32_t>(features >> (32 * device_feature_select_))
+                              : 0;
   uint32_t driver_word =
-      driver_feature_select_ < 2 ? static_cast<uint32_t>(driver_features_ >> (32 * driver_feature_select_))
-                                 : 0;
+      driver_feature_select_ < 2
+          ? static_cast<uint32_t>(driver_features_ >> (32 * driver_feature_select_))
+          : 0;
   put<uint32_t>(img, common::kDeviceFeatureSelect, device_feature_select_);
   put<uint32_t>(img, common::kDeviceFeature, feature_word);
   put<uint32_t>(img, common::kDriverFeatureSelect, driver_feature_select_);

@@ -49,10 +49,17 @@ PciIds idsFor(const VirtioDevice& d) {
   // subsystem ID; class codes follow the device kind.
   uint32_t class_code = 0xff0000;  // unclassified
   switch (d.deviceType()) {
-    case device_type::kNet: class_code = 0x020000; break;
-    case device_type::kBlock: class_code = 0x010000; break;
-    case device_type::kConsole: class_code = 0x078000; break;
-    default: break;
+    case device_type::kNet:
+      class_code = 0x020000;
+      break;
+    case device_type::kBlock:
+      class_code = 0x010000;
+      break;
+    case device_type::kConsole:
+      class_code = 0x078000;
+      break;
+    default:
+      break;
   }
   return PciIds{kVendorId, transitionalDeviceId(d.deviceType()), kVendorId, d.deviceType(), 0,
                 class_code};
@@ -97,11 +104,11 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
 
   setBar(kLegacyBar, BarSpec{BarKind::Io, legacyBarSize(device_->configSize()), false,
                              std::make_shared<LegacyRegion>(*this)});
-  setBar(kMsixBar, BarSpec{BarKind::Memory32, 0x1000, false,
-                           std::make_shared<MsixBarRegion>(msix_, kMsixTableOffset,
-                                                           kMsixPbaOffset)});
-  setBar(kModernBar, BarSpec{BarKind::Memory64, kModernBarSize, false,
-                             std::make_shared<ModernRegion>(*this)});
+  setBar(kMsixBar,
+         BarSpec{BarKind::Memory32, 0x1000, false,
+                 std::make_shared<MsixBarRegion>(msix_, kMsixTableOffset, kMsixPbaOffset)});
+  setBar(kModernBar,
+         BarSpec{BarKind::Memory64, kModernBarSize, false, std::make_shared<ModernRegion>(*this)});
 
   // Interrupt pin INTA (the bus routes it to an IOAPIC pin by slot).
   config_.set8(cfg::kInterruptPin, 1);
@@ -110,13 +117,14 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
   uint16_t ctrl = static_cast<uint16_t>(msix_.size() - 1);
   uint32_t table = static_cast<uint32_t>(kMsixTableOffset) | kMsixBar;
   uint32_t pba = static_cast<uint32_t>(kMsixPbaOffset) | kMsixBar;
-  uint8_t msix_body[10] = {static_cast<uint8_t>(ctrl), static_cast<uint8_t>(ctrl >> 8),
-                           static_cast<uint8_t>(table), static_cast<uint8_t>(table >> 8),
+  uint8_t msix_body[10] = {static_cast<uint8_t>(ctrl),        static_cast<uint8_t>(ctrl >> 8),
+                           static_cast<uint8_t>(table),       static_cast<uint8_t>(table >> 8),
                            static_cast<uint8_t>(table >> 16), static_cast<uint8_t>(table >> 24),
-                           static_cast<uint8_t>(pba), static_cast<uint8_t>(pba >> 8),
-                           static_cast<uint8_t>(pba >> 16), static_cast<uint8_t>(pba >> 24)};
+                           static_cast<uint8_t>(pba),         static_cast<uint8_t>(pba >> 8),
+                           static_cast<uint8_t>(pba >> 16),   static_cast<uint8_t>(pba >> 24)};
   msix_cap_ = config_.addCapability(cfg::kCapIdMsix, msix_body);
-  config_.setWritable(msix_cap_ + 2, 2, MsixState::kControlEnable | MsixState::kControlFunctionMask);
+  config_.setWritable(msix_cap_ + 2, 2,
+                      MsixState::kControlEnable | MsixState::kControlFunctionMask);
 
   // Virtio capabilities (4.1.4).
   config_.addCapability(cfg::kCapIdVendor,
@@ -126,13 +134,12 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
   for (int i = 0; i < 4; ++i) notify[14 + i] = static_cast<uint8_t>(kNotifyMultiplier >> (8 * i));
   config_.addCapability(cfg::kCapIdVendor, notify);
   config_.addCapability(cfg::kCapIdVendor, virtioCap(pci_cap::kIsr, kModernBar, kIsrOffset, 1));
-  config_.addCapability(cfg::kCapIdVendor,
-                        virtioCap(pci_cap::kDevice, kModernBar, kDeviceOffset,
-                                  std::max<uint32_t>(4, device_->configSize())));
+  config_.addCapability(cfg::kCapIdVendor, virtioCap(pci_cap::kDevice, kModernBar, kDeviceOffset,
+                                                     std::max<uint32_t>(4, device_->configSize())));
   // 4.1.4.9 PCI configuration access capability: bar, offset and length are driver-writable;
   // pci_cfg_data (4 bytes) is a window onto the BAR.
   pci_cfg_cap_ = config_.addCapability(cfg::kCapIdVendor, virtioCap(pci_cap::kPciCfg, 0, 0, 0, 4));
-  config_.setWritable(pci_cfg_cap_ + 4, 1, 0xff);   // bar
+  config_.setWritable(pci_cfg_cap_ + 4, 1, 0xff);         // bar
   config_.setWritable(pci_cfg_cap_ + 8, 4, 0xffffffff);   // offset
   config_.setWritable(pci_cfg_cap_ + 12, 4, 0xffffffff);  // length
   config_.setWritable(pci_cfg_cap_ + 16, 4, 0xffffffff);  // pci_cfg_data
@@ -167,7 +174,8 @@ uint32_t VirtioPciTransport::configRead(uint16_t offset, uint8_t size) {
     config_.set16(msix_cap_ + 2, ctrl);
   }
   uint16_t st = config_.get16(cfg::kStatus) & ~cfg::kStatusInterrupt;
-  config_.set16(cfg::kStatus, static_cast<uint16_t>(st | (intx_level_ ? cfg::kStatusInterrupt : 0)));
+  config_.set16(cfg::kStatus,
+                static_cast<uint16_t>(st | (intx_level_ ? cfg::kStatusInterrupt : 0)));
   if (touches(offset, size, pci_cfg_cap_ + 16, 4)) {
     // 4.1.4.9: a read of pci_cfg_data reads `length` bytes of BAR `bar` at `offset`.
     uint8_t bar = config_.get8(pci_cfg_cap_ + 4);

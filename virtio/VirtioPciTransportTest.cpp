@@ -2,8 +2,6 @@
 // regions with virtio-rng behind it: capabilities, status and feature negotiation, queue set-up
 // and freezing, MSI-X and INTx interrupts, reset, bus mastering, the PCI-cfg access window, and
 // hostile-guest cases 12, 13, 15-18, 20 and 26.
-#include "virtio/VirtioPciTransport.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +10,7 @@
 
 #include "devices/VirtioRng.h"
 #include "kvm/Log.h"
+#include "virtio/VirtioPciTransport.h"
 #include "virtio/testing/MockDriver.h"
 #include "virtio/testing/TransportHarness.h"
 
@@ -145,8 +144,8 @@ TEST(VirtioPciTransport, ModernInitialisationAndRequest) {
   r.h.commonWrite(common::kQueueSelect, 2, 0);
   EXPECT_EQ(r.h.commonRead(common::kQueueSize, 2), 256u);  // the maximum until changed
   r.init();
-  EXPECT_EQ(r.h.modernStatus(), status::kAcknowledge | status::kDriver | status::kFeaturesOk |
-                                    status::kDriverOk);
+  EXPECT_EQ(r.h.modernStatus(),
+            status::kAcknowledge | status::kDriver | status::kFeaturesOk | status::kDriverOk);
   EXPECT_FALSE(r.h.t->legacyMode());
   uint64_t buf = r.request(64);
   auto used = r.drv.popUsed();
@@ -423,8 +422,8 @@ TEST(Hostile, Case12_ActivationRefusedSetsNeedsReset) {
     r.h.modernSetupQueue(0, g);
     r.h.modernDriverOk();
     EXPECT_NE(r.h.modernStatus() & status::kNeedsReset, 0) << c.what;
-    EXPECT_TRUE(logs.contains("virtio-rng: queue 0:")) << c.what << ": "
-                                                       << ::testing::PrintToString(logs.lines());
+    EXPECT_TRUE(logs.contains("virtio-rng: queue 0:"))
+        << c.what << ": " << ::testing::PrintToString(logs.lines());
     EXPECT_TRUE(r.h.intx->level()) << c.what << ": the config interrupt is raised";
     // The device does not run: a kick does nothing.
     r.request();

@@ -8,8 +8,8 @@ namespace ember::virtio {
 
 // 2.1 Device status field.
 namespace status {
-constexpr uint8_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8,
-                  kNeedsReset = 64, kFailed = 128;
+constexpr uint8_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 64,
+                  kFailed = 128;
 }
 
 // 6 Reserved feature bits.
@@ -47,12 +47,18 @@ constexpr uint8_t kCommon = 1, kNotify = 2, kIsr = 3, kDevice = 4, kPciCfg = 5;
 constexpr uint16_t kVendorId = 0x1af4;
 constexpr uint16_t transitionalDeviceId(uint16_t type) {
   switch (type) {
-    case device_type::kNet: return 0x1000;
-    case device_type::kBlock: return 0x1001;
-    case device_type::kBalloon: return 0x1002;
-    case device_type::kConsole: return 0x1003;
-    case device_type::kEntropy: return 0x1005;
-    default: return static_cast<uint16_t>(0x1040 + type);
+    case device_type::kNet:
+      return 0x1000;
+    case device_type::kBlock:
+      return 0x1001;
+    case device_type::kBalloon:
+      return 0x1002;
+    case device_type::kConsole:
+      return 0x1003;
+    case device_type::kEntropy:
+      return 0x1005;
+    default:
+      return static_cast<uint16_t>(0x1040 + type);
   }
 }
 
@@ -68,12 +74,12 @@ constexpr uint32_t kPfnShift = 12;
 
 // 4.1.4.3 struct virtio_pci_common_cfg offsets.
 namespace common {
-constexpr uint16_t kDeviceFeatureSelect = 0x00, kDeviceFeature = 0x04,
-                   kDriverFeatureSelect = 0x08, kDriverFeature = 0x0c, kMsixConfig = 0x10,
-                   kNumQueues = 0x12, kDeviceStatus = 0x14, kConfigGeneration = 0x15,
-                   kQueueSelect = 0x16, kQueueSize = 0x18, kQueueMsixVector = 0x1a,
-                   kQueueEnable = 0x1c, kQueueNotifyOff = 0x1e, kQueueDesc = 0x20,
-                   kQueueDriver = 0x28, kQueueDevice = 0x30, kSize = 0x38;
+constexpr uint16_t kDeviceFeatureSelect = 0x00, kDeviceFeature = 0x04, kDriverFeatureSelect = 0x08,
+                   kDriverFeature = 0x0c, kMsixConfig = 0x10, kNumQueues = 0x12,
+                   kDeviceStatus = 0x14, kConfigGeneration = 0x15, kQueueSelect = 0x16,
+                   kQueueSize = 0x18, kQueueMsixVector = 0x1a, kQueueEnable = 0x1c,
+                   kQueueNotifyOff = 0x1e, kQueueDesc = 0x20, kQueueDriver = 0x28,
+                   kQueueDevice = 0x30, kSize = 0x38;
 }
 
 // 2.7.x ISR status bits (4.1.4.5).

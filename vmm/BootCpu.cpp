@@ -42,7 +42,7 @@ void setTss(kvm_sregs& s) {
 
 Result<void> setPvhEntryState(kvm::Vcpu& vcpu, uint32_t entry, uint32_t start_info) {
   kvm_sregs s = EMBER_TRY(vcpu.getSregs());
-  s.cs = flatSegment(0x08, 0xb, false);  // execute/read, accessed
+  s.cs = flatSegment(0x08, 0xb, false);                              // execute/read, accessed
   s.ds = s.es = s.fs = s.gs = s.ss = flatSegment(0x10, 0x3, false);  // read/write, accessed
   setTss(s);
   s.cr0 = kCr0Pe | kCr0Et;

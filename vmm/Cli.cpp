@@ -2,7 +2,6 @@
 #include "vmm/Cli.h"
 
 #include <CLI/CLI.hpp>
-
 #include <cctype>
 #include <charconv>
 #include <cstdio>
@@ -51,8 +50,8 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
   bool first = true;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
-    std::string field = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                       : comma - start);
+    std::string field =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     start = comma == std::string::npos ? text.size() + 1 : comma + 1;
     if (first) {
       if (field.empty()) {
@@ -93,8 +92,8 @@ std::vector<std::string> splitFields(const std::string& text) {
   size_t start = 0;
   for (;;) {
     size_t comma = text.find(',', start);
-    out.push_back(text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                : comma - start));
+    out.push_back(
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
     if (comma == std::string::npos) return out;
     start = comma + 1;
   }
@@ -112,10 +111,12 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
       std::array<uint8_t, 6> mac{};
       unsigned b[6];
       char tail;
-      if (std::sscanf(value.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-                      &b[4], &b[5], &tail) != 6) {
-        return makeError(Errc::InvalidArgument, "--net: mac '{}' is not of the form "
-                         "52:54:00:12:34:56", value);
+      if (std::sscanf(value.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+                      &b[5], &tail) != 6) {
+        return makeError(Errc::InvalidArgument,
+                         "--net: mac '{}' is not of the form "
+                         "52:54:00:12:34:56",
+                         value);
       }
       for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
       if (mac[0] & 1) {
@@ -257,8 +258,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       return makeError(Errc::InvalidArgument, "--balloon: {}", size.error().message);
     }
     if (*size >= cfg.memory) {
-      return makeError(Errc::InvalidArgument, "--balloon {} is not smaller than --memory",
-                       balloon);
+      return makeError(Errc::InvalidArgument, "--balloon {} is not smaller than --memory", balloon);
     }
     cfg.balloon = *size;
   }

@@ -1,11 +1,11 @@
 // Cli: `ember run` parsing into a MachineConfig, help/version, option errors, memory sizes.
-#include "vmm/Cli.h"
-
 #include <gtest/gtest.h>
 
 #include <initializer_list>
 #include <string>
 #include <vector>
+
+#include "vmm/Cli.h"
 
 namespace ember::vmm {
 namespace {

@@ -23,8 +23,7 @@ kvm_cpuid_entry2* findEntry(std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint3
 }  // namespace
 
 std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& supported,
-                                         uint32_t vcpu_id, uint32_t vcpu_count,
-                                         bool tsc_deadline) {
+                                         uint32_t vcpu_id, uint32_t vcpu_count, bool tsc_deadline) {
   std::vector<kvm_cpuid_entry2> out;
   // Leaves 0xb and 0x1f (the V2 extended topology leaf) are rebuilt below; drop whatever the
   // host reported for them, so that no host topology leaks into the guest.
@@ -40,8 +39,8 @@ std::vector<kvm_cpuid_entry2> buildCpuid(const std::vector<kvm_cpuid_entry2>& su
   for (auto& e : out) {
     switch (e.function) {
       case 0x1:
-        e.ebx = (e.ebx & 0x0000ffff) | (std::min<uint32_t>(vcpu_count, 255) << 16) |
-                (vcpu_id << 24);
+        e.ebx =
+            (e.ebx & 0x0000ffff) | (std::min<uint32_t>(vcpu_count, 255) << 16) | (vcpu_id << 24);
         e.ecx |= kLeaf1EcxHypervisor | kLeaf1EcxX2apic;
         if (tsc_deadline) {
           e.ecx |= kLeaf1EcxTscDeadline;

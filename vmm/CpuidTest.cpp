@@ -1,10 +1,10 @@
 // Cpuid: per-vCPU APIC IDs, the leaf 0xb topology, and feature bits on a synthetic host table.
-#include "vmm/Cpuid.h"
-
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <vector>
+
+#include "vmm/Cpuid.h"
 
 namespace ember::vmm {
 namespace {

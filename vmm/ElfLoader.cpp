@@ -69,8 +69,8 @@ Result<std::optional<uint32_t>> findPvhNote(std::span<const uint8_t> file, uint6
 template <typename Ehdr, typename Phdr>
 Result<ElfImage> parseClass(std::span<const uint8_t> file, bool is64) {
   if (file.size() < sizeof(Ehdr)) {
-    return makeError(Errc::Format, "ELF file is truncated ({} bytes, header needs {})",
-                     file.size(), sizeof(Ehdr));
+    return makeError(Errc::Format, "ELF file is truncated ({} bytes, header needs {})", file.size(),
+                     sizeof(Ehdr));
   }
   auto eh = readAt<Ehdr>(file, 0);
   if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_386) {
@@ -102,9 +102,11 @@ Result<ElfImage> parseClass(std::span<const uint8_t> file, bool is64) {
       }
     } else if (ph.p_type == PT_LOAD) {
       if (!rangeInFile(ph.p_offset, ph.p_filesz, file.size())) {
-        return makeError(Errc::Format, "ELF segment {} (offset {:#x}, size {:#x}) lies outside "
-                         "the {}-byte file", i, static_cast<uint64_t>(ph.p_offset),
-                         static_cast<uint64_t>(ph.p_filesz), file.size());
+        return makeError(Errc::Format,
+                         "ELF segment {} (offset {:#x}, size {:#x}) lies outside "
+                         "the {}-byte file",
+                         i, static_cast<uint64_t>(ph.p_offset), static_cast<uint64_t>(ph.p_filesz),
+                         file.size());
       }
       if (ph.p_filesz > ph.p_memsz) {
         return makeError(Errc::Format, "ELF segment {} has file size above memory size", i);
@@ -162,11 +164,13 @@ Result<void> loadElf(const ElfImage& image, std::span<const uint8_t> file, const
     if (seg.guest_addr < min_addr || !mem.contains(GuestAddress(seg.guest_addr), seg.mem_size)) {
       return makeError(Errc::OutOfRange,
                        "kernel segment {:#x}+{:#x} does not fit in guest RAM above {:#x} (try "
-                       "more --memory)", seg.guest_addr, seg.mem_size, min_addr);
+                       "more --memory)",
+                       seg.guest_addr, seg.mem_size, min_addr);
     }
-    EMBER_TRY(mem.write(GuestAddress(seg.guest_addr), file.subspan(seg.file_offset, seg.file_size)));
-    EMBER_TRY(mem.fill(GuestAddress(seg.guest_addr + seg.file_size), 0,
-                       seg.mem_size - seg.file_size));
+    EMBER_TRY(
+        mem.write(GuestAddress(seg.guest_addr), file.subspan(seg.file_offset, seg.file_size)));
+    EMBER_TRY(
+        mem.fill(GuestAddress(seg.guest_addr + seg.file_size), 0, seg.mem_size - seg.file_size));
   }
   return {};
 }
@@ -190,8 +194,8 @@ Result<std::vector<uint8_t>> readImageFile(const std::string& path, uint64_t max
     return makeError(Errc::InvalidArgument, "{} {} is not a regular file", what, path);
   }
   if (static_cast<uint64_t>(st.st_size) > max_size) {
-    return makeError(Errc::OutOfRange, "{} {} is {} bytes, larger than the {} bytes allowed",
-                     what, path, st.st_size, max_size);
+    return makeError(Errc::OutOfRange, "{} {} is {} bytes, larger than the {} bytes allowed", what,
+                     path, st.st_size, max_size);
   }
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   size_t done = 0;

@@ -24,10 +24,10 @@ struct ElfSegment {
 
 struct ElfImage {
   bool is64 = false;
-  uint64_t entry = 0;                  // e_entry
-  std::optional<uint32_t> pvh_entry;   // XEN_ELFNOTE_PHYS32_ENTRY
+  uint64_t entry = 0;                 // e_entry
+  std::optional<uint32_t> pvh_entry;  // XEN_ELFNOTE_PHYS32_ENTRY
   std::vector<ElfSegment> segments;
-  uint64_t lowest = 0, highest = 0;    // guest range covered by the segments
+  uint64_t lowest = 0, highest = 0;  // guest range covered by the segments
 };
 
 // Parses and validates the ELF headers, program headers and notes.

@@ -1,6 +1,4 @@
 // ElfLoader: ELF32/ELF64 parsing (PVH note, truncation, corrupt headers), loading, image files.
-#include "vmm/ElfLoader.h"
-
 #include <elf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -14,6 +12,8 @@
 #include <future>
 #include <string>
 #include <vector>
+
+#include "vmm/ElfLoader.h"
 
 namespace ember::vmm {
 namespace {

@@ -4,15 +4,14 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
-#include "kvm/Log.h"
-
 #include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
-#include "devices/VirtioBlock.h"
 #include "devices/VirtioBalloon.h"
+#include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
 #include "devices/VirtioNet.h"
 #include "devices/VirtioRng.h"
+#include "kvm/Log.h"
 #include "pci/Msix.h"
 #include "virtio/VirtioPciTransport.h"
 #include "vmm/Acpi.h"
@@ -116,8 +115,7 @@ Result<void> Machine::loadKernel() {
     entry_pvh_ = false;
     start_info_ = loaded->boot_params;  // %rsi at the 64-bit entry (boot protocol)
     log::debug("kernel: bzImage protocol {:#x} at {:#x}, 64-bit entry {:#x}",
-               static_cast<unsigned>(image->header.version),
-               loaded->load_address, entry_);
+               static_cast<unsigned>(image->header.version), loaded->load_address, entry_);
     return {};
   }
   if (!looksLikeElf(kernel)) {
@@ -154,8 +152,8 @@ Result<void> Machine::setUpLegacyDevices() {
   console_out_ = std::make_unique<devices::ConsoleOutput>(STDOUT_FILENO);
   com1_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, kCom1Irq);
   auto* out = console_out_.get();
-  com1_ = std::make_shared<devices::Uart8250>(
-      *com1_irq_, [out](std::span<const uint8_t> b) { out->write(b); });
+  com1_ = std::make_shared<devices::Uart8250>(*com1_irq_,
+                                              [out](std::span<const uint8_t> b) { out->write(b); });
   EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
   EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
                         std::make_shared<devices::I8042>(exit_)));
@@ -183,11 +181,10 @@ Result<void> Machine::setUpPci() {
 
   for (const auto& d : config_.disks) {
     auto file = EMBER_TRY(devices::BlockFile::open(d.path, d.read_only));
-    log::debug("disk {}: {} bytes, {}{}", d.path, file.sizeBytes(),
-               d.read_only ? "read-only, " : "",
-               file.directFd() >= 0 ? fmt::format("O_DIRECT ({}-byte alignment)",
-                                                  file.directAlignment())
-                                    : std::string("buffered (no O_DIRECT here)"));
+    log::debug(
+        "disk {}: {} bytes, {}{}", d.path, file.sizeBytes(), d.read_only ? "read-only, " : "",
+        file.directFd() >= 0 ? fmt::format("O_DIRECT ({}-byte alignment)", file.directAlignment())
+                             : std::string("buffered (no O_DIRECT here)"));
     auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
     EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
   }
@@ -314,7 +311,7 @@ int Machine::run() {
     v->start();
   }
   log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
-               config_.memory / MiB);
+            config_.memory / MiB);
   ExitDecision d = exit_.wait();
   for (auto& v : vcpus_) {
     v->stop();
@@ -324,8 +321,10 @@ int Machine::run() {
   pci_.reset();         // devices finish in-flight I/O and sync their disks
   console_out_->flush(2000);
   if (uint64_t dropped = console_out_->dropped(); dropped > 0) {
-    log::warn("console: {} bytes of guest output were dropped because stdout was not being "
-                 "read fast enough", dropped);
+    log::warn(
+        "console: {} bytes of guest output were dropped because stdout was not being "
+        "read fast enough",
+        dropped);
   }
   log::info("{}; exiting with status {}", d.reason, d.status);
   return d.status;

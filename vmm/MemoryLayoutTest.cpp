@@ -1,9 +1,9 @@
 // MemoryLayout: RAM placement around the 3-4 GiB hole, the firmware memory map, size limits.
-#include "vmm/MemoryLayout.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
+
+#include "vmm/MemoryLayout.h"
 
 namespace ember::vmm {
 namespace {

@@ -54,7 +54,8 @@ Result<uint64_t> placeHighModule(const GuestMemory& mem, const MemoryLayout& l,
   if (size > top || (top - size) / 4096 * 4096 < min_addr) {
     return makeError(Errc::OutOfRange,
                      "initrd of {} bytes does not fit in guest RAM between {:#x} and {:#x} (try "
-                     "more --memory)", size, min_addr, top);
+                     "more --memory)",
+                     size, min_addr, top);
   }
   uint64_t addr = (top - size) / 4096 * 4096;
   EMBER_TRY(mem.write(GuestAddress(addr), data));

@@ -3,11 +3,11 @@
 
 #include <signal.h>
 
-#include "kvm/Log.h"
-
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+
+#include "kvm/Log.h"
 
 namespace ember::vmm {
 
@@ -28,7 +28,9 @@ VcpuThread::VcpuThread(std::unique_ptr<kvm::Vcpu> vcpu, Bus& pio, Bus& mmio,
                        devices::VmControl& control)
     : vcpu_(std::move(vcpu)), pio_(pio), mmio_(mmio), control_(control) {}
 
-VcpuThread::~VcpuThread() { stop(); }
+VcpuThread::~VcpuThread() {
+  stop();
+}
 
 void VcpuThread::start() {
   thread_ = std::thread([this] {
@@ -94,8 +96,7 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
             if (!pio_.read(e.port, chunk)) {
               std::fill(chunk.begin(), chunk.end(), 0xff);  // nothing there: floating bus
               if (unhandled_reported_++ < kMaxUnhandledReports) {
-                log::debug("vCPU {}: read of unclaimed port {:#x}/{}", vcpu_->id(), e.port,
-                              e.size);
+                log::debug("vCPU {}: read of unclaimed port {:#x}/{}", vcpu_->id(), e.port, e.size);
               }
             }
           }
@@ -103,8 +104,7 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
           for (uint32_t i = 0; i < e.count; ++i) {
             auto chunk = e.data.subspan(static_cast<size_t>(i) * e.size, e.size);
             if (!pio_.write(e.port, chunk) && unhandled_reported_++ < kMaxUnhandledReports) {
-              log::debug("vCPU {}: write to unclaimed port {:#x}/{}", vcpu_->id(), e.port,
-                            e.size);
+              log::debug("vCPU {}: write to unclaimed port {:#x}/{}", vcpu_->id(), e.port, e.size);
             }
           }
         } else if constexpr (std::is_same_v<T, MmioRead>) {
@@ -112,13 +112,13 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
             std::fill(e.data.begin(), e.data.end(), 0xff);
             if (unhandled_reported_++ < kMaxUnhandledReports) {
               log::debug("vCPU {}: read of unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
-                            e.data.size());
+                         e.data.size());
             }
           }
         } else if constexpr (std::is_same_v<T, MmioWrite>) {
           if (!mmio_.write(e.addr, e.data) && unhandled_reported_++ < kMaxUnhandledReports) {
             log::debug("vCPU {}: write to unclaimed MMIO {:#x}/{}", vcpu_->id(), e.addr,
-                          e.data.size());
+                       e.data.size());
           }
         } else if constexpr (std::is_same_v<T, Hlt>) {
           // With the in-kernel LAPIC, HLT waits in the kernel; an exit here just resumes.
@@ -130,11 +130,10 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
           for (auto d : e.data) {
             data += fmt::format(" {:#x}", d);
           }
-          reportCrash(fmt::format("KVM internal error, suberror {}{} (data:{})", e.suberror,
-                                  e.suberror == KVM_INTERNAL_ERROR_EMULATION
-                                      ? " (instruction emulation failed)"
-                                      : "",
-                                  data));
+          reportCrash(fmt::format(
+              "KVM internal error, suberror {}{} (data:{})", e.suberror,
+              e.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)" : "",
+              data));
           return false;
         } else if constexpr (std::is_same_v<T, FailEntry>) {
           reportCrash(fmt::format("KVM entry failed, hardware reason {:#x}", e.reason));
@@ -151,8 +150,8 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
         } else if constexpr (std::is_same_v<T, Interrupted>) {
           // stop() or a stray signal: the loop condition decides.
         } else if constexpr (std::is_same_v<T, Unhandled>) {
-          reportCrash(fmt::format("unexpected exit {} ({})", kvm::exitReasonName(e.reason),
-                                  e.reason));
+          reportCrash(
+              fmt::format("unexpected exit {} ({})", kvm::exitReasonName(e.reason), e.reason));
           return false;
         }
         return true;

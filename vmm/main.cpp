@@ -2,7 +2,6 @@
 #include <cstdio>
 
 #include "kvm/Log.h"
-
 #include "vmm/Cli.h"
 #include "vmm/Machine.h"
 

@@ -89,8 +89,7 @@ inline void disableIpv6(const std::string& name) {
 
 // An Ethernet frame of `len` bytes with the test EtherType; byte i >= 16 is (seed + i) & 0xff,
 // bytes 14-15 carry `seed`.
-inline std::vector<uint8_t> testFrame(size_t len, uint16_t seed,
-                                      const uint8_t dst[6] = nullptr) {
+inline std::vector<uint8_t> testFrame(size_t len, uint16_t seed, const uint8_t dst[6] = nullptr) {
   static const uint8_t kBroadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   static const uint8_t kSrc[6] = {0x02, 0x00, 0x00, 0xee, 0x00, 0x01};
   std::vector<uint8_t> f(len);

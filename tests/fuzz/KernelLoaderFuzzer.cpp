@@ -10,7 +10,8 @@
 using namespace ember;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static auto* layout = new vmm::MemoryLayout(std::move(vmm::MemoryLayout::forSize(64 << 20)).value());
+  static auto* layout =
+      new vmm::MemoryLayout(std::move(vmm::MemoryLayout::forSize(64 << 20)).value());
   static GuestMemory* mem =
       new GuestMemory(std::move(GuestMemory::create(layout->ramRegions())).value());
   std::span<const uint8_t> file(data, size);

@@ -40,10 +40,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(buf, &value, 8);
     uint64_t offset = in.take<uint16_t>() % 0x1000;
     switch (op % 4) {
-      case 0: region.write(offset, std::span<const uint8_t>(buf, width)); break;
-      case 1: region.read(offset, std::span<uint8_t>(buf, width)); break;
-      case 2: msix.writeControl(static_cast<uint16_t>(value)); break;
-      case 3: (void)msix.notify(static_cast<uint16_t>(value % 80)); break;
+      case 0:
+        region.write(offset, std::span<const uint8_t>(buf, width));
+        break;
+      case 1:
+        region.read(offset, std::span<uint8_t>(buf, width));
+        break;
+      case 2:
+        msix.writeControl(static_cast<uint16_t>(value));
+        break;
+      case 3:
+        (void)msix.notify(static_cast<uint16_t>(value % 80));
+        break;
     }
   }
   return 0;

@@ -61,8 +61,8 @@ struct Rig {
     real_tap = dup(tap_fd);
     GuestRegionSpec spec{GuestAddress(0), kRam};
     mem.emplace(std::move(GuestMemory::create(std::span(&spec, 1))).value());
-    net = std::make_unique<devices::VirtioNet>(std::move(*tap), std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1},
-                                               0, nullptr);
+    net = std::make_unique<devices::VirtioNet>(
+        std::move(*tap), std::array<uint8_t, 6>{2, 0, 0, 0, 0, 1}, 0, nullptr);
   }
   int tap_fd = -1, real_tap = -1;
   std::optional<GuestMemory> mem;
@@ -137,8 +137,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t sink[70000];
   for (int ops = 0; ops < 64 && !in.empty(); ++ops) {
     switch (in.take<uint8_t>() % 6) {
-      case 0: r.net->notify(devices::VirtioNet::kTxQueue); break;
-      case 1: r.net->notify(devices::VirtioNet::kRxQueue); break;
+      case 0:
+        r.net->notify(devices::VirtioNet::kTxQueue);
+        break;
+      case 1:
+        r.net->notify(devices::VirtioNet::kRxQueue);
+        break;
       case 2: {  // a frame from the wire: the vnet header the tap would prepend, then the frame
         uint16_t len = in.take<uint16_t>() % 9100;
         auto bytes = in.takeBytes(std::min<size_t>(len, 64));
@@ -148,7 +152,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         r.net->onTapEvent(EPOLLIN);
         break;
       }
-      case 3: r.net->onTapEvent(EPOLLOUT); break;
+      case 3:
+        r.net->onTapEvent(EPOLLOUT);
+        break;
       case 4:  // the wire drains what the device sent
         while (recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0) {
         }

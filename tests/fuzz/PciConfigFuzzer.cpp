@@ -28,7 +28,8 @@ struct World {
   World() {
     GuestRegionSpec specs[] = {{GuestAddress(0), 0x100000}};
     mem = std::move(GuestMemory::create(specs)).value();
-    bus = std::make_unique<pci::PciBus>(pio, mmio, [](uint64_t a, uint64_t) { return a < 0x100000; });
+    bus =
+        std::make_unique<pci::PciBus>(pio, mmio, [](uint64_t a, uint64_t) { return a < 0x100000; });
     (void)pio.insert(0xcf8, 8, bus->configPorts());
     (void)mmio.insert(0xe0000000, 1 << 20, bus->ecam());
     virtio::TransportEnvironment env{nullptr, nullptr, &mem};
@@ -60,35 +61,52 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (op % 6) {
       case 0: {  // mechanism #1
         uint16_t port = static_cast<uint16_t>(0xcf8 + in.take<uint8_t>() % 8);
-        if (op & 0x80) w.pio.write(port, wr); else w.pio.read(port, rd);
+        if (op & 0x80)
+          w.pio.write(port, wr);
+        else
+          w.pio.read(port, rd);
         break;
       }
       case 1: {  // ECAM, bus 0 only (the window is 1 MiB)
         uint64_t off = in.take<uint32_t>() % (1 << 20);
-        if (op & 0x80) w.mmio.write(0xe0000000 + off, wr); else w.mmio.read(0xe0000000 + off, rd);
+        if (op & 0x80)
+          w.mmio.write(0xe0000000 + off, wr);
+        else
+          w.mmio.read(0xe0000000 + off, rd);
         break;
       }
       case 2: {  // the 32-bit MMIO window, where BARs live
         uint64_t addr = 0xc0000000 + in.take<uint32_t>() % 0x20000000;
-        if (op & 0x80) w.mmio.write(addr, wr); else w.mmio.read(addr, rd);
+        if (op & 0x80)
+          w.mmio.write(addr, wr);
+        else
+          w.mmio.read(addr, rd);
         break;
       }
       case 3: {  // the first pages of the MMIO window (where the BARs start out)
         uint64_t addr = 0xc0000000 + in.take<uint16_t>() % 0x20000;
-        if (op & 0x80) w.mmio.write(addr, wr); else w.mmio.read(addr, rd);
+        if (op & 0x80)
+          w.mmio.write(addr, wr);
+        else
+          w.mmio.read(addr, rd);
         break;
       }
       case 4: {  // the I/O window (legacy virtio BARs)
         uint16_t port = static_cast<uint16_t>(0xc000 + in.take<uint16_t>() % 0x4000);
-        if (op & 0x80) w.pio.write(port, wr); else w.pio.read(port, rd);
+        if (op & 0x80)
+          w.pio.write(port, wr);
+        else
+          w.pio.read(port, rd);
         break;
       }
       case 5: {  // direct config access with every offset and size
         uint8_t dev = in.take<uint8_t>() % 4;
         uint16_t off = in.take<uint16_t>() % 0x1000;
         uint8_t sz = static_cast<uint8_t>(1 + in.take<uint8_t>() % 4);
-        if (op & 0x80) w.bus->configWrite(0, dev, 0, off, sz, static_cast<uint32_t>(value));
-        else (void)w.bus->configRead(0, dev, 0, off, sz);
+        if (op & 0x80)
+          w.bus->configWrite(0, dev, 0, off, sz, static_cast<uint32_t>(value));
+        else
+          (void)w.bus->configRead(0, dev, 0, off, sz);
         break;
       }
     }

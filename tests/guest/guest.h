@@ -18,9 +18,15 @@ size_t strlen(const char* s);
 namespace guest {
 
 // ---- CPU primitives ----
-inline void outb(uint16_t port, uint8_t v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-inline void outw(uint16_t port, uint16_t v) { asm volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-inline void outl(uint16_t port, uint32_t v) { asm volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+inline void outb(uint16_t port, uint8_t v) {
+  asm volatile("outb %0, %1" ::"a"(v), "Nd"(port));
+}
+inline void outw(uint16_t port, uint16_t v) {
+  asm volatile("outw %0, %1" ::"a"(v), "Nd"(port));
+}
+inline void outl(uint16_t port, uint32_t v) {
+  asm volatile("outl %0, %1" ::"a"(v), "Nd"(port));
+}
 inline uint8_t inb(uint16_t port) {
   uint8_t v;
   asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
@@ -50,15 +56,24 @@ inline uint64_t rdtsc() {
   asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
   return (static_cast<uint64_t>(hi) << 32) | lo;
 }
-inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t* a, uint32_t* b, uint32_t* c,
-                  uint32_t* d) {
+inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t* a, uint32_t* b, uint32_t* c, uint32_t* d) {
   asm volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
 }
-inline void sti() { asm volatile("sti" ::: "memory"); }
-inline void cli() { asm volatile("cli" ::: "memory"); }
-inline void pause() { asm volatile("pause"); }
-inline void barrier() { asm volatile("" ::: "memory"); }
-inline void mb() { asm volatile("mfence" ::: "memory"); }
+inline void sti() {
+  asm volatile("sti" ::: "memory");
+}
+inline void cli() {
+  asm volatile("cli" ::: "memory");
+}
+inline void pause() {
+  asm volatile("pause");
+}
+inline void barrier() {
+  asm volatile("" ::: "memory");
+}
+inline void mb() {
+  asm volatile("mfence" ::: "memory");
+}
 
 template <typename T>
 inline T mmio_read(uint64_t addr) {
@@ -114,14 +129,14 @@ void set_irq_handler(uint8_t vector, IrqHandler handler);
 // Interrupts taken per vector (>= 32), counted before the handler runs.
 extern volatile uint32_t irq_counts[256];
 void pic_mask_all();  // masks both 8259s (called once at start)
-void apic_init();  // per CPU: x2APIC mode, software enable
+void apic_init();     // per CPU: x2APIC mode, software enable
 uint32_t apic_id();
 void apic_eoi();
 void apic_send_ipi(uint32_t dest, uint32_t icr_low);
 
 // Waits (with interrupts enabled) until `*flag` reaches `target` or `timeout_ms` passes.
 bool wait_until(volatile uint32_t* counter, uint32_t target, uint32_t timeout_ms);
-uint64_t tsc_khz();  // found once (CPUID 0x15/0x16/0x40000010, kvmclock, else the PIT)
+uint64_t tsc_khz();        // found once (CPUID 0x15/0x16/0x40000010, kvmclock, else the PIT)
 const char* tsc_source();  // where tsc_khz() came from: cpuid15, cpuid16, kvmclock, pit, ...
 void delay_us(uint64_t us);
 
@@ -129,7 +144,7 @@ void delay_us(uint64_t us);
 // Identity-maps [addr, addr+size) with 2 MiB pages (uncached when `mmio`). Returns false when the
 // page-table pool is exhausted.
 bool map_identity(uint64_t addr, uint64_t size, bool mmio);
-void* alloc_pages(size_t pages);  // from a static pool, zeroed, never freed
+void* alloc_pages(size_t pages);         // from a static pool, zeroed, never freed
 void* alloc_pages_uninit(size_t pages);  // the same, not zeroed (for buffers overwritten anyway)
 
 // ---- SMP ----

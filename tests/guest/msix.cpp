@@ -32,7 +32,8 @@ void Msix::enable(bool on) {
   PciBus& bus = PciBus::get();
   uint16_t ctrl = bus.read16(*f_, cap_ + 2);
   ctrl = static_cast<uint16_t>(ctrl & ~kCtrlFunctionMask);
-  ctrl = on ? static_cast<uint16_t>(ctrl | kCtrlEnable) : static_cast<uint16_t>(ctrl & ~kCtrlEnable);
+  ctrl =
+      on ? static_cast<uint16_t>(ctrl | kCtrlEnable) : static_cast<uint16_t>(ctrl & ~kCtrlEnable);
   if (on) bus.update_command(*f_, pcicfg::kCmdIntxDisable, 0);
   bus.write16(*f_, cap_ + 2, ctrl);
   if (!on) bus.update_command(*f_, 0, pcicfg::kCmdIntxDisable);
@@ -57,7 +58,9 @@ void Msix::mask(uint16_t entry, bool masked) {
   mmio_write<uint32_t>(e, masked ? (v | kControlMasked) : (v & ~kControlMasked));
 }
 
-bool Msix::masked(uint16_t entry) const { return vector_control(entry) & kControlMasked; }
+bool Msix::masked(uint16_t entry) const {
+  return vector_control(entry) & kControlMasked;
+}
 
 uint32_t Msix::vector_control(uint16_t entry) const {
   return mmio_read<uint32_t>(table_ + 16ULL * entry + kEntryControl);

@@ -28,7 +28,9 @@ constexpr char kHostMagic[8] = {'E', 'M', 'B', 'E', 'R', '-', 'H', '>'};
 
 // The pattern byte at frame offset `i` (i >= kBurstHeader): the same in every frame, so a sender
 // fills a template once and patches only the sequence number.
-constexpr uint8_t burst_byte(uint32_t i) { return static_cast<uint8_t>(i * 7 + 3 + (i >> 8)); }
+constexpr uint8_t burst_byte(uint32_t i) {
+  return static_cast<uint8_t>(i * 7 + 3 + (i >> 8));
+}
 
 inline uint32_t burst_get32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
@@ -50,7 +52,8 @@ inline void burst_fill(uint8_t* f, uint32_t len, const uint8_t dst[6], const uin
   }
   f[12] = static_cast<uint8_t>(kBurstEtherType >> 8);
   f[13] = static_cast<uint8_t>(kBurstEtherType);
-  for (int i = 0; i < 8; ++i) f[14 + i] = static_cast<uint8_t>((from_guest ? kGuestMagic : kHostMagic)[i]);
+  for (int i = 0; i < 8; ++i)
+    f[14 + i] = static_cast<uint8_t>((from_guest ? kGuestMagic : kHostMagic)[i]);
   burst_put32(f + 22, seq);
   burst_put32(f + 26, count);
   f[30] = static_cast<uint8_t>(len);

@@ -10,7 +10,9 @@ constexpr uint16_t kArpRequest = 1, kArpReply = 2;
 constexpr uint8_t kProtoIcmp = 1, kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
 constexpr uint32_t kEthHdr = 14, kIpHdr = 20, kIcmpHdr = 8, kMinFrame = 60;
 
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }  // network order
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}  // network order
 uint32_t get32(const uint8_t* p) {
   return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
          static_cast<uint32_t>(p[2]) << 8 | p[3];
@@ -28,7 +30,9 @@ void eth_header(uint8_t* f, const uint8_t* dst, const uint8_t* src, uint16_t typ
   memcpy(f + 6, src, 6);
   put16(f + 12, type);
 }
-uint8_t echo_byte(uint16_t seq, uint32_t i) { return static_cast<uint8_t>(seq + i * 3); }
+uint8_t echo_byte(uint16_t seq, uint32_t i) {
+  return static_cast<uint8_t>(seq + i * 3);
+}
 
 char g_fmt[4][20];
 }  // namespace
@@ -77,7 +81,7 @@ bool NetStack::send_arp(uint16_t op, const uint8_t* dst_mac, const uint8_t* tha,
   memset(f, 0, kMinFrame);
   eth_header(f, dst_mac, nic_->mac(), kEtherTypeArp);
   uint8_t* a = f + kEthHdr;
-  put16(a, 1);                // htype: Ethernet
+  put16(a, 1);                   // htype: Ethernet
   put16(a + 2, kEtherTypeIpv4);  // ptype
   a[4] = 6;
   a[5] = 4;
@@ -147,12 +151,13 @@ bool NetStack::resolve(uint32_t ip, uint8_t mac[6], uint32_t timeout_ms, TestRes
   }
 }
 
-bool NetStack::ping(uint32_t ip, const uint8_t mac[6], uint16_t id, uint16_t seq,
-                    uint32_t payload, uint32_t timeout_ms, uint64_t* rtt, TestResult& r) {
+bool NetStack::ping(uint32_t ip, const uint8_t mac[6], uint16_t id, uint16_t seq, uint32_t payload,
+                    uint32_t timeout_ms, uint64_t* rtt, TestResult& r) {
   uint32_t icmp_len = kIcmpHdr + payload;
   uint32_t ip_len = kIpHdr + icmp_len;
   uint32_t frame_len = kEthHdr + ip_len;
-  if (frame_len > NetDriver::kMaxFrame) return fail(r, "ICMP payload of %u bytes too large", payload);
+  if (frame_len > NetDriver::kMaxFrame)
+    return fail(r, "ICMP payload of %u bytes too large", payload);
   uint8_t* f = nic_->tx_buffer(1000, r);
   if (f == nullptr) return false;
   eth_header(f, mac, nic_->mac(), kEtherTypeIpv4);

@@ -16,7 +16,9 @@ namespace pattern_detail {
 constexpr uint64_t kSeedMul = 0x9e3779b97f4a7c15ULL, kStep = 0xbf58476d1ce4e5b9ULL;
 constexpr uint64_t kSectorWords = 64, kBodyWords = 63;
 
-inline uint64_t tag(uint64_t seed, uint64_t sector) { return (sector + seed * kSeedMul) * kStep; }
+inline uint64_t tag(uint64_t seed, uint64_t sector) {
+  return (sector + seed * kSeedMul) * kStep;
+}
 
 // Body word j (0-62) of `seed`: a bijective mix of a value distinct for each j.
 inline uint64_t body(uint64_t seed, uint64_t j) {

@@ -89,8 +89,8 @@ PciFunction* PciBus::find(uint8_t dev, uint8_t fn) {
 
 uint32_t PciBus::read(uint8_t dev, uint8_t fn, uint16_t off, uint8_t size) const {
   if (mech_ == Mechanism::Ecam) {
-    uint64_t a = ecam_ + (static_cast<uint64_t>(dev) << 15) + (static_cast<uint64_t>(fn) << 12) +
-                 off;
+    uint64_t a =
+        ecam_ + (static_cast<uint64_t>(dev) << 15) + (static_cast<uint64_t>(fn) << 12) + off;
     if (size == 1) return mmio_read<uint8_t>(a);
     if (size == 2) return mmio_read<uint16_t>(a);
     return mmio_read<uint32_t>(a);
@@ -105,19 +105,25 @@ uint32_t PciBus::read(uint8_t dev, uint8_t fn, uint16_t off, uint8_t size) const
 
 void PciBus::write(uint8_t dev, uint8_t fn, uint16_t off, uint8_t size, uint32_t value) const {
   if (mech_ == Mechanism::Ecam) {
-    uint64_t a = ecam_ + (static_cast<uint64_t>(dev) << 15) + (static_cast<uint64_t>(fn) << 12) +
-                 off;
-    if (size == 1) mmio_write<uint8_t>(a, static_cast<uint8_t>(value));
-    else if (size == 2) mmio_write<uint16_t>(a, static_cast<uint16_t>(value));
-    else mmio_write<uint32_t>(a, value);
+    uint64_t a =
+        ecam_ + (static_cast<uint64_t>(dev) << 15) + (static_cast<uint64_t>(fn) << 12) + off;
+    if (size == 1)
+      mmio_write<uint8_t>(a, static_cast<uint8_t>(value));
+    else if (size == 2)
+      mmio_write<uint16_t>(a, static_cast<uint16_t>(value));
+    else
+      mmio_write<uint32_t>(a, value);
     return;
   }
   if (off >= 256) return;
   outl(0xcf8, 0x80000000u | (dev << 11) | (fn << 8) | (off & 0xfc));
   uint16_t port = static_cast<uint16_t>(0xcfc + (off & 3));
-  if (size == 1) outb(port, static_cast<uint8_t>(value));
-  else if (size == 2) outw(port, static_cast<uint16_t>(value));
-  else outl(port, value);
+  if (size == 1)
+    outb(port, static_cast<uint8_t>(value));
+  else if (size == 2)
+    outw(port, static_cast<uint16_t>(value));
+  else
+    outl(port, value);
 }
 
 void PciBus::update_command(const PciFunction& f, uint16_t set, uint16_t clear) const {
@@ -240,8 +246,8 @@ void PciBus::size_bars(PciFunction& f) {
     if (!problem && restored != orig) problem = "not restored after sizing";
     if (problem) {
       if (!f.error[0]) {
-        snprintf(f.error, sizeof f.error, "BAR%d (found %x, mask %x): %s", b.is64 ? i - 1 : i,
-                 orig, probe, problem);
+        snprintf(f.error, sizeof f.error, "BAR%d (found %x, mask %x): %s", b.is64 ? i - 1 : i, orig,
+                 probe, problem);
       }
       b.size = 0;
     }
@@ -341,7 +347,8 @@ bool PciBus::check_capabilities(const PciFunction& f, char* why, size_t n) const
       uint16_t ctrl = read16(f, ptr + 2);
       uint32_t entries = (ctrl & 0x7ff) + 1u;
       uint32_t tbl = read32(f, ptr + 4), pba = read32(f, ptr + 8);
-      uint64_t tbl_end = (tbl & ~7u) + 16ULL * entries, pba_end = (pba & ~7u) + (entries + 63) / 64 * 8;
+      uint64_t tbl_end = (tbl & ~7u) + 16ULL * entries,
+               pba_end = (pba & ~7u) + (entries + 63) / 64 * 8;
       for (int k = 0; k < 2; ++k) {
         uint32_t bir = (k == 0 ? tbl : pba) & 7;
         uint64_t end = k == 0 ? tbl_end : pba_end;

@@ -69,7 +69,9 @@ class PciBus {
   uint8_t read8(const PciFunction& f, uint16_t off) const { return read(f.dev, f.fn, off, 1); }
   uint16_t read16(const PciFunction& f, uint16_t off) const { return read(f.dev, f.fn, off, 2); }
   uint32_t read32(const PciFunction& f, uint16_t off) const { return read(f.dev, f.fn, off, 4); }
-  void write8(const PciFunction& f, uint16_t off, uint8_t v) const { write(f.dev, f.fn, off, 1, v); }
+  void write8(const PciFunction& f, uint16_t off, uint8_t v) const {
+    write(f.dev, f.fn, off, 1, v);
+  }
   void write16(const PciFunction& f, uint16_t off, uint16_t v) const {
     write(f.dev, f.fn, off, 2, v);
   }

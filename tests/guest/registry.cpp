@@ -42,10 +42,18 @@ const Entry kTests[] = {
 };
 }  // namespace
 
-size_t test_count() { return sizeof kTests / sizeof kTests[0]; }
-const TestCase& test_at(size_t i) { return kTests[i].test; }
-const char* test_suffix(size_t i) { return kTests[i].virtio ? face_name(virtio_face()) : nullptr; }
-bool test_in_all(size_t i) { return kTests[i].present == nullptr || kTests[i].present(); }
+size_t test_count() {
+  return sizeof kTests / sizeof kTests[0];
+}
+const TestCase& test_at(size_t i) {
+  return kTests[i].test;
+}
+const char* test_suffix(size_t i) {
+  return kTests[i].virtio ? face_name(virtio_face()) : nullptr;
+}
+bool test_in_all(size_t i) {
+  return kTests[i].present == nullptr || kTests[i].present();
+}
 bool test_exists(const char* name) {
   for (const auto& t : kTests) {
     if (strlen(t.test.name) == strlen(name) && memcmp(t.test.name, name, strlen(name)) == 0) {

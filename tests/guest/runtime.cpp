@@ -61,7 +61,9 @@ size_t strlen(const char* s) {
   while (s[n]) ++n;
   return n;
 }
-void __cxa_pure_virtual() { guest::exit(99); }
+void __cxa_pure_virtual() {
+  guest::exit(99);
+}
 
 }  // extern "C"
 
@@ -252,10 +254,14 @@ bool parse_u64(const char* s, uint64_t* out) {
   if (!*s) return false;
   for (; *s; ++s) {
     unsigned d;
-    if (*s >= '0' && *s <= '9') d = *s - '0';
-    else if (base == 16 && *s >= 'a' && *s <= 'f') d = *s - 'a' + 10;
-    else if (base == 16 && *s >= 'A' && *s <= 'F') d = *s - 'A' + 10;
-    else return false;
+    if (*s >= '0' && *s <= '9')
+      d = *s - '0';
+    else if (base == 16 && *s >= 'a' && *s <= 'f')
+      d = *s - 'a' + 10;
+    else if (base == 16 && *s >= 'A' && *s <= 'F')
+      d = *s - 'A' + 10;
+    else
+      return false;
     v = v * base + d;
   }
   *out = v;
@@ -307,17 +313,22 @@ extern "C" char interrupt_stubs[];
 void idt_init() {
   for (int v = 0; v < 256; ++v) {
     uint64_t addr = reinterpret_cast<uint64_t>(interrupt_stubs) + v * 16;
-    idt[v] = IdtEntry{static_cast<uint16_t>(addr), 0x08, 0, 0x8e,
-                      static_cast<uint16_t>(addr >> 16), static_cast<uint32_t>(addr >> 32), 0};
+    idt[v] = IdtEntry{
+        static_cast<uint16_t>(addr),       0x08, 0, 0x8e, static_cast<uint16_t>(addr >> 16),
+        static_cast<uint32_t>(addr >> 32), 0};
   }
   idtr.limit = sizeof idt - 1;
   idtr.base = reinterpret_cast<uint64_t>(idt);
   idt_load();
 }
 
-void idt_load() { asm volatile("lidt %0" ::"m"(idtr)); }
+void idt_load() {
+  asm volatile("lidt %0" ::"m"(idtr));
+}
 
-void set_irq_handler(uint8_t vector, IrqHandler handler) { handlers[vector] = handler; }
+void set_irq_handler(uint8_t vector, IrqHandler handler) {
+  handlers[vector] = handler;
+}
 
 volatile uint32_t irq_counts[256];
 
@@ -356,8 +367,12 @@ void apic_init() {
   wrmsr(kMsrSvr, 0x1ff);  // software enable, spurious vector 0xff
   wrmsr(kMsrTpr, 0);
 }
-uint32_t apic_id() { return static_cast<uint32_t>(rdmsr(kMsrX2apicId)); }
-void apic_eoi() { wrmsr(kMsrEoi, 0); }
+uint32_t apic_id() {
+  return static_cast<uint32_t>(rdmsr(kMsrX2apicId));
+}
+void apic_eoi() {
+  wrmsr(kMsrEoi, 0);
+}
 void apic_send_ipi(uint32_t dest, uint32_t icr_low) {
   wrmsr(kMsrIcr, (static_cast<uint64_t>(dest) << 32) | icr_low);
 }

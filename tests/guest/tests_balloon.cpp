@@ -26,7 +26,7 @@ namespace {
 constexpr uint16_t kVirtioTypeBalloon = 5;
 constexpr uint16_t kInflateQ = 0, kDeflateQ = 1;
 constexpr uint32_t kPfnsPerBuffer = 1024;  // one page of 32-bit PFNs
-constexpr uint16_t kBufferPages = 8;      // PFN buffers in flight at most
+constexpr uint16_t kBufferPages = 8;       // PFN buffers in flight at most
 constexpr uint64_t kMaxBalloonPages = 1ULL << 20;
 constexpr uint64_t kTouchMagic = 0x62616c6c6f6f6e00ULL;  // "balloon"
 
@@ -115,7 +115,8 @@ bool send_pfns(VirtioDevice* d, uint16_t q, uint64_t count, PfnOf pfn_of, const 
       uint32_t* b = g_pfn_bufs + static_cast<uint64_t>(next_buf) * kPfnsPerBuffer;
       next_buf = static_cast<uint16_t>((next_buf + 1) % kBufferPages);
       uint32_t n = 0;
-      while (k < count && n < kPfnsPerBuffer - (first ? extra_n : 0)) b[n++] = static_cast<uint32_t>(pfn_of(k++));
+      while (k < count && n < kPfnsPerBuffer - (first ? extra_n : 0))
+        b[n++] = static_cast<uint32_t>(pfn_of(k++));
       if (first) {
         for (uint32_t i = 0; i < extra_n; ++i) b[n++] = extra[i];
         first = false;
@@ -137,7 +138,9 @@ bool send_pfns(VirtioDevice* d, uint16_t q, uint64_t count, PfnOf pfn_of, const 
 
 }  // namespace
 
-bool balloon_present() { return VirtioDevice::find(kVirtioTypeBalloon) != nullptr; }
+bool balloon_present() {
+  return VirtioDevice::find(kVirtioTypeBalloon) != nullptr;
+}
 
 void test_virtio_balloon(TestResult& r) {
   VirtioDevice* d = VirtioDevice::find(kVirtioTypeBalloon);
@@ -157,7 +160,8 @@ void test_virtio_balloon(TestResult& r) {
   VirtioPci& t = d->transport();
   uint32_t target = t.cfg32(0);
   if (target == 0) return void(fail(r, "%s: num_pages is 0 (no balloon target)", d->name()));
-  if (target > kMaxBalloonPages) return void(fail(r, "%s: num_pages %u too large for this test", d->name(), target));
+  if (target > kMaxBalloonPages)
+    return void(fail(r, "%s: num_pages %u too large for this test", d->name(), target));
   bool cfg_irq = false;
   if (msix) {
     cfg_irq = wait_until(&irq_counts[d->config_vector()], cfg_irqs + 1, 1000);
@@ -166,13 +170,13 @@ void test_virtio_balloon(TestResult& r) {
     while (!cfg_irq && rdtsc() < end) cfg_irq = (t.isr() & 2) != 0;  // 4.1.4.5: config change
   }
   if (!cfg_irq) {
-    return void(fail(r, "%s: no configuration-change interrupt announcing num_pages %u",
-                     d->name(), target));
+    return void(fail(r, "%s: no configuration-change interrupt announcing num_pages %u", d->name(),
+                     target));
   }
   PageRanges pr = free_ram();
   if (pr.total < target) {
-    return void(fail(r, "%s: target %u pages, only %lu free above the image", d->name(), target,
-                     pr.total));
+    return void(
+        fail(r, "%s: target %u pages, only %lu free above the image", d->name(), target, pr.total));
   }
 
   // 2. Touch every page the balloon will take.
@@ -197,33 +201,45 @@ void test_virtio_balloon(TestResult& r) {
   for (uint64_t c : candidates) {
     if (c <= 0xffffffff && !is_ram_pfn(c)) bad[nbad++] = static_cast<uint32_t>(c);
   }
-  if (!send_pfns(d, kInflateQ, 0, [](uint64_t) { return 0ULL; }, bad, nbad, r)) return;
+  if (!send_pfns(
+          d, kInflateQ, 0, [](uint64_t) { return 0ULL; }, bad, nbad, r))
+    return;
   if (!healthy(d, "after PFNs outside RAM", r)) return;
 
   // 4. Inflate; the first buffer repeats its first PFN, a last one repeats three.
   uint32_t again[3] = {static_cast<uint32_t>(pr.pfn(0)), static_cast<uint32_t>(pr.pfn(target / 2)),
                        static_cast<uint32_t>(pr.pfn(target - 1))};
   uint64_t t0 = rdtsc();
-  if (!send_pfns(d, kInflateQ, target, [&](uint64_t k) { return pr.pfn(k); }, again, 1, r)) return;
+  if (!send_pfns(
+          d, kInflateQ, target, [&](uint64_t k) { return pr.pfn(k); }, again, 1, r))
+    return;
   uint64_t t1 = rdtsc();
-  if (!send_pfns(d, kInflateQ, 0, [](uint64_t) { return 0ULL; }, again, 3, r)) return;
+  if (!send_pfns(
+          d, kInflateQ, 0, [](uint64_t) { return 0ULL; }, again, 3, r))
+    return;
   if (!healthy(d, "after inflating", r)) return;
   cfg_write32(t, 4, target);
   uint32_t actual = t.cfg32(4);
-  if (actual != target) return void(fail(r, "%s: actual reads %u after writing %u", d->name(), actual, target));
-  printf("virtio-balloon: inflated %u pages in %lu ms (+%u PFNs outside RAM, 4 repeated), actual %u\n",
-         target, (t1 - t0) / tsc_khz(), nbad, actual);
+  if (actual != target)
+    return void(fail(r, "%s: actual reads %u after writing %u", d->name(), actual, target));
+  printf(
+      "virtio-balloon: inflated %u pages in %lu ms (+%u PFNs outside RAM, 4 repeated), actual %u\n",
+      target, (t1 - t0) / tsc_khz(), nbad, actual);
   delay_us(hold_ms * 1000);
 
   // 5. Deflate and use the pages again.
-  if (!send_pfns(d, kDeflateQ, target, [&](uint64_t k) { return pr.pfn(k); }, nullptr, 0, r)) return;
+  if (!send_pfns(
+          d, kDeflateQ, target, [&](uint64_t k) { return pr.pfn(k); }, nullptr, 0, r))
+    return;
   cfg_write32(t, 4, 0);
-  if (t.cfg32(4) != 0) return void(fail(r, "%s: actual reads %u after writing 0", d->name(), t.cfg32(4)));
+  if (t.cfg32(4) != 0)
+    return void(fail(r, "%s: actual reads %u after writing 0", d->name(), t.cfg32(4)));
   for (uint64_t k = 0; k < target; ++k) {
     uint64_t pfn = pr.pfn(k);
     auto* p = reinterpret_cast<volatile uint64_t*>(pfn << 12);
     *p = ~(kTouchMagic ^ pfn);
-    if (*p != ~(kTouchMagic ^ pfn)) return void(fail(r, "deflated page %lx does not hold data", pfn));
+    if (*p != ~(kTouchMagic ^ pfn))
+      return void(fail(r, "deflated page %lx does not hold data", pfn));
   }
   if (!healthy(d, "after deflating", r)) return;
   printf("virtio-balloon: deflated %u pages, actual 0, pages usable again\n", target);

@@ -67,7 +67,8 @@ void test_memory(TestResult& r) {
   if (cmdline_get("expect.mem", expect, sizeof expect)) {
     uint64_t want;
     if (!parse_size(expect, &want)) return void(fail(r, "bad expect.mem=%s", expect));
-    if (total != want) return void(fail(r, "memory map holds %lu bytes, expected %lu", total, want));
+    if (total != want)
+      return void(fail(r, "memory map holds %lu bytes, expected %lu", total, want));
   }
   // Write and read back a pattern at the start and end of every RAM range above the image.
   uint64_t image_end = (reinterpret_cast<uint64_t>(__image_end) + 4095) & ~4095ULL;
@@ -93,7 +94,9 @@ void test_memory(TestResult& r) {
 // ---- timer: the in-kernel LAPIC timer interrupts this CPU periodically ----
 namespace {
 volatile uint32_t timer_ticks = 0;
-void on_timer(uint8_t) { timer_ticks = timer_ticks + 1; }
+void on_timer(uint8_t) {
+  timer_ticks = timer_ticks + 1;
+}
 }  // namespace
 
 void test_timer(TestResult& r) {
@@ -102,8 +105,8 @@ void test_timer(TestResult& r) {
                      kDivide = 0x83e;
   set_irq_handler(kVector, on_timer);
   timer_ticks = 0;
-  wrmsr(kDivide, 0x3);                      // divide by 16
-  wrmsr(kLvtTimer, (1u << 17) | kVector);   // periodic
+  wrmsr(kDivide, 0x3);                     // divide by 16
+  wrmsr(kLvtTimer, (1u << 17) | kVector);  // periodic
   wrmsr(kInitialCount, 200000);
   uint64_t current = rdmsr(kCurrentCount);
   sti();
@@ -111,7 +114,8 @@ void test_timer(TestResult& r) {
   cli();
   wrmsr(kLvtTimer, (1u << 16) | kVector);  // masked
   wrmsr(kInitialCount, 0);
-  if (current == 0 || current > 200000) return void(fail(r, "current count %lx not counting", current));
+  if (current == 0 || current > 200000)
+    return void(fail(r, "current count %lx not counting", current));
   if (!ok) return void(fail(r, "only %u timer interrupts in 5 s", timer_ticks));
 }
 

@@ -9,7 +9,9 @@
 
 namespace guest {
 
-bool explicit_only() { return false; }
+bool explicit_only() {
+  return false;
+}
 
 void test_crash(TestResult& r) {
   puts("crash: loading an empty IDT and raising #UD; expect a triple fault\n");

@@ -45,20 +45,26 @@ NetDriver::Options options() {
 
 bool ip_arg(const char* key, uint32_t* ip, TestResult& r) {
   char v[32];
-  if (!cmdline_get(key, v, sizeof v)) return fail(r, "%s= is required (e.g. %s=10.0.2.15)", key, key);
+  if (!cmdline_get(key, v, sizeof v))
+    return fail(r, "%s= is required (e.g. %s=10.0.2.15)", key, key);
   if (!parse_ipv4(v, ip)) return fail(r, "%s=%s is not a dotted IPv4 address", key, v);
   return true;
 }
 
-uint64_t us(uint64_t cycles) { return cycles * 1000 / tsc_khz(); }
+uint64_t us(uint64_t cycles) {
+  return cycles * 1000 / tsc_khz();
+}
 
 }  // namespace
 
-bool net_present() { return VirtioDevice::find(kVirtioTypeNet) != nullptr; }
+bool net_present() {
+  return VirtioDevice::find(kVirtioTypeNet) != nullptr;
+}
 
 bool net_peer_present() {
   char v[32];
-  return net_present() && cmdline_get("net.peer", v, sizeof v) && cmdline_get("net.ip", v, sizeof v);
+  return net_present() && cmdline_get("net.peer", v, sizeof v) &&
+         cmdline_get("net.ip", v, sizeof v);
 }
 
 void test_virtio_net_ping(TestResult& r) {
@@ -93,10 +99,11 @@ void test_virtio_net_ping(TestResult& r) {
   printf("virtio-net-ping: %s mac %s header %u bytes%s%s; %s is at %s (ARP %lu us)\n", d->name(),
          fmt_mac(g_nic.mac(), 0), g_nic.header_size(), g_nic.indirect() ? ", indirect" : "",
          g_nic.event_idx() ? ", event_idx" : "", fmt_ipv4(peer, 1), fmt_mac(peer_mac, 2), us(arp));
-  printf("virtio-net-ping: %lu/%lu replies from %s, %lu bytes each, rtt min/avg/max %lu/%lu/%lu us;"
-         " %u ARP requests answered, %u other frames ignored\n",
-         count, count, fmt_ipv4(peer, 0), payload, us(min), us(sum / count), us(max),
-         stack.arp_answered(), stack.ignored());
+  printf(
+      "virtio-net-ping: %lu/%lu replies from %s, %lu bytes each, rtt min/avg/max %lu/%lu/%lu us;"
+      " %u ARP requests answered, %u other frames ignored\n",
+      count, count, fmt_ipv4(peer, 0), payload, us(min), us(sum / count), us(max),
+      stack.arp_answered(), stack.ignored());
   if (g_nic.num_buffers_zero() != 0) {
     printf("virtio-net-ping: note: %lu frames arrived with num_buffers 0 (5.1.6.4.1 wants 1)\n",
            static_cast<unsigned long>(g_nic.num_buffers_zero()));
@@ -153,7 +160,8 @@ void test_virtio_net_burst(TestResult& r) {
     }
     burst_put32(f + 22, static_cast<uint32_t>(sent));
     auto shape = static_cast<NetDriver::TxShape>(sent % 3);
-    if (shape == NetDriver::TxShape::Indirect && !g_nic.indirect()) shape = NetDriver::TxShape::Split;
+    if (shape == NetDriver::TxShape::Indirect && !g_nic.indirect())
+      shape = NetDriver::TxShape::Split;
     ++shapes[static_cast<int>(shape)];
     bool kick = ++batch == 32 || sent + 1 == n;
     if (kick) batch = 0;
@@ -164,11 +172,12 @@ void test_virtio_net_burst(TestResult& r) {
   uint64_t t1 = rdtsc();
   uint64_t elapsed_us = us(t1 - t0) ? us(t1 - t0) : 1;
   uint64_t bytes = n * len;
-  printf("virtio-net-burst: %s sent %lu frames of %lu bytes in %lu ms: %lu frames/s, %lu.%02lu MB/s"
-         " (chains: %u single, %u split, %u indirect; %lu transmit kicks)\n",
-         d->name(), n, len, elapsed_us / 1000, n * 1000000 / elapsed_us, bytes / elapsed_us,
-         (bytes * 100 / elapsed_us) % 100, shapes[0], shapes[1], shapes[2],
-         static_cast<unsigned long>(g_nic.kicks(NetDriver::kTxQueue)));
+  printf(
+      "virtio-net-burst: %s sent %lu frames of %lu bytes in %lu ms: %lu frames/s, %lu.%02lu MB/s"
+      " (chains: %u single, %u split, %u indirect; %lu transmit kicks)\n",
+      d->name(), n, len, elapsed_us / 1000, n * 1000000 / elapsed_us, bytes / elapsed_us,
+      (bytes * 100 / elapsed_us) % 100, shapes[0], shapes[1], shapes[2],
+      static_cast<unsigned long>(g_nic.kicks(NetDriver::kTxQueue)));
   if (!g_nic.healthy(r)) return;
   if (rx_want == 0) return;
 
@@ -217,10 +226,11 @@ void test_virtio_net_burst(TestResult& r) {
     }
     if (!g_nic.rx_release(f, r)) return;
   }
-  printf("virtio-net-burst: received %lu/%lu host frames in %lu ms (%lu other frames, %lu receive"
-         " kicks)\n",
-         got, rx_want, us(last - first) / 1000, other,
-         static_cast<unsigned long>(g_nic.kicks(NetDriver::kRxQueue)));
+  printf(
+      "virtio-net-burst: received %lu/%lu host frames in %lu ms (%lu other frames, %lu receive"
+      " kicks)\n",
+      got, rx_want, us(last - first) / 1000, other,
+      static_cast<unsigned long>(g_nic.kicks(NetDriver::kRxQueue)));
   g_nic.healthy(r);
 }
 

@@ -79,7 +79,9 @@ bool check_virtio_registers(const PciBus& bus, PciFunction& f, TestResult& r) {
 
 // In `tests=all` when there is something to enumerate and move: a host bridge and at least one
 // other function (a bare host bridge leaves the basic runs' test count unchanged).
-bool pci_present() { return PciBus::get().find(0, 0) != nullptr && PciBus::get().count() > 1; }
+bool pci_present() {
+  return PciBus::get().find(0, 0) != nullptr && PciBus::get().count() > 1;
+}
 
 void test_pci_enum(TestResult& r) {
   PciBus& bus = PciBus::get();
@@ -91,8 +93,8 @@ void test_pci_enum(TestResult& r) {
   PciFunction* hb = bus.find(0, 0);
   if (hb == nullptr) return void(fail(r, "no function at 00:00.0"));
   if (hb->class_code != 0x06 || hb->subclass != 0x00) {
-    return void(fail(r, "00:00.0 is class %02x:%02x, not a host bridge", hb->class_code,
-                     hb->subclass));
+    return void(
+        fail(r, "00:00.0 is class %02x:%02x, not a host bridge", hb->class_code, hb->subclass));
   }
   if (bus.error()[0]) return void(fail(r, "%s", bus.error()));
   uint64_t want;
@@ -125,11 +127,15 @@ void test_pci_enum(TestResult& r) {
       if (bar.addr == 0 || bar.addr == bar.found) {
         return void(fail(r, "%02x.%x BAR%d was not moved", f.dev, f.fn, b));
       }
-      uint64_t now = bus.read32(f, static_cast<uint16_t>(pcicfg::kBar0 + 4 * b)) &
-                     (bar.io ? ~3u : ~0xfu);
-      if (bar.is64) now |= static_cast<uint64_t>(bus.read32(f, static_cast<uint16_t>(pcicfg::kBar0 + 4 * b + 4))) << 32;
+      uint64_t now =
+          bus.read32(f, static_cast<uint16_t>(pcicfg::kBar0 + 4 * b)) & (bar.io ? ~3u : ~0xfu);
+      if (bar.is64)
+        now |=
+            static_cast<uint64_t>(bus.read32(f, static_cast<uint16_t>(pcicfg::kBar0 + 4 * b + 4)))
+            << 32;
       if (now != bar.addr) {
-        return void(fail(r, "%02x.%x BAR%d reads %lx, assigned %lx", f.dev, f.fn, b, now, bar.addr));
+        return void(
+            fail(r, "%02x.%x BAR%d reads %lx, assigned %lx", f.dev, f.fn, b, now, bar.addr));
       }
       if (!(cmd & (bar.io ? pcicfg::kCmdIo : pcicfg::kCmdMemory))) {
         return void(fail(r, "%02x.%x: command %x lacks %s decoding", f.dev, f.fn, cmd,

@@ -27,8 +27,12 @@ bool contains(const char* hay, size_t n, const char* needle) {
 
 }  // namespace
 
-bool console_present() { return VirtioDevice::find(kVirtioTypeConsole) != nullptr; }
-bool rng_present() { return VirtioDevice::find(kVirtioTypeRng) != nullptr; }
+bool console_present() {
+  return VirtioDevice::find(kVirtioTypeConsole) != nullptr;
+}
+bool rng_present() {
+  return VirtioDevice::find(kVirtioTypeRng) != nullptr;
+}
 
 void test_virtio_console(TestResult& r) {
   VirtioDevice* d = VirtioDevice::find(kVirtioTypeConsole);
@@ -66,8 +70,8 @@ void test_virtio_console(TestResult& r) {
     TestResult waited;
     if (!d->wait_used(0, &head, &len, VirtioDevice::kTimeoutMs, waited)) {
       got[n] = 0;
-      return void(fail(r, "\"%s\" not received (%zu bytes: \"%s\"): %s", expect, n, got,
-                       waited.reason));
+      return void(
+          fail(r, "\"%s\" not received (%zu bytes: \"%s\"): %s", expect, n, got, waited.reason));
     }
     uint8_t* buf = head < 64 ? buf_of[head] : nullptr;
     if (buf == nullptr || len > kRxLen) {
@@ -114,7 +118,8 @@ void test_virtio_rng(TestResult& r) {
     for (int i = 0; i < 64; ++i) zero = zero && out[k][i] == 0;
     if (zero) return void(fail(r, "%s: read %d returned 64 zero bytes", d->name(), k + 1));
   }
-  if (memcmp(out[0], out[1], 64) == 0) return void(fail(r, "%s: two reads returned the same bytes", d->name()));
+  if (memcmp(out[0], out[1], 64) == 0)
+    return void(fail(r, "%s: two reads returned the same bytes", d->name()));
   printf("virtio-rng: %s, %02x%02x%02x%02x... then %02x%02x%02x%02x...\n", d->name(), out[0][0],
          out[0][1], out[0][2], out[0][3], out[1][0], out[1][1], out[1][2], out[1][3]);
 }

@@ -40,9 +40,15 @@ bool open_writable(DeviceSession& session, VirtioBlk& blk, Region& g, TestResult
 
 }  // namespace
 
-bool blk_present() { return VirtioBlk::find(VirtioBlk::Pick::Any) != nullptr; }
-bool blk_writable_present() { return VirtioBlk::find(VirtioBlk::Pick::Writable) != nullptr; }
-bool blk_ro_present() { return VirtioBlk::find(VirtioBlk::Pick::ReadOnly) != nullptr; }
+bool blk_present() {
+  return VirtioBlk::find(VirtioBlk::Pick::Any) != nullptr;
+}
+bool blk_writable_present() {
+  return VirtioBlk::find(VirtioBlk::Pick::Writable) != nullptr;
+}
+bool blk_ro_present() {
+  return VirtioBlk::find(VirtioBlk::Pick::ReadOnly) != nullptr;
+}
 
 void test_virtio_blk_rw(TestResult& r) {
   DeviceSession session{nullptr};
@@ -69,10 +75,11 @@ void test_virtio_blk_rw(TestResult& r) {
     return void(fail(r, "%s: at most %u/%u requests in flight (ring %u), wanted %u", d->name(),
                      w_max, r_max, ring, want));
   }
-  printf("virtio-blk-rw: %s %lu KiB at sector %lu seed %lu, %u in flight, indirect %s, flush %s;"
-         " write %lu ms, read %lu ms\n",
-         d->name(), g.bytes >> 10, g.offset / 512, g.seed, w_max, blk.indirect() ? "yes" : "no",
-         blk.can_flush() ? "yes" : "not offered", (t1 - t0) / tsc_khz(), (t2 - t1) / tsc_khz());
+  printf(
+      "virtio-blk-rw: %s %lu KiB at sector %lu seed %lu, %u in flight, indirect %s, flush %s;"
+      " write %lu ms, read %lu ms\n",
+      d->name(), g.bytes >> 10, g.offset / 512, g.seed, w_max, blk.indirect() ? "yes" : "no",
+      blk.can_flush() ? "yes" : "not offered", (t1 - t0) / tsc_khz(), (t2 - t1) / tsc_khz());
 }
 
 void test_virtio_blk_ro(TestResult& r) {
@@ -81,7 +88,8 @@ void test_virtio_blk_ro(TestResult& r) {
   DeviceSession session{d};
   VirtioBlk blk;
   if (!blk.init(d, 1, true, r)) return;
-  if (!d->has(VirtioBlk::kFRo)) return void(fail(r, "%s: VIRTIO_BLK_F_RO not negotiated", d->name()));
+  if (!d->has(VirtioBlk::kFRo))
+    return void(fail(r, "%s: VIRTIO_BLK_F_RO not negotiated", d->name()));
   uint64_t bytes = cmdline_number("blkro.size", 64 << 10), seed = cmdline_number("blkro.seed", 1);
   if (bytes == 0 || bytes % 512 != 0) return void(fail(r, "blkro.size must be whole sectors"));
   uint16_t max;
@@ -128,7 +136,8 @@ void test_virtio_blk_getid(TestResult& r) {
   uint8_t status = 0xff;
   if (!blk.request(VirtioBlk::kGetId, 0, id, VirtioBlk::kIdBytes, &status, r)) return;
   if (status != VirtioBlk::kOk) return void(fail(r, "%s: GET_ID status %u", d->name(), status));
-  if (id[VirtioBlk::kIdBytes] != 0xa5) return void(fail(r, "%s: GET_ID wrote past 20 bytes", d->name()));
+  if (id[VirtioBlk::kIdBytes] != 0xa5)
+    return void(fail(r, "%s: GET_ID wrote past 20 bytes", d->name()));
   // 5.2.6: up to 20 bytes of ID string, NUL-padded when shorter.
   size_t n = 0;
   while (n < VirtioBlk::kIdBytes && id[n] != 0) {
@@ -138,7 +147,8 @@ void test_virtio_blk_getid(TestResult& r) {
     ++n;
   }
   for (size_t i = n; i < VirtioBlk::kIdBytes; ++i) {
-    if (id[i] != 0) return void(fail(r, "%s: GET_ID byte %zu is %x after the NUL", d->name(), i, id[i]));
+    if (id[i] != 0)
+      return void(fail(r, "%s: GET_ID byte %zu is %x after the NUL", d->name(), i, id[i]));
   }
   char got[VirtioBlk::kIdBytes + 1];
   memcpy(got, id, n);
@@ -185,16 +195,16 @@ void test_virtio_reset(TestResult& r) {
   for (uint16_t i = 0; i < kReads; ++i) memcpy(snapshot + i * 512, VirtioBlk::slot_buffer(i), 512);
   delay_us(50000);
   if (vq.used_index() != used_after_reset) {
-    return void(fail(r, "%s: used idx moved from %u to %u after reset", d->name(),
-                     used_after_reset, vq.used_index()));
+    return void(fail(r, "%s: used idx moved from %u to %u after reset", d->name(), used_after_reset,
+                     vq.used_index()));
   }
   for (uint16_t i = 0; i < kReads; ++i) {
     if (memcmp(snapshot + i * 512, VirtioBlk::slot_buffer(i), 512) != 0) {
       return void(fail(r, "%s: read buffer %u changed after reset", d->name(), i));
     }
   }
-  printf("virtio-reset: %s reset with %u reads queued, %u of them completed before it\n",
-         d->name(), kReads, static_cast<uint16_t>(used_after_reset - used_before));
+  printf("virtio-reset: %s reset with %u reads queued, %u of them completed before it\n", d->name(),
+         kReads, static_cast<uint16_t>(used_after_reset - used_before));
   // A fresh initialisation from scratch, then the data read back.
   VirtioBlk again;
   if (!again.init(d, 1, true, r)) return;

@@ -102,7 +102,8 @@ void test_virtio_msix(TestResult& r) {
   uint16_t e = d->queue_entry(0);
   uint8_t vec = d->queue_vector(0);
   msix.mask(e, true);
-  if (!msix.masked(e)) return void(fail(r, "%s: mask bit of entry %u does not stick", d->name(), e));
+  if (!msix.masked(e))
+    return void(fail(r, "%s: mask bit of entry %u does not stick", d->name(), e));
   uint32_t c0 = irq_counts[vec];
   if (!one_io(d, b, 0, 5, r)) return;
   delay_us(20000);
@@ -114,13 +115,17 @@ void test_virtio_msix(TestResult& r) {
   }
   msix.mask(e, false);
   if (!wait_until(&irq_counts[vec], c0 + 1, 1000)) {
-    return void(fail(r, "%s: pending interrupt not delivered when entry %u was unmasked", d->name(), e));
+    return void(
+        fail(r, "%s: pending interrupt not delivered when entry %u was unmasked", d->name(), e));
   }
   delay_us(1000);
-  if (msix.pending(e)) return void(fail(r, "%s: PBA bit %u still set after delivery", d->name(), e));
-  printf("virtio-msix: %s, %u queue(s), %u table entries, vectors", d->name(), nq, msix.table_size());
+  if (msix.pending(e))
+    return void(fail(r, "%s: PBA bit %u still set after delivery", d->name(), e));
+  printf("virtio-msix: %s, %u queue(s), %u table entries, vectors", d->name(), nq,
+         msix.table_size());
   for (uint16_t q = 0; q < nq; ++q) {
-    printf(" q%u:%x(%u)", q, d->queue_vector(q), irq_counts[d->queue_vector(q)] - g_before[d->queue_vector(q)]);
+    printf(" q%u:%x(%u)", q, d->queue_vector(q),
+           irq_counts[d->queue_vector(q)] - g_before[d->queue_vector(q)]);
   }
   printf("; masked interrupt held pending and delivered on unmask\n");
 }
@@ -165,11 +170,26 @@ void test_virtio_intx(TestResult& r) {
     uint16_t status = bus.read16(f, pcicfg::kStatus);
     uint8_t isr1 = d->transport().isr(), isr2 = d->transport().isr();
     uint16_t status2 = bus.read16(f, pcicfg::kStatus);
-    if (!(isr1 & 1)) { fail(r, "%s: ISR %x after a completion, queue bit clear", d->name(), isr1); goto out; }
-    if (isr2 != 0) { fail(r, "%s: ISR %x on the second read, not cleared", d->name(), isr2); goto out; }
-    if (!(status & pcicfg::kStatusIntx)) { fail(r, "%s: PCI status %x lacks Interrupt Status with ISR set", d->name(), status); goto out; }
-    if (status2 & pcicfg::kStatusIntx) { fail(r, "%s: PCI status %x keeps Interrupt Status after ISR read", d->name(), status2); goto out; }
-    if (g_intx_count != 0) { fail(r, "%s: interrupt through a masked I/O APIC entry", d->name()); goto out; }
+    if (!(isr1 & 1)) {
+      fail(r, "%s: ISR %x after a completion, queue bit clear", d->name(), isr1);
+      goto out;
+    }
+    if (isr2 != 0) {
+      fail(r, "%s: ISR %x on the second read, not cleared", d->name(), isr2);
+      goto out;
+    }
+    if (!(status & pcicfg::kStatusIntx)) {
+      fail(r, "%s: PCI status %x lacks Interrupt Status with ISR set", d->name(), status);
+      goto out;
+    }
+    if (status2 & pcicfg::kStatusIntx) {
+      fail(r, "%s: PCI status %x keeps Interrupt Status after ISR read", d->name(), status2);
+      goto out;
+    }
+    if (g_intx_count != 0) {
+      fail(r, "%s: interrupt through a masked I/O APIC entry", d->name());
+      goto out;
+    }
   }
   // Unmasked: the completion interrupts through the I/O APIC; the handler's ISR read ends it.
   Ioapic::mask(g, false);
@@ -180,7 +200,10 @@ void test_virtio_intx(TestResult& r) {
     goto out;
   }
   delay_us(20000);
-  if (!(g_intx_isr & 1)) { fail(r, "%s: handler read ISR %x", d->name(), g_intx_isr); goto out; }
+  if (!(g_intx_isr & 1)) {
+    fail(r, "%s: handler read ISR %x", d->name(), g_intx_isr);
+    goto out;
+  }
   {
     // Level-triggered: once ISR was read the line is low, so interrupts stop.
     uint32_t settled = g_intx_count;

@@ -147,7 +147,8 @@ bool VirtioBlk::request(uint32_t type, uint64_t sector, void* buf, uint32_t len,
   int done;
   uint32_t used_len;
   if (!complete(0, &done, status, &used_len, r)) return false;
-  if (done != slot) return fail(r, "%s: completion for slot %d, expected %d", d_->name(), done, slot);
+  if (done != slot)
+    return fail(r, "%s: completion for slot %d, expected %d", d_->name(), done, slot);
   return true;
 }
 
@@ -194,7 +195,8 @@ bool VirtioBlk::stream(bool write, uint64_t offset, uint64_t bytes, uint64_t see
                        static_cast<uint16_t>(1 + next % 4), next % 2 == 1);
       if (got == -2) return fail(r, "%s: cannot express a %u-byte request", d_->name(), len);
       if (got < 0) break;  // ring full: reap first
-      if (!write && buf != slot_buffer(static_cast<uint16_t>(got))) return fail(r, "slot bookkeeping");
+      if (!write && buf != slot_buffer(static_cast<uint16_t>(got)))
+        return fail(r, "slot bookkeeping");
       chunk_of[got] = next++;
       queued = true;
     }

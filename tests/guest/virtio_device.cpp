@@ -122,7 +122,8 @@ bool VirtioDevice::setup_queues(uint16_t n, uint16_t max_size, uint16_t indirect
     uint16_t size = max;
     if (!legacy) {
       uint16_t cap = max < max_size ? max : max_size;
-      for (size = 1; static_cast<uint32_t>(size) * 2 <= cap;) size = static_cast<uint16_t>(size * 2);
+      for (size = 1; static_cast<uint32_t>(size) * 2 <= cap;)
+        size = static_cast<uint16_t>(size * 2);
     }
     if (!vq_[q].init(size, legacy, indirect_max, why, sizeof why)) {
       return fail(r, "%s: queue %u: %s", name_, q, why);
@@ -161,8 +162,8 @@ bool VirtioDevice::wait_used(uint16_t q, uint16_t* head, uint32_t* len, uint32_t
     if (rc == 1) return true;
     if (rc < 0) return fail(r, "%s queue %u: %s", name_, q, why);
     if (rdtsc() > end) {
-      return fail(r, "%s queue %u: nothing used in %u ms (%u in flight, used idx %u)", name_, q,
-                  ms, vq_[q].in_flight(), vq_[q].used_index());
+      return fail(r, "%s queue %u: nothing used in %u ms (%u in flight, used idx %u)", name_, q, ms,
+                  vq_[q].in_flight(), vq_[q].used_index());
     }
     pause();
   }

@@ -14,7 +14,9 @@ constexpr uint16_t kLinkUp = 1;
 
 uint8_t* g_net_mem = nullptr;  // the buffers, allocated once for every test that needs them
 
-uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | p[1] << 8); }
+uint16_t load16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] | p[1] << 8);
+}
 
 bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
   return static_cast<uint16_t>(new_idx - event - 1) < static_cast<uint16_t>(new_idx - old_idx);
@@ -55,7 +57,8 @@ bool NetDriver::start(VirtioDevice* d, const Options& o, TestResult& r) {
   uint16_t rx_size = d->queue(kRxQueue).size(), tx_size = d->queue(kTxQueue).size();
   rx_bufs_ = rx_size < kMaxBufs ? rx_size : kMaxBufs;
   tx_bufs_ = tx_size / 2 < kMaxBufs ? static_cast<uint16_t>(tx_size / 2) : kMaxBufs;
-  if (rx_bufs_ == 0 || tx_bufs_ == 0) return fail(r, "%s: queues too small (%u/%u)", d->name(), rx_size, tx_size);
+  if (rx_bufs_ == 0 || tx_bufs_ == 0)
+    return fail(r, "%s: queues too small (%u/%u)", d->name(), rx_size, tx_size);
   for (uint16_t i = 0; i < tx_bufs_; ++i) tx_free_[i] = static_cast<uint16_t>(tx_bufs_ - 1 - i);
   tx_free_count_ = tx_bufs_;
   tx_frames_ = rx_frames_ = num_buffers_zero_ = 0;
@@ -89,7 +92,9 @@ void NetDriver::kick(uint16_t q) {
   ++kicks_[q];
 }
 
-void NetDriver::tx_kick() { kick(kTxQueue); }
+void NetDriver::tx_kick() {
+  kick(kTxQueue);
+}
 
 bool NetDriver::healthy(TestResult& r) {
   uint8_t s = d_->transport().status();
@@ -205,14 +210,15 @@ int NetDriver::rx_poll(uint8_t** frame, uint32_t* len, TestResult& r) {
     return 0;
   }
   uint16_t i = buf_of_head_[kRxQueue][head];
-  if (i >= rx_bufs_) return fail(r, "%s receiveq: used head %u has no buffer", d_->name(), head), -1;
+  if (i >= rx_bufs_)
+    return fail(r, "%s receiveq: used head %u has no buffer", d_->name(), head), -1;
   buf_of_head_[kRxQueue][head] = 0xffff;
   uint8_t* b = buf(kRxQueue, i);
   // 5.1.6.4: the used length covers the header and the frame and never exceeds the buffer; a
   // frame is at least an Ethernet header.
   if (used < hdr_ + 14 || used > kBufBytes) {
-    return fail(r, "%s receiveq: used length %u for a %u-byte buffer (header %u)", d_->name(),
-                used, kBufBytes, hdr_),
+    return fail(r, "%s receiveq: used length %u for a %u-byte buffer (header %u)", d_->name(), used,
+                kBufBytes, hdr_),
            -1;
   }
   // No offloads negotiated: no checksum to complete, no GSO (5.1.6.4.1); one buffer per frame

@@ -20,7 +20,7 @@ constexpr uint16_t kVirtioTypeNet = 1;
 class NetDriver {
  public:
   static constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
-  static constexpr uint32_t kBufBytes = 2048;  // one receive or transmit buffer
+  static constexpr uint32_t kBufBytes = 2048;   // one receive or transmit buffer
   static constexpr uint32_t kFrameOffset = 32;  // transmit frames start here in their buffer
   static constexpr uint16_t kMaxBufs = 128;     // per direction
   static constexpr uint32_t kMaxFrame = 1514;   // Ethernet header + 1500

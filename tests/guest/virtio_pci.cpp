@@ -14,12 +14,12 @@ bool streq(const char* a, const char* b) {
 
 // 4.1.4.3: the common configuration structure.
 namespace common {
-constexpr uint32_t kDeviceFeatureSelect = 0x00, kDeviceFeature = 0x04,
-                   kDriverFeatureSelect = 0x08, kDriverFeature = 0x0c, kMsixConfig = 0x10,
-                   kNumQueues = 0x12, kDeviceStatus = 0x14, kConfigGeneration = 0x15,
-                   kQueueSelect = 0x16, kQueueSize = 0x18, kQueueMsixVector = 0x1a,
-                   kQueueEnable = 0x1c, kQueueNotifyOff = 0x1e, kQueueDesc = 0x20,
-                   kQueueDriver = 0x28, kQueueDevice = 0x30, kSize = 0x38;
+constexpr uint32_t kDeviceFeatureSelect = 0x00, kDeviceFeature = 0x04, kDriverFeatureSelect = 0x08,
+                   kDriverFeature = 0x0c, kMsixConfig = 0x10, kNumQueues = 0x12,
+                   kDeviceStatus = 0x14, kConfigGeneration = 0x15, kQueueSelect = 0x16,
+                   kQueueSize = 0x18, kQueueMsixVector = 0x1a, kQueueEnable = 0x1c,
+                   kQueueNotifyOff = 0x1e, kQueueDesc = 0x20, kQueueDriver = 0x28,
+                   kQueueDevice = 0x30, kSize = 0x38;
 }
 // 4.1.4.10: the legacy header in BAR0.
 namespace legacy {
@@ -43,7 +43,9 @@ VirtioFace virtio_face() {
   return VirtioFace::Modern;
 }
 
-const char* face_name(VirtioFace face) { return face == VirtioFace::Legacy ? "legacy" : "modern"; }
+const char* face_name(VirtioFace face) {
+  return face == VirtioFace::Legacy ? "legacy" : "modern";
+}
 
 uint16_t virtio_type(const PciFunction& f) {
   if (f.vendor != kVirtioVendor) return 0;
@@ -54,10 +56,14 @@ uint16_t virtio_type(const PciFunction& f) {
 
 const char* virtio_type_name(uint16_t type) {
   switch (type) {
-    case kVirtioTypeBlk: return "virtio-blk";
-    case kVirtioTypeConsole: return "virtio-console";
-    case kVirtioTypeRng: return "virtio-rng";
-    default: return "virtio";
+    case kVirtioTypeBlk:
+      return "virtio-blk";
+    case kVirtioTypeConsole:
+      return "virtio-console";
+    case kVirtioTypeRng:
+      return "virtio-rng";
+    default:
+      return "virtio";
   }
 }
 
@@ -67,7 +73,8 @@ bool VirtioPci::attach(PciFunction* f, VirtioFace face, char* why, size_t n) {
   face_ = face;
   if (face == VirtioFace::Legacy) {
     // 4.1.5: a transitional device's legacy registers are its I/O BAR0.
-    if (f->device >= 0x1040) return snprintf(why, n, "a modern-only device has no legacy face"), false;
+    if (f->device >= 0x1040)
+      return snprintf(why, n, "a modern-only device has no legacy face"), false;
     if (!f->bar[0].io || f->bar[0].size < 24 || f->bar[0].addr == 0) {
       return snprintf(why, n, "no legacy I/O BAR0"), false;
     }
@@ -76,7 +83,8 @@ bool VirtioPci::attach(PciFunction* f, VirtioFace face, char* why, size_t n) {
     // 4.1.4: the first capability of each type with a usable BAR is the one to use.
     for (uint8_t cap = bus.find_capability(*f, pcicfg::kCapVendor); cap != 0;
          cap = bus.find_capability(*f, pcicfg::kCapVendor, cap)) {
-      uint8_t len = bus.read8(*f, cap + 2), type = bus.read8(*f, cap + 3), bar = bus.read8(*f, cap + 4);
+      uint8_t len = bus.read8(*f, cap + 2), type = bus.read8(*f, cap + 3),
+              bar = bus.read8(*f, cap + 4);
       uint32_t off = bus.read32(*f, cap + 8), length = bus.read32(*f, cap + 12);
       if (len < 16 || bar > 5 || f->bar[bar].size == 0 || f->bar[bar].io || f->bar[bar].addr == 0) {
         continue;
@@ -156,20 +164,21 @@ uint16_t VirtioPci::queue_max_size(uint16_t q) const {
   return mmio_read<uint16_t>(common_ + common::kQueueSize);
 }
 
-bool VirtioPci::setup_queue(uint16_t q, const Virtqueue& vq, uint16_t vector, char* why,
-                            size_t n) {
+bool VirtioPci::setup_queue(uint16_t q, const Virtqueue& vq, uint16_t vector, char* why, size_t n) {
   if (q >= kMaxQueues) return snprintf(why, n, "queue %u beyond this driver's limit", q), false;
   if (face_ == VirtioFace::Legacy) {
     // 4.1.5.1.3.1 (legacy virtqueue configuration): the size is the device's; the rings are one
     // block laid out as in 2.7.2 with 4096 alignment, given by page frame number.
     outw(io_ + legacy::kQueueSelect, q);
     uint16_t size = inw(io_ + legacy::kQueueSize);
-    if (size != vq.size()) return snprintf(why, n, "queue %u size %u, rings for %u", q, size, vq.size()), false;
+    if (size != vq.size())
+      return snprintf(why, n, "queue %u size %u, rings for %u", q, size, vq.size()), false;
     outl(io_ + legacy::kQueuePfn, static_cast<uint32_t>(vq.desc_addr() >> 12));
     if (msix_on_) {
       outw(io_ + legacy::kQueueVector, vector);
       uint16_t back = inw(io_ + legacy::kQueueVector);
-      if (back != vector) return snprintf(why, n, "queue %u vector reads %x, wrote %x", q, back, vector), false;
+      if (back != vector)
+        return snprintf(why, n, "queue %u vector reads %x, wrote %x", q, back, vector), false;
     }
     return true;
   }
@@ -177,7 +186,8 @@ bool VirtioPci::setup_queue(uint16_t q, const Virtqueue& vq, uint16_t vector, ch
   uint64_t c = common_;
   mmio_write<uint16_t>(c + common::kQueueSelect, q);
   uint16_t max = mmio_read<uint16_t>(c + common::kQueueSize);
-  if (max == 0 || vq.size() > max) return snprintf(why, n, "queue %u max size %u < %u", q, max, vq.size()), false;
+  if (max == 0 || vq.size() > max)
+    return snprintf(why, n, "queue %u max size %u < %u", q, max, vq.size()), false;
   if (mmio_read<uint16_t>(c + common::kQueueEnable) != 0) {
     return snprintf(why, n, "queue %u already enabled after reset", q), false;
   }
@@ -185,14 +195,18 @@ bool VirtioPci::setup_queue(uint16_t q, const Virtqueue& vq, uint16_t vector, ch
   if (msix_on_) {
     mmio_write<uint16_t>(c + common::kQueueMsixVector, vector);
     uint16_t back = mmio_read<uint16_t>(c + common::kQueueMsixVector);
-    if (back != vector) return snprintf(why, n, "queue %u vector reads %x, wrote %x", q, back, vector), false;
+    if (back != vector)
+      return snprintf(why, n, "queue %u vector reads %x, wrote %x", q, back, vector), false;
   }
   write64(c + common::kQueueDesc, vq.desc_addr());
   write64(c + common::kQueueDriver, vq.avail_addr());
   write64(c + common::kQueueDevice, vq.used_addr());
-  uint64_t off = static_cast<uint64_t>(mmio_read<uint16_t>(c + common::kQueueNotifyOff)) * notify_mult_;
+  uint64_t off =
+      static_cast<uint64_t>(mmio_read<uint16_t>(c + common::kQueueNotifyOff)) * notify_mult_;
   if (off + 2 > notify_len_) {
-    return snprintf(why, n, "queue %u notify offset %lx beyond the %x-byte area", q, off, notify_len_), false;
+    return snprintf(why, n, "queue %u notify offset %lx beyond the %x-byte area", q, off,
+                    notify_len_),
+           false;
   }
   queue_notify_[q] = notify_ + off;
   mmio_write<uint16_t>(c + common::kQueueEnable, 1);
@@ -231,17 +245,20 @@ uint8_t VirtioPci::gen() const {
 }
 
 uint8_t VirtioPci::cfg8(uint32_t off) const {
-  if (face_ == VirtioFace::Legacy) return inb(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
+  if (face_ == VirtioFace::Legacy)
+    return inb(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
   return off + 1 <= device_len_ ? mmio_read<uint8_t>(device_ + off) : 0xff;
 }
 
 uint16_t VirtioPci::cfg16(uint32_t off) const {
-  if (face_ == VirtioFace::Legacy) return inw(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
+  if (face_ == VirtioFace::Legacy)
+    return inw(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
   return off + 2 <= device_len_ ? mmio_read<uint16_t>(device_ + off) : 0xffff;
 }
 
 uint32_t VirtioPci::cfg32(uint32_t off) const {
-  if (face_ == VirtioFace::Legacy) return inl(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
+  if (face_ == VirtioFace::Legacy)
+    return inl(static_cast<uint16_t>(io_ + (msix_on_ ? 24 : 20) + off));
   return off + 4 <= device_len_ ? mmio_read<uint32_t>(device_ + off) : 0xffffffff;
 }
 

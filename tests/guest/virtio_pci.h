@@ -25,8 +25,8 @@ const char* virtio_type_name(uint16_t type);
 
 // Device status bits (2.1) and transport feature bits (6).
 namespace vstatus {
-constexpr uint8_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8,
-                  kNeedsReset = 64, kFailed = 128;
+constexpr uint8_t kAcknowledge = 1, kDriver = 2, kDriverOk = 4, kFeaturesOk = 8, kNeedsReset = 64,
+                  kFailed = 128;
 }
 constexpr unsigned kFeatIndirectDesc = 28, kFeatEventIdx = 29, kFeatVersion1 = 32,
                    kFeatAccessPlatform = 33;
@@ -47,7 +47,7 @@ class VirtioPci {
   void set_status(uint8_t s);
   uint64_t device_features() const;  // 32 bits on the legacy face
   void set_driver_features(uint64_t features);
-  uint16_t num_queues() const;         // legacy: the queues whose size reads non-zero
+  uint16_t num_queues() const;  // legacy: the queues whose size reads non-zero
   uint16_t queue_max_size(uint16_t q) const;
   // Programs queue `q` with `vq`'s rings (and size, modern face) and MSI-X vector `vector`
   // (kNoVector: none), then enables it (modern) or activates it by PFN (legacy).
@@ -56,8 +56,8 @@ class VirtioPci {
   void notify(uint16_t q) const;
   // Where notify(q) writes on the modern face (0 before setup_queue, and on the legacy face).
   uint64_t notify_addr(uint16_t q) const { return q < kMaxQueues ? queue_notify_[q] : 0; }
-  uint8_t isr() const;                 // reading clears it (4.1.4.5)
-  void enable_msix(bool on);           // also moves the legacy device configuration (20 or 24)
+  uint8_t isr() const;        // reading clears it (4.1.4.5)
+  void enable_msix(bool on);  // also moves the legacy device configuration (20 or 24)
   bool msix_enabled() const { return msix_on_; }
 
   // Device-specific configuration; multi-word reads repeat until consistent (4.1.4.3
@@ -79,7 +79,7 @@ class VirtioPci {
   VirtioFace face_ = VirtioFace::Modern;
   Msix msix_;
   bool msix_on_ = false;
-  uint16_t io_ = 0;  // legacy
+  uint16_t io_ = 0;                                          // legacy
   uint64_t common_ = 0, notify_ = 0, isr_ = 0, device_ = 0;  // modern
   uint32_t notify_mult_ = 0, notify_len_ = 0, device_len_ = 0;
   uint64_t queue_notify_[kMaxQueues] = {};

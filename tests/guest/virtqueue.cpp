@@ -8,7 +8,9 @@
 namespace guest {
 
 namespace {
-size_t pages_for(size_t bytes) { return (bytes + 4095) / 4096; }
+size_t pages_for(size_t bytes) {
+  return (bytes + 4095) / 4096;
+}
 }  // namespace
 
 bool Virtqueue::init(uint16_t size, bool legacy_layout, uint16_t indirect_max, char* why,
@@ -18,8 +20,9 @@ bool Virtqueue::init(uint16_t size, bool legacy_layout, uint16_t indirect_max, c
            false;
   }
   size_t desc_bytes = 16ULL * size, avail_bytes = 6 + 2ULL * size, used_bytes = 6 + 8ULL * size;
-  size_t pages = legacy_layout ? pages_for(desc_bytes + avail_bytes) + pages_for(used_bytes)
-                               : pages_for(used_bytes) + pages_for(desc_bytes) + pages_for(avail_bytes);
+  size_t pages = legacy_layout
+                     ? pages_for(desc_bytes + avail_bytes) + pages_for(used_bytes)
+                     : pages_for(used_bytes) + pages_for(desc_bytes) + pages_for(avail_bytes);
   if (mem_ == nullptr || mem_pages_ < pages) {
     mem_ = static_cast<uint8_t*>(alloc_pages(pages));
     if (mem_ == nullptr) return snprintf(why, n, "out of pages for a %u-entry queue", size), false;
@@ -34,8 +37,8 @@ bool Virtqueue::init(uint16_t size, bool legacy_layout, uint16_t indirect_max, c
   } else {
     used_ = reinterpret_cast<Used*>(mem_);
     desc_ = reinterpret_cast<Desc*>(mem_ + pages_for(used_bytes) * 4096);
-    avail_ = reinterpret_cast<Avail*>(reinterpret_cast<uint8_t*>(desc_) +
-                                      pages_for(desc_bytes) * 4096);
+    avail_ =
+        reinterpret_cast<Avail*>(reinterpret_cast<uint8_t*>(desc_) + pages_for(desc_bytes) * 4096);
   }
   indirect_max_ = indirect_max;
   if (indirect_max != 0) {
@@ -110,7 +113,9 @@ bool Virtqueue::kick_needed() const {
   return !(static_cast<volatile Used*>(used_)->flags & kUsedNoNotify);
 }
 
-uint16_t Virtqueue::used_index() const { return static_cast<volatile Used*>(used_)->idx; }
+uint16_t Virtqueue::used_index() const {
+  return static_cast<volatile Used*>(used_)->idx;
+}
 
 int Virtqueue::pop(uint16_t* head, uint32_t* len, char* why, size_t n) {
   volatile Used* u = used_;

@@ -56,26 +56,30 @@ TEST_P(BalloonGuest, InflatingReturnsMemoryToTheHost) {
                                                                         : 0;
     phase[p].add(vmRssKiB(pid));
   };
-  std::string cmdline = std::string("tests=virtio-balloon virtio=") + face + " balloon.hold.ms=1500";
+  std::string cmdline =
+      std::string("tests=virtio-balloon virtio=") + face + " balloon.hold.ms=1500";
   auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M", "--balloon", "128M",
                      "--cmdline", cmdline},
                     opts);
   ASSERT_FALSE(r.timed_out) << describe(r);
   EXPECT_EQ(r.status, 0) << describe(r);
-  EXPECT_NE(r.out.find(std::string("PASS virtio-balloon ") + face), std::string::npos) << describe(r);
+  EXPECT_NE(r.out.find(std::string("PASS virtio-balloon ") + face), std::string::npos)
+      << describe(r);
   EXPECT_NE(r.out.find("target 32768 pages"), std::string::npos) << describe(r);
   ASSERT_GT(phase[1].samples, 0u) << "no RSS sample while the pages were touched\n" << describe(r);
-  ASSERT_GT(phase[2].samples, 0u) << "no RSS sample while the balloon was inflated\n" << describe(r);
+  ASSERT_GT(phase[2].samples, 0u) << "no RSS sample while the balloon was inflated\n"
+                                  << describe(r);
   uint64_t peak = phase[1].max, low = phase[2].min;
-  std::printf("[ result ] %s: VmRSS before touching %lu KiB, peak after touching %lu KiB, "
-              "inflated %lu KiB (drop %lu KiB of %lu ballooned, %lu+%lu samples), after deflating "
-              "%lu KiB\n",
-              face, static_cast<unsigned long>(phase[0].samples ? phase[0].min : 0),
-              static_cast<unsigned long>(peak), static_cast<unsigned long>(low),
-              static_cast<unsigned long>(peak > low ? peak - low : 0),
-              static_cast<unsigned long>(kBalloonKiB), static_cast<unsigned long>(phase[1].samples),
-              static_cast<unsigned long>(phase[2].samples),
-              static_cast<unsigned long>(phase[3].samples ? phase[3].max : 0));
+  std::printf(
+      "[ result ] %s: VmRSS before touching %lu KiB, peak after touching %lu KiB, "
+      "inflated %lu KiB (drop %lu KiB of %lu ballooned, %lu+%lu samples), after deflating "
+      "%lu KiB\n",
+      face, static_cast<unsigned long>(phase[0].samples ? phase[0].min : 0),
+      static_cast<unsigned long>(peak), static_cast<unsigned long>(low),
+      static_cast<unsigned long>(peak > low ? peak - low : 0),
+      static_cast<unsigned long>(kBalloonKiB), static_cast<unsigned long>(phase[1].samples),
+      static_cast<unsigned long>(phase[2].samples),
+      static_cast<unsigned long>(phase[3].samples ? phase[3].max : 0));
   // Touching really made the pages resident, and inflating gave most of them back.
   EXPECT_GE(peak, kBalloonKiB) << "peak " << peak << " KiB";
   EXPECT_GE(peak - std::min(peak, low), kBalloonKiB * 3 / 4)

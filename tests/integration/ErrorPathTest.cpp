@@ -1,8 +1,7 @@
 // Configuration errors (hostile-guest case 39) and bad images (case 40): one clear line on stderr
 // naming the problem, a non-zero exit, and no guest code run.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,13 +60,13 @@ TEST(Hostile, Case39_UnknownOption) {
 }
 
 TEST(Hostile, Case40_KernelThatIsNotAnImage) {
-  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_SOURCE_DIR "/README.md"}),
-                     "README.md");
+  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_SOURCE_DIR "/README.md"}), "README.md");
 }
 
 TEST(Hostile, Case39_MissingDiskFile) {
-  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", "/nonexistent/disk.img"}),
-                     "/nonexistent/disk.img");
+  expectOneErrorLine(
+      runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", "/nonexistent/disk.img"}),
+      "/nonexistent/disk.img");
 }
 
 // A read-write disk on a file that cannot be written. The test runs as root, for whom file modes

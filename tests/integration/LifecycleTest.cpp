@@ -2,10 +2,9 @@
 // i8042 reset line (status 0), and SIGTERM in the middle of a stream of guest writes (every write
 // acknowledged to the guest is in the file).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -115,7 +114,8 @@ TEST(Hostile, Case41_SigtermDuringGuestWritesKeepsEveryAcknowledgedWrite) {
                         << " bytes) is not in the file: first wrong byte at " << offset + bad;
   }
   close(fd);
-  std::printf("case 41: %zu writes (%" PRIu64 " KiB) acknowledged before SIGTERM, all in the file\n",
+  std::printf("case 41: %zu writes (%" PRIu64
+              " KiB) acknowledged before SIGTERM, all in the file\n",
               ranges.size(), acked_bytes >> 10);
 }
 

@@ -67,7 +67,9 @@ int shell(const std::string& cmd, std::string* out = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-bool haveRootAndTun() { return geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0; }
+bool haveRootAndTun() {
+  return geteuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
+}
 
 // Runs `fn` on a fresh thread that has entered network namespace `ns` ("" = stay), so that the
 // sockets it creates belong there; the calling thread's namespace never changes.
@@ -115,8 +117,10 @@ class NetEnv {
       (void)shell(env->prefix() + std::string(kIp) + " link set lo up");
     } else {
       while (!out.empty() && out.back() == '\n') out.pop_back();
-      std::fprintf(stderr, "[ note ] network namespaces unavailable (%s); using a tap in the root "
-                   "namespace\n", out.c_str());
+      std::fprintf(stderr,
+                   "[ note ] network namespaces unavailable (%s); using a tap in the root "
+                   "namespace\n",
+                   out.c_str());
       env->ns_.clear();
       env->tap_ = "embt" + std::to_string(getpid() % 100000) + "x" + std::to_string(n);
       std::string net = "10.201." + std::to_string(getpid() % 250);
@@ -129,7 +133,8 @@ class NetEnv {
     }
     env->tap_made_ = true;
     (void)shell(env->prefix() + "sysctl -qw net.ipv6.conf." + env->tap_ + ".disable_ipv6=1");
-    if (shell(env->prefix() + kIp + " addr add " + env->host_ip_ + "/24 dev " + env->tap_, &out) != 0 ||
+    if (shell(env->prefix() + kIp + " addr add " + env->host_ip_ + "/24 dev " + env->tap_, &out) !=
+            0 ||
         shell(env->prefix() + kIp + " link set " + env->tap_ + " up", &out) != 0) {
       *why = "configuring " + env->tap_ + ": " + out;
       return nullptr;
@@ -150,7 +155,9 @@ class NetEnv {
   const std::string& hostIp() const { return host_ip_; }
   const std::string& guestIp() const { return guest_ip_; }
   // Shell prefix that runs a command inside the namespace.
-  std::string prefix() const { return ns_.empty() ? "" : std::string(kIp) + " netns exec " + ns_ + " "; }
+  std::string prefix() const {
+    return ns_.empty() ? "" : std::string(kIp) + " netns exec " + ns_ + " ";
+  }
   // argv that runs `argv` inside the namespace (ip netns exec execs it: the pid is the child's).
   std::vector<std::string> wrap(std::vector<std::string> argv) const {
     if (ns_.empty()) return argv;
@@ -196,22 +203,25 @@ class TapPeer {
   }
 
   bool open(const NetEnv& env, std::string* why) {
-    return inNamespace(env.ns(), [&](std::string* w) {
-      fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
-      if (fd_ < 0) return *w = std::string("AF_PACKET socket: ") + std::strerror(errno), false;
-      ifindex_ = static_cast<int>(if_nametoindex(env.tap().c_str()));
-      if (ifindex_ == 0) return *w = "no interface " + env.tap(), false;
-      sockaddr_ll sll{};
-      sll.sll_family = AF_PACKET;
-      sll.sll_protocol = htons(ETH_P_ALL);
-      sll.sll_ifindex = ifindex_;
-      if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
-        return *w = std::string("bind to ") + env.tap() + ": " + std::strerror(errno), false;
-      }
-      int rcvbuf = 32 << 20;
-      (void)setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
-      return true;
-    }, why);
+    return inNamespace(
+        env.ns(),
+        [&](std::string* w) {
+          fd_ = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+          if (fd_ < 0) return *w = std::string("AF_PACKET socket: ") + std::strerror(errno), false;
+          ifindex_ = static_cast<int>(if_nametoindex(env.tap().c_str()));
+          if (ifindex_ == 0) return *w = "no interface " + env.tap(), false;
+          sockaddr_ll sll{};
+          sll.sll_family = AF_PACKET;
+          sll.sll_protocol = htons(ETH_P_ALL);
+          sll.sll_ifindex = ifindex_;
+          if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0) {
+            return *w = std::string("bind to ") + env.tap() + ": " + std::strerror(errno), false;
+          }
+          int rcvbuf = 32 << 20;
+          (void)setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf);
+          return true;
+        },
+        why);
   }
 
   void start() {
@@ -228,7 +238,8 @@ class TapPeer {
     uint8_t src[6] = {0x02, 0xee, 0x00, 0x00, 0x00, 0x01};
     std::vector<uint8_t> f(ember_net::kBurstMaxLen);
     for (uint32_t seq = 0; seq < count; ++seq) {
-      uint32_t len = ember_net::kBurstMinLen + (seq * 397) % (ember_net::kBurstMaxLen - ember_net::kBurstMinLen + 1);
+      uint32_t len = ember_net::kBurstMinLen +
+                     (seq * 397) % (ember_net::kBurstMaxLen - ember_net::kBurstMinLen + 1);
       ember_net::burst_fill(f.data(), len, dst, src, false, seq, count);
       sockaddr_ll to{};
       to.sll_family = AF_PACKET;
@@ -270,9 +281,12 @@ class TapPeer {
       if (poll(&p, 1, 50) <= 0) continue;
       sockaddr_ll from{};
       socklen_t fl = sizeof from;
-      ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &fl);
+      ssize_t n = recvfrom(fd_, buf.data(), buf.size(), MSG_DONTWAIT,
+                           reinterpret_cast<sockaddr*>(&from), &fl);
       if (n < 14 || from.sll_pkttype == PACKET_OUTGOING) continue;
-      if (buf[12] != (ember_net::kBurstEtherType >> 8) || buf[13] != (ember_net::kBurstEtherType & 0xff)) continue;
+      if (buf[12] != (ember_net::kBurstEtherType >> 8) ||
+          buf[13] != (ember_net::kBurstEtherType & 0xff))
+        continue;
       auto now = std::chrono::steady_clock::now();
       uint32_t seq = 0, count = 0;
       std::lock_guard lock(mutex_);
@@ -337,7 +351,8 @@ TEST_P(NetworkGuest, PingBurstAndReceive) {
                         " net.ip=" + env->guestIp() + " net.peer=" + env->hostIp() +
                         " net.count=4 net.burst=" + std::to_string(kBurst) +
                         " net.rx=" + std::to_string(kHostFrames) + " " + c.extra;
-  std::string net = "tap=" + env->tap() + ",mac=" + kGuestMac + (c.ioeventfd ? "" : ",ioeventfd=off");
+  std::string net =
+      "tap=" + env->tap() + ",mac=" + kGuestMac + (c.ioeventfd ? "" : ",ioeventfd=off");
   ProcessOptions opts;
   opts.timeout_ms = 180000;
   bool sent = false;
@@ -362,7 +377,8 @@ TEST_P(NetworkGuest, PingBurstAndReceive) {
   EXPECT_TRUE(linesStartingWith(r.out, "FAIL").empty()) << describe(r);
   for (const char* t : {"virtio-net-ping", "virtio-net-burst"}) {
     EXPECT_FALSE(lineWith(r.out, std::string("PASS ") + t, c.face).empty())
-        << "missing 'PASS " << t << " " << c.face << "'\n" << describe(r);
+        << "missing 'PASS " << t << " " << c.face << "'\n"
+        << describe(r);
   }
   EXPECT_NE(r.out.find("mac 52:54:00:12:34:56"), std::string::npos) << describe(r);
 
@@ -379,13 +395,14 @@ TEST_P(NetworkGuest, PingBurstAndReceive) {
   std::string tx = lineWith(r.out, "virtio-net-burst:", "sent");
   std::string rx = lineWith(r.out, "virtio-net-burst:", "received");
   double host_mbs = counts.seconds > 0 ? counts.bytes / counts.seconds / 1e6 : 0;
-  std::printf("[ result ] %s: %s\n[ result ] %s: %s\n[ result ] %s: %s\n"
-              "[ result ] %s: host counted %lu/%u burst frames (%lu bytes) in %.3f s = %.2f MB/s;"
-              " tap rx_packets +%lu%s\n",
-              c.label, rtt.c_str(), c.label, tx.c_str(), c.label, rx.c_str(), c.label,
-              static_cast<unsigned long>(counts.distinct), kBurst,
-              static_cast<unsigned long>(counts.bytes), counts.seconds, host_mbs,
-              static_cast<unsigned long>(rx1 - rx0), env->ns().empty() ? " (root namespace)" : "");
+  std::printf(
+      "[ result ] %s: %s\n[ result ] %s: %s\n[ result ] %s: %s\n"
+      "[ result ] %s: host counted %lu/%u burst frames (%lu bytes) in %.3f s = %.2f MB/s;"
+      " tap rx_packets +%lu%s\n",
+      c.label, rtt.c_str(), c.label, tx.c_str(), c.label, rx.c_str(), c.label,
+      static_cast<unsigned long>(counts.distinct), kBurst, static_cast<unsigned long>(counts.bytes),
+      counts.seconds, host_mbs, static_cast<unsigned long>(rx1 - rx0),
+      env->ns().empty() ? " (root namespace)" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -457,15 +474,20 @@ TEST_F(NetErrorInNamespace, BusyTap) {
   // A tap without IFF_MULTI_QUEUE takes one reader: hold it open here.
   int held = -1;
   std::string why;
-  ASSERT_TRUE(inNamespace(env_->ns(), [&](std::string* w) {
-    held = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (held < 0) return *w = "open /dev/net/tun", false;
-    ifreq ifr{};
-    std::strncpy(ifr.ifr_name, env_->tap().c_str(), IFNAMSIZ - 1);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-    if (ioctl(held, TUNSETIFF, &ifr) != 0) return *w = std::string("TUNSETIFF: ") + std::strerror(errno), false;
-    return true;
-  }, &why)) << why;
+  ASSERT_TRUE(inNamespace(
+      env_->ns(),
+      [&](std::string* w) {
+        held = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (held < 0) return *w = "open /dev/net/tun", false;
+        ifreq ifr{};
+        std::strncpy(ifr.ifr_name, env_->tap().c_str(), IFNAMSIZ - 1);
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+        if (ioctl(held, TUNSETIFF, &ifr) != 0)
+          return *w = std::string("TUNSETIFF: ") + std::strerror(errno), false;
+        return true;
+      },
+      &why))
+      << why;
   auto r = run("tap=" + env_->tap());
   close(held);
   expectOneErrorLine(r, env_->tap());
@@ -487,12 +509,12 @@ TEST_F(NetErrorInNamespace, InterfaceThatIsNotATap) {
 }
 
 TEST(BalloonErrorPaths, BalloonNotSmallerThanMemory) {
-  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M",
-                               "--balloon", "256M"}),
-                     "--balloon");
-  expectOneErrorLine(runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M",
-                               "--balloon", "1G"}),
-                     "--balloon");
+  expectOneErrorLine(
+      runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M", "--balloon", "256M"}),
+      "--balloon");
+  expectOneErrorLine(
+      runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M", "--balloon", "1G"}),
+      "--balloon");
 }
 
 TEST(BalloonErrorPaths, MalformedBalloonSize) {

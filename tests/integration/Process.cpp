@@ -1,9 +1,8 @@
 // fork/exec with pipes, a poll loop and a kill on timeout.
 #include "Process.h"
 
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -11,18 +11,18 @@
 namespace ember::test {
 
 struct ProcessResult {
-  int status = -1;       // exit status, or 128+signal
+  int status = -1;  // exit status, or 128+signal
   bool timed_out = false;
-  std::string out;       // stdout
-  std::string err;       // stderr
+  std::string out;  // stdout
+  std::string err;  // stderr
   double seconds = 0;
 };
 
 struct ProcessOptions {
   int timeout_ms = 60000;
-  std::string stdin_data;       // written to the child's stdin, then closed
-  bool close_stdin = false;     // run with fd 0 closed
-  int signal_after_ms = -1;     // send `signal` this long after start
+  std::string stdin_data;    // written to the child's stdin, then closed
+  bool close_stdin = false;  // run with fd 0 closed
+  int signal_after_ms = -1;  // send `signal` this long after start
   int signal = 0;
   // Called on the test's thread while the child runs: after every batch of output and at least
   // every 100 ms, with the child's pid and its stdout so far. It must return quickly; the child

@@ -17,8 +17,8 @@ class TestGuestBoot : public ::testing::TestWithParam<BootCase> {};
 
 TEST_P(TestGuestBoot, AllGuestTestsPass) {
   const BootCase& c = GetParam();
-  std::string cmdline = std::string("tests=all expect.mem=") + c.memory +
-                        " expect.cpus=" + std::to_string(c.cpus);
+  std::string cmdline =
+      std::string("tests=all expect.mem=") + c.memory + " expect.cpus=" + std::to_string(c.cpus);
   // cmdline.len counts the whole line, its own token included: iterate to the fixed point.
   std::string full;
   for (size_t len = cmdline.size();;) {
@@ -33,7 +33,8 @@ TEST_P(TestGuestBoot, AllGuestTestsPass) {
   EXPECT_TRUE(linesStartingWith(r.out, "FAIL").empty()) << describe(r);
   for (const char* t : {"serial", "memory", "timer", "smp", "cmdline"}) {
     EXPECT_EQ(linesStartingWith(r.out, std::string("PASS ") + t).size(), 1u)
-        << "missing PASS " << t << "\n" << describe(r);
+        << "missing PASS " << t << "\n"
+        << describe(r);
   }
   EXPECT_EQ(linesStartingWith(r.out, "5 passed, 0 failed").size(), 1u) << describe(r);
   // The command line the guest echoes is exactly the one given.
@@ -47,8 +48,7 @@ TEST_P(TestGuestBoot, AllGuestTestsPass) {
 
 INSTANTIATE_TEST_SUITE_P(MemoryAndCpus, TestGuestBoot,
                          ::testing::Values(BootCase{"64M", 1}, BootCase{"64M", 2},
-                                           BootCase{"3G", 1}, BootCase{"3G", 2},
-                                           BootCase{"5G", 2}),
+                                           BootCase{"3G", 1}, BootCase{"3G", 2}, BootCase{"5G", 2}),
                          [](const auto& info) {
                            return std::string("mem") + info.param.memory + "_cpus" +
                                   std::to_string(info.param.cpus);

@@ -27,8 +27,8 @@ void writeFile(const std::string& path, uint64_t bytes, uint64_t seed, bool patt
     uint64_t v = pattern ? pattern_qword(seed, i / 8) : 0;
     for (int b = 0; b < 8; ++b) data[i + b] = static_cast<uint8_t>(v >> (8 * b));
   }
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(data.data()),
-                                              static_cast<std::streamsize>(data.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
 }
 
 struct VirtioCase {
@@ -53,8 +53,8 @@ TEST_P(VirtioGuest, EveryDeviceTestPasses) {
   opts.stdin_data = "ping-from-host";
   opts.timeout_ms = 120000;
   auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "128M", "--cpus", "2",
-                     "--disk", rw + ",serial=ember-disk-0" + kick, "--disk", ro + ",readonly" + kick,
-                     "--console", "virtio", "--rng", "--cmdline", cmdline},
+                     "--disk", rw + ",serial=ember-disk-0" + kick, "--disk",
+                     ro + ",readonly" + kick, "--console", "virtio", "--rng", "--cmdline", cmdline},
                     opts);
   ASSERT_FALSE(r.timed_out) << describe(r);
   EXPECT_EQ(r.status, 0) << describe(r);
@@ -84,7 +84,8 @@ TEST_P(VirtioGuest, EveryDeviceTestPasses) {
   auto rodata = readFile(ro);
   ASSERT_EQ(rodata.size(), kDiskBytes);
   bool ro_intact = true;
-  for (uint64_t i = 0; i < kDiskBytes && ro_intact; ++i) ro_intact = rodata[i] == pattern_byte(kRoSeed, i);
+  for (uint64_t i = 0; i < kDiskBytes && ro_intact; ++i)
+    ro_intact = rodata[i] == pattern_byte(kRoSeed, i);
   EXPECT_TRUE(ro_intact);
 }
 

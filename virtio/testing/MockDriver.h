@@ -149,8 +149,8 @@ class MockDriver {
       uint16_t index = static_cast<uint16_t>((head + i) % geo_.size);
       uint16_t next = static_cast<uint16_t>((head + i + 1) % geo_.size);
       bool last = i + 1 == bufs.size();
-      uint16_t flags = static_cast<uint16_t>((bufs[i].writable ? desc::kWrite : 0) |
-                                             (last ? 0 : desc::kNext));
+      uint16_t flags =
+          static_cast<uint16_t>((bufs[i].writable ? desc::kWrite : 0) | (last ? 0 : desc::kNext));
       writeDesc(index, bufs[i].addr, bufs[i].len, flags, last ? 0 : next);
     }
     return head;
@@ -159,8 +159,8 @@ class MockDriver {
   uint16_t makeIndirect(const std::vector<Buffer>& bufs, uint64_t table) {
     for (size_t i = 0; i < bufs.size(); ++i) {
       bool last = i + 1 == bufs.size();
-      uint16_t flags = static_cast<uint16_t>((bufs[i].writable ? desc::kWrite : 0) |
-                                             (last ? 0 : desc::kNext));
+      uint16_t flags =
+          static_cast<uint16_t>((bufs[i].writable ? desc::kWrite : 0) | (last ? 0 : desc::kNext));
       writeDescAt(*mem_, table, static_cast<uint32_t>(i), bufs[i].addr, bufs[i].len, flags,
                   static_cast<uint16_t>(last ? 0 : i + 1));
     }
@@ -171,7 +171,8 @@ class MockDriver {
 
   // ---- available ring ----
   void setAvailEntry(uint16_t slot, uint16_t head) {
-    EXPECT_TRUE(mem_->writeObj(GuestAddress(geo_.avail + 4 + 2ULL * (slot % geo_.size)), head).ok());
+    EXPECT_TRUE(
+        mem_->writeObj(GuestAddress(geo_.avail + 4 + 2ULL * (slot % geo_.size)), head).ok());
   }
   void setAvailIdx(uint16_t idx) {
     avail_idx_ = idx;

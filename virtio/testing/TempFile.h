@@ -37,7 +37,8 @@ class TempFile {
       for (uint64_t off = 0; off < size; off += chunk.size()) {
         size_t n = std::min<uint64_t>(chunk.size(), size - off);
         for (size_t i = 0; i < n; ++i) chunk[i] = imageByte(off + i);
-        if (::pwrite(fd, chunk.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n)) break;
+        if (::pwrite(fd, chunk.data(), n, static_cast<off_t>(off)) != static_cast<ssize_t>(n))
+          break;
       }
     }
     ::close(fd);
@@ -62,7 +63,9 @@ class TempFile {
     }
     return out;
   }
-  bool truncate(uint64_t size) const { return ::truncate(path_.c_str(), static_cast<off_t>(size)) == 0; }
+  bool truncate(uint64_t size) const {
+    return ::truncate(path_.c_str(), static_cast<off_t>(size)) == 0;
+  }
 
  private:
   std::string path_;

@@ -39,7 +39,8 @@ class TransportHarness {
   uint8_t findCap(uint8_t id, uint8_t cfg_type) {
     uint8_t at = static_cast<uint8_t>(cfgRead(pci::cfg::kCapabilitiesPtr, 1));
     for (int guard = 0; at != 0 && guard < 48; ++guard) {
-      if (cfgRead(at, 1) == id && (id != pci::cfg::kCapIdVendor || cfgRead(at + 3, 1) == cfg_type)) {
+      if (cfgRead(at, 1) == id &&
+          (id != pci::cfg::kCapIdVendor || cfgRead(at + 3, 1) == cfg_type)) {
         return at;
       }
       at = static_cast<uint8_t>(cfgRead(at + 1, 1));
@@ -78,12 +79,18 @@ class TransportHarness {
   void legacyWrite(uint64_t off, size_t size, uint64_t v) { barWrite(T::kLegacyBar, off, size, v); }
   uint64_t modernRead(uint64_t off, size_t size) { return barRead(T::kModernBar, off, size); }
   void modernWrite(uint64_t off, size_t size, uint64_t v) { barWrite(T::kModernBar, off, size, v); }
-  uint64_t commonRead(uint64_t off, size_t size) { return modernRead(T::kCommonOffset + off, size); }
-  void commonWrite(uint64_t off, size_t size, uint64_t v) { modernWrite(T::kCommonOffset + off, size, v); }
+  uint64_t commonRead(uint64_t off, size_t size) {
+    return modernRead(T::kCommonOffset + off, size);
+  }
+  void commonWrite(uint64_t off, size_t size, uint64_t v) {
+    modernWrite(T::kCommonOffset + off, size, v);
+  }
 
   uint8_t modernStatus() { return static_cast<uint8_t>(commonRead(common::kDeviceStatus, 1)); }
   uint8_t legacyStatus() { return static_cast<uint8_t>(legacyRead(legacy::kStatus, 1)); }
-  void kickModern(uint16_t queue) { modernWrite(T::kNotifyOffset + T::kNotifyMultiplier * queue, 2, queue); }
+  void kickModern(uint16_t queue) {
+    modernWrite(T::kNotifyOffset + T::kNotifyMultiplier * queue, 2, queue);
+  }
   void kickLegacy(uint16_t queue) { legacyWrite(legacy::kQueueNotify, 2, queue); }
 
   // ---- driver initialisation (3.1.1) ----
