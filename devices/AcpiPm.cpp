@@ -32,7 +32,7 @@ void AcpiPm::writeRegister(uint64_t reg, uint8_t value) {
     }
     uint8_t type = (value & kSlpTypMask) >> kSlpTypShift;
     if (type == kS5SleepType) {
-      control_.requestExit(0, "guest powered off (ACPI S5)");
+      control_.requestExit(ExitRequest::powerOff("guest powered off (ACPI S5)"));
       return;
     }
     // No other sleep state is advertised; wake at once so the guest's wait loop ends.
@@ -43,7 +43,7 @@ void AcpiPm::writeRegister(uint64_t reg, uint8_t value) {
   } else if (reg == kReset) {
     // Section 4.8.3.6: writing RESET_VALUE to RESET_REG resets the system.
     if (value == kResetValue) {
-      control_.requestExit(0, "guest reset (ACPI reset register)");
+      control_.requestExit(ExitRequest::reset("guest reset (ACPI reset register)"));
     }
   }
 }

@@ -7,16 +7,12 @@
 #include <vector>
 
 #include "devices/AcpiPm.h"
+#include "devices/testing/FakeVmControl.h"
 
 namespace ember::devices {
 namespace {
 
-struct RecordingControl : VmControl {
-  std::vector<std::pair<int, std::string>> exits;
-  void requestExit(int status, std::string reason) override {
-    exits.emplace_back(status, std::move(reason));
-  }
-};
+using RecordingControl = testing::FakeVmControl;
 
 constexpr uint64_t kControl = 0, kStatus = 1, kReset = 2;
 
@@ -43,9 +39,10 @@ TEST(AcpiPm, SlpEnWithS5PowersOff) {
   AcpiPm pm(c);
   // Section 4.8.3.7: SLP_TYPx in bits 4:2, SLP_EN bit 5: S5 (5) -> 0x34, as Linux writes it.
   writeByte(pm, kControl, 0x34);
-  ASSERT_EQ(c.exits.size(), 1u);
-  EXPECT_EQ(c.exits[0].first, 0);
-  EXPECT_EQ(c.exits[0].second, "guest powered off (ACPI S5)");
+  ASSERT_EQ(c.requests.size(), 1u);
+  EXPECT_EQ(c.statuses[0], 0);
+  EXPECT_EQ(c.reasons[0], "guest powered off (ACPI S5)");
+  EXPECT_EQ(c.requests[0].reason, ExitReason::PowerOff);
 }
 
 TEST(AcpiPm, SleepTypeWithoutSlpEnDoesNothing) {
@@ -53,7 +50,7 @@ TEST(AcpiPm, SleepTypeWithoutSlpEnDoesNothing) {
   AcpiPm pm(c);
   writeByte(pm, kControl, 5 << 2);
   writeByte(pm, kControl, 0);
-  EXPECT_TRUE(c.exits.empty());
+  EXPECT_TRUE(c.requests.empty());
   EXPECT_EQ(readByte(pm, kStatus), 0);
 }
 
@@ -62,7 +59,7 @@ TEST(AcpiPm, OtherSleepStatesWakeAtOnce) {
   AcpiPm pm(c);
   EXPECT_EQ(readByte(pm, kStatus), 0);
   writeByte(pm, kControl, (3 << 2) | 0x20);  // S3: not supported, not advertised
-  EXPECT_TRUE(c.exits.empty());
+  EXPECT_TRUE(c.requests.empty());
   EXPECT_EQ(readByte(pm, kStatus), 0x80);  // WAK_STS
   writeByte(pm, kStatus, 0x01);            // writing 0 to WAK_STS leaves it
   EXPECT_EQ(readByte(pm, kStatus), 0x80);
@@ -75,11 +72,12 @@ TEST(AcpiPm, ResetValueResets) {
   AcpiPm pm(c);
   writeByte(pm, kReset, 0x06);  // not the advertised value
   writeByte(pm, kReset, 0x00);
-  EXPECT_TRUE(c.exits.empty());
+  EXPECT_TRUE(c.requests.empty());
   writeByte(pm, kReset, AcpiPm::kResetValue);
-  ASSERT_EQ(c.exits.size(), 1u);
-  EXPECT_EQ(c.exits[0].first, 0);
-  EXPECT_EQ(c.exits[0].second, "guest reset (ACPI reset register)");
+  ASSERT_EQ(c.requests.size(), 1u);
+  EXPECT_EQ(c.statuses[0], 0);
+  EXPECT_EQ(c.reasons[0], "guest reset (ACPI reset register)");
+  EXPECT_EQ(c.requests[0].reason, ExitReason::Reset);
 }
 
 TEST(AcpiPm, WriteOnlyAndReservedRegistersReadZeroAndIgnoreWrites) {
@@ -88,7 +86,7 @@ TEST(AcpiPm, WriteOnlyAndReservedRegistersReadZeroAndIgnoreWrites) {
   writeByte(pm, 3, 0xff);
   writeByte(pm, 3, AcpiPm::kResetValue);
   writeByte(pm, 3, 0x34);
-  EXPECT_TRUE(c.exits.empty());
+  EXPECT_TRUE(c.requests.empty());
   EXPECT_EQ(readByte(pm, kControl), 0);
   EXPECT_EQ(readByte(pm, kReset), 0);
   EXPECT_EQ(readByte(pm, 3), 0);
@@ -103,12 +101,12 @@ TEST(AcpiPm, WorksThroughThePortBus) {
   ASSERT_TRUE(pio.insert(AcpiPm::kBase, AcpiPm::kSize, std::make_shared<AcpiPm>(c)).ok());
   const uint8_t s5 = (AcpiPm::kS5SleepType << AcpiPm::kSlpTypShift) | AcpiPm::kSlpEn;
   ASSERT_TRUE(pio.write(AcpiPm::kSleepControlPort, std::span<const uint8_t>(&s5, 1)));
-  ASSERT_EQ(c.exits.size(), 1u);
-  EXPECT_EQ(c.exits[0].second, "guest powered off (ACPI S5)");
+  ASSERT_EQ(c.requests.size(), 1u);
+  EXPECT_EQ(c.reasons[0], "guest powered off (ACPI S5)");
   const uint8_t reset = AcpiPm::kResetValue;
   ASSERT_TRUE(pio.write(AcpiPm::kResetPort, std::span<const uint8_t>(&reset, 1)));
-  ASSERT_EQ(c.exits.size(), 2u);
-  EXPECT_EQ(c.exits[1].second, "guest reset (ACPI reset register)");
+  ASSERT_EQ(c.requests.size(), 2u);
+  EXPECT_EQ(c.reasons[1], "guest reset (ACPI reset register)");
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 // Guest-requested exit with a status.
 #include "devices/DebugExit.h"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 namespace ember::devices {
@@ -19,9 +17,7 @@ void DebugExit::write(uint64_t offset, std::span<const uint8_t> data) {
   for (size_t i = 0; i < data.size() && i < 4; ++i) {
     value |= static_cast<uint32_t>(data[i]) << (8 * i);
   }
-  // Exit statuses are 8 bits; a larger value is reported in full but truncated for exit().
-  control_.requestExit(static_cast<int>(value & 0xff),
-                       fmt::format("guest wrote {} to the debug-exit port", value));
+  control_.requestExit(ExitRequest::debugExit(value));
 }
 
 }  // namespace ember::devices

@@ -5,19 +5,12 @@
 #include <vector>
 
 #include "devices/DebugExit.h"
+#include "devices/testing/FakeVmControl.h"
 
 namespace ember::devices {
 namespace {
 
-class FakeVmControl : public VmControl {
- public:
-  void requestExit(int status, std::string reason) override {
-    statuses.push_back(status);
-    reasons.push_back(std::move(reason));
-  }
-  std::vector<int> statuses;
-  std::vector<std::string> reasons;
-};
+using testing::FakeVmControl;
 
 TEST(DebugExit, StatusIsTheLowByteOfTheWrittenValue) {
   struct Case {
@@ -42,6 +35,8 @@ TEST(DebugExit, StatusIsTheLowByteOfTheWrittenValue) {
     dev.write(0, c.bytes);
     ASSERT_EQ(control.statuses, std::vector<int>{c.status});
     EXPECT_NE(control.reasons[0].find(c.value), std::string::npos) << control.reasons[0];
+    EXPECT_EQ(control.requests[0].reason, ExitReason::DebugExit);
+    EXPECT_EQ(std::to_string(control.requests[0].debug_exit_value), c.value);
   }
 }
 

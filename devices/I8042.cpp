@@ -46,7 +46,8 @@ void I8042::command(uint8_t cmd) {
       has_output_ = true;
       break;
     case kCmdResetPulse:
-      control_.requestExit(0, "guest reset the machine through the i8042 controller");
+      control_.requestExit(
+          ExitRequest::reset("guest reset the machine through the i8042 controller"));
       break;
     default:
       break;  // keyboard/aux port commands: no devices behind this controller
@@ -66,7 +67,8 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
     if (cmd == kCmdWriteCommandByte) {
       command_byte_ = data[0];
     } else if (cmd == kCmdWriteOutputPort && (data[0] & 0x01) == 0) {
-      control_.requestExit(0, "guest reset the machine through the i8042 output port");
+      control_.requestExit(
+          ExitRequest::reset("guest reset the machine through the i8042 output port"));
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "devices/I8042.h"
+#include "devices/testing/FakeVmControl.h"
 
 namespace ember::devices {
 namespace {
@@ -12,15 +13,7 @@ namespace {
 constexpr uint64_t kData = 0, kStatus = 4;
 constexpr uint8_t kOutputFull = 0x01, kSystemFlag = 0x04, kCommandPending = 0x08;
 
-class FakeVmControl : public VmControl {
- public:
-  void requestExit(int status, std::string reason) override {
-    statuses.push_back(status);
-    reasons.push_back(std::move(reason));
-  }
-  std::vector<int> statuses;
-  std::vector<std::string> reasons;
-};
+using testing::FakeVmControl;
 
 class I8042Test : public ::testing::Test {
  protected:
@@ -39,6 +32,7 @@ TEST_F(I8042Test, ResetPulseCommandRequestsExitZero) {
   out(kStatus, 0xfe);
   ASSERT_EQ(control_.statuses, std::vector<int>{0});
   EXPECT_NE(control_.reasons[0].find("reset"), std::string::npos);
+  EXPECT_EQ(control_.requests[0].reason, ExitReason::Reset);
 }
 
 TEST_F(I8042Test, OutputPortWriteWithResetBitClearRequestsExitZero) {

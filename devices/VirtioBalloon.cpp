@@ -166,6 +166,8 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
       }
     }
     flush();  // before the buffer goes back: the pages are the host's once the driver sees it
+    ++buffers_;
+    buffer_bytes_ += bufs->readableBytes();
     return q.pushUsed(bufs->head, 0);
   });
   if (pushed) {
@@ -174,6 +176,11 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
   if (!r) {
     act_->host->needsReset(r.error().message);
   }
+}
+
+DeviceCounters VirtioBalloon::counters() const {
+  std::lock_guard lock(mutex_);
+  return DeviceCounters{buffers_, buffer_bytes_, stats_.invalid_pfns, stats_.repeated_pfns};
 }
 
 void VirtioBalloon::requestStats() {
@@ -219,6 +226,8 @@ void VirtioBalloon::processStatsLocked() {
       pushed = true;
     }
     stats_head_ = bufs->head;
+    ++buffers_;
+    buffer_bytes_ += bufs->readableBytes();
     return {};
   });
   if (pushed) {

@@ -49,6 +49,9 @@ class VirtioBalloon : public virtio::VirtioDevice {
   // Asks the guest for fresh statistics by returning the buffer it posted (5.5.6.3).
   void requestStats();
   BalloonStats stats() const;
+  // requests: inflate, deflate and statistics buffers processed; bytes: their bytes read;
+  // errors: PFNs outside RAM; dropped: PFNs already in the balloon (skipped).
+  virtio::DeviceCounters counters() const override;
 
  private:
   void processPfnsLocked(uint16_t queue, bool inflate);
@@ -65,6 +68,7 @@ class VirtioBalloon : public virtio::VirtioDevice {
   std::vector<std::vector<uint64_t>> bitmaps_;
   std::optional<uint16_t> stats_head_;  // the guest's statistics buffer, held until wanted
   BalloonStats stats_;
+  uint64_t buffers_ = 0, buffer_bytes_ = 0;
 };
 
 }  // namespace ember::devices

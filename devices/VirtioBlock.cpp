@@ -63,8 +63,13 @@ uint64_t VirtioBlock::features() const {
 }
 
 uint64_t VirtioBlock::failedRequests() const {
-  std::lock_guard lock(const_cast<std::mutex&>(mutex_));  // read of a counter
+  std::lock_guard lock(mutex_);
   return failed_;
+}
+
+DeviceCounters VirtioBlock::counters() const {
+  std::lock_guard lock(mutex_);
+  return DeviceCounters{completed_, bytes_, failed_ + rejected_, 0};
 }
 
 void VirtioBlock::readConfig(uint32_t offset, std::span<uint8_t> data) {
@@ -133,6 +138,7 @@ void VirtioBlock::completeLocked(uint16_t head, uint64_t status_addr, uint8_t st
     act_->host->needsReset(r.error().message);
   }
   pushed_ = true;
+  ++completed_;
 }
 
 Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
@@ -148,6 +154,7 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
 
   if (auto* reject = std::get_if<BlockReject>(&outcome)) {
     warnLocked("rejected request: " + reject->reason);
+    ++rejected_;
     completeLocked(bufs->head, 0, 0, 0);
     return {};
   }
@@ -170,6 +177,7 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
         EMBER_TRY(mem.write(GuestAddress(seg.addr), std::span<const uint8_t>(id + done, n)));
         done += n;
       }
+      bytes_ += done;
       completeLocked(bufs->head, io.status_addr, blk::kStatusOk, static_cast<uint32_t>(done + 1));
       return {};
     }
@@ -254,6 +262,8 @@ void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {
                            slot.expected, slot.sector,
                            result < 0 ? std::strerror(static_cast<int>(-result))
                                       : fmt::format("short transfer of {} bytes", result)));
+  } else {
+    bytes_ += slot.expected;
   }
   completeLocked(slot.head, slot.status_addr, status, status == blk::kStatusOk ? slot.used_len : 1);
   slot.busy = false;

@@ -49,6 +49,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   void processCompletions();
   const BlockFile& file() const { return file_; }
   uint64_t failedRequests() const;
+  // requests: completed requests; bytes: data read and written; errors: requests failed with an
+  // I/O error or rejected as malformed; dropped: 0 (a request is never dropped).
+  virtio::DeviceCounters counters() const override;
 
  private:
   struct Slot {
@@ -77,7 +80,7 @@ class VirtioBlock : public virtio::VirtioDevice {
   std::string serial_;
   std::unique_ptr<AioEngine> aio_;
   EventLoop::Registration completion_reg_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
   std::vector<Slot> slots_;
   std::vector<uint16_t> free_slots_;
@@ -88,6 +91,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   bool ring_blocked_ = false;  // the last drain stopped at the in-flight cap          // used
                                // entries added since the last interrupt decision
   uint64_t failed_ = 0;
+  uint64_t rejected_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t bytes_ = 0;
   uint64_t warnings_ = 0;
 };
 

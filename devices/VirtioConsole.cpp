@@ -66,13 +66,19 @@ void VirtioConsole::transmitLocked() {
   auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
     auto bufs = collectOrReturn(q, chain);
     pushed = true;
-    if (!bufs) return std::move(bufs).error();
+    if (!bufs) {
+      ++counters_.errors;
+      return std::move(bufs).error();
+    }
     for (const auto& seg : bufs->readable) {
       uint32_t len = std::min(seg.len, kMaxTransmitChunk);
       bytes.resize(len);
       EMBER_TRY(mem.read(GuestAddress(seg.addr), bytes));
       output_(bytes);
+      counters_.bytes += len;
+      counters_.dropped += seg.len - len;
     }
+    ++counters_.requests;
     return q.pushUsed(bufs->head, 0);
   });
   if (pushed) {
@@ -108,6 +114,7 @@ size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
     auto bufs = collectChain(**chain);
     pushed = true;
     if (!bufs) {
+      ++counters_.errors;
       (void)q.pushUsed((*chain)->head(), 0);
       act_->host->needsReset(bufs.error().message);
       break;
@@ -121,11 +128,18 @@ size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
       written += static_cast<uint32_t>(n);
     }
     if (!q.pushUsed(bufs->head, written)) break;
+    ++counters_.requests;
+    counters_.bytes += written;
   }
   if (pushed) {
     act_->host->queueUsed(kReceiveQueue, q);
   }
   return taken;
+}
+
+DeviceCounters VirtioConsole::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
 }
 
 void VirtioConsole::reset() {

@@ -35,13 +35,17 @@ class VirtioConsole : public virtio::VirtioDevice {
   // Host input for port 0; returns how many bytes the guest's posted buffers took.
   size_t pushInput(std::span<const uint8_t> bytes);
   void setInputRoomCallback(std::function<void()> cb) { on_room_ = std::move(cb); }
+  // requests: chains completed either way; bytes: bytes written out and taken in; errors: broken
+  // chains; dropped: transmit bytes past the per-buffer cap (kMaxTransmitChunk) not written out.
+  virtio::DeviceCounters counters() const override;
 
  private:
   void transmitLocked();
   OutputSink output_;
   std::function<void()> on_room_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
+  virtio::DeviceCounters counters_;
 };
 
 }  // namespace ember::devices

@@ -64,6 +64,12 @@ NetStats VirtioNet::stats() const {
   return stats_;
 }
 
+DeviceCounters VirtioNet::counters() const {
+  std::lock_guard lock(mutex_);
+  return DeviceCounters{stats_.rx_frames + stats_.tx_frames, stats_.rx_bytes + stats_.tx_bytes,
+                        stats_.tx_errors, stats_.rx_dropped + stats_.tx_dropped};
+}
+
 Result<void> VirtioNet::activate(const Activation& activation) {
   std::lock_guard lock(mutex_);
   if (activation.queues.size() < 2 || !activation.queues[kRxQueue] ||
@@ -157,6 +163,7 @@ void VirtioNet::transmitLocked() {
     }
     if (n < 0) {
       ++stats_.tx_dropped;  // EIO and friends: the frame is lost, the queue goes on
+      ++stats_.tx_errors;
       log::debug("{}: tap write failed: {}", name(), std::strerror(errno));
     } else {
       ++stats_.tx_frames;

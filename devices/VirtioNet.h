@@ -39,6 +39,7 @@ constexpr uint32_t kMaxFrame = 65535 + 14 + 4;  // largest GSO frame plus Ethern
 struct NetStats {
   uint64_t rx_frames = 0, rx_bytes = 0, rx_dropped = 0;
   uint64_t tx_frames = 0, tx_bytes = 0, tx_dropped = 0;
+  uint64_t tx_errors = 0;  // of tx_dropped: frames the tap refused with an error (not EAGAIN)
 };
 
 class VirtioNet : public virtio::VirtioDevice {
@@ -64,6 +65,9 @@ class VirtioNet : public virtio::VirtioDevice {
 
   void onTapEvent(uint32_t events);
   NetStats stats() const;
+  // requests: frames received and sent; bytes: their Ethernet bytes; errors: frames the tap
+  // refused; dropped: frames dropped either way (malformed chains, no room, tap errors).
+  virtio::DeviceCounters counters() const override;
 
  private:
   void receiveLocked();

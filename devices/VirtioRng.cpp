@@ -48,6 +48,7 @@ void VirtioRng::notify(uint16_t queue) {
       return std::move(bufs).error();
     }
     uint32_t written = 0;
+    bool short_fill = false;
     uint8_t buf[4096];
     for (const auto& seg : bufs->writable) {
       uint32_t off = 0;
@@ -55,6 +56,7 @@ void VirtioRng::notify(uint16_t queue) {
         size_t n = std::min<size_t>({sizeof buf, seg.len - off, kMaxPerRequest - written});
         ssize_t got = ::getrandom(buf, n, 0);
         if (got <= 0) {
+          short_fill = true;
           break;
         }
         EMBER_TRY(
@@ -64,6 +66,9 @@ void VirtioRng::notify(uint16_t queue) {
       }
     }
     EMBER_TRY(q.pushUsed(bufs->head, written));
+    ++counters_.requests;
+    counters_.errors += short_fill ? 1 : 0;
+    counters_.bytes += written;
     pushed = true;
     return {};
   });
@@ -73,6 +78,11 @@ void VirtioRng::notify(uint16_t queue) {
   if (!r) {
     act_->host->needsReset(r.error().message);
   }
+}
+
+DeviceCounters VirtioRng::counters() const {
+  std::lock_guard lock(mutex_);
+  return counters_;
 }
 
 void VirtioRng::reset() {

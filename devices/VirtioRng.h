@@ -23,10 +23,14 @@ class VirtioRng : public virtio::VirtioDevice {
   Result<void> activate(const virtio::Activation& activation) override;
   void notify(uint16_t queue) override;
   void reset() override;
+  // requests: requests served; bytes: random bytes written; errors: requests getrandom(2) could
+  // not fill; dropped: 0.
+  virtio::DeviceCounters counters() const override;
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
+  virtio::DeviceCounters counters_;
 };
 
 }  // namespace ember::devices

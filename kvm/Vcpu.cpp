@@ -143,6 +143,14 @@ std::string Vcpu::describeState() const {
       s.ss.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.apic_base);
 }
 
+const char* exitKindName(size_t kind) {
+  static constexpr const char* kNames[] = {
+      "io_in",          "io_out",     "mmio_read",    "mmio_write",  "hlt",      "shutdown",
+      "internal_error", "fail_entry", "system_event", "interrupted", "unhandled"};
+  static_assert(std::size(kNames) == kVcpuExitKinds, "one name per VcpuExit alternative");
+  return kind < kVcpuExitKinds ? kNames[kind] : "unknown";
+}
+
 const char* exitReasonName(uint32_t reason) {
   switch (reason) {
     case KVM_EXIT_UNKNOWN:

@@ -67,6 +67,11 @@ using VcpuExit = std::variant<exit::IoIn, exit::IoOut, exit::MmioRead, exit::Mmi
 
 const char* exitReasonName(uint32_t reason);
 
+// The kinds of VcpuExit, by variant index, as the run record names them ("io_in", "mmio_write",
+// "hlt", ...).
+constexpr size_t kVcpuExitKinds = std::variant_size_v<VcpuExit>;
+const char* exitKindName(size_t kind);
+
 class Vcpu {
  public:
   static Result<std::unique_ptr<Vcpu>> create(Vm& vm, uint32_t id);

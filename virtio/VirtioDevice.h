@@ -42,6 +42,15 @@ struct Activation {
   VirtioDeviceHost* host;
 };
 
+// What a device has done, for the run record (ember run --report). Each device says in its
+// counters() what its requests, bytes, errors and drops are.
+struct DeviceCounters {
+  uint64_t requests = 0;  // chains completed (returned to the used ring)
+  uint64_t bytes = 0;     // payload moved between guest memory and the backend
+  uint64_t errors = 0;    // requests that failed or that the device refused
+  uint64_t dropped = 0;   // frames or buffers given up without being carried out
+};
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;
@@ -60,6 +69,9 @@ class VirtioDevice {
   virtual Result<void> activate(const Activation& activation) = 0;
   virtual void notify(uint16_t queue) = 0;
   virtual void reset() = 0;
+
+  // Safe from any thread.
+  virtual DeviceCounters counters() const = 0;
 };
 
 // Reads device config bytes from a struct image, bounded (device config accesses of any size at

@@ -43,6 +43,7 @@ class ProbeDevice : public VirtioDevice {
   }
   void notify(uint16_t queue) override { notifies->push_back(queue); }
   void reset() override { *resets += 1; }
+  DeviceCounters counters() const override { return DeviceCounters{notifies->size(), 0, 0, 0}; }
 
   std::shared_ptr<std::vector<std::pair<uint32_t, size_t>>> config_writes =
       std::make_shared<std::vector<std::pair<uint32_t, size_t>>>();

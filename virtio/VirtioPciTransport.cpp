@@ -332,6 +332,8 @@ void VirtioPciTransport::activateLocked() {
     return;
   }
   active_ = true;
+  last_face_legacy_.store(legacy_mode_, std::memory_order_relaxed);
+  activations_.fetch_add(1, std::memory_order_relaxed);
   log::debug("{}: activated ({} interface, features {:#x}, ioeventfd {})", name(),
              legacy_mode_ ? "legacy" : "modern", driver_features_,
              options_.ioeventfd ? "on" : "off");
@@ -396,7 +398,21 @@ void VirtioPciTransport::kick(uint16_t queue) {
   device_->notify(queue);
 }
 
+TransportCounters VirtioPciTransport::counters() const {
+  TransportCounters c;
+  c.activations = activations_.load(std::memory_order_relaxed);
+  if (c.activations != 0) {
+    c.legacy = last_face_legacy_.load(std::memory_order_relaxed);
+  }
+  c.kicks_ioeventfd = kicks_ioeventfd_.load(std::memory_order_relaxed);
+  c.kicks_userspace = kicks_userspace_.load(std::memory_order_relaxed);
+  c.interrupts_msix = interrupts_msix_.load(std::memory_order_relaxed);
+  c.interrupts_intx = interrupts_intx_.load(std::memory_order_relaxed);
+  return c;
+}
+
 void VirtioPciTransport::notifyFromRegister(uint64_t queue_value) {
+  kicks_userspace_.fetch_add(1, std::memory_order_relaxed);
   if (queue_value > 0xffff) {
     return;
   }
@@ -435,7 +451,8 @@ void VirtioPciTransport::registerIoEventsLocked() {
     // The callback shares the eventfd: a reset on a vCPU thread may drop the registration while
     // the loop thread is inside this callback, and the fd must outlive that run.
     auto reg = env_.loop->add(fd->fd(), EPOLLIN, [this, fd, q](uint32_t) {
-      if (fd->consume() != 0) {
+      if (uint64_t n = fd->consume(); n != 0) {
+        kicks_ioeventfd_.fetch_add(n, std::memory_order_relaxed);
         kick(q);
       }
     });
@@ -476,13 +493,17 @@ uint16_t VirtioPciTransport::checkedVector(uint16_t vector) const {
 void VirtioPciTransport::raise(bool config, uint16_t vector) {
   if (msix_.enabled()) {
     // A vector that cannot be used is checked again here, not only when it was written.
-    if (vector != kNoVector && !msix_.notify(vector)) {
-      if (guest_warnings_.allow()) {
-        log::warn("{}: interrupt vector {} is outside the MSI-X table; dropped", name(), vector);
-      }
+    if (vector == kNoVector) {
+      return;
+    }
+    if (msix_.notify(vector)) {
+      interrupts_msix_.fetch_add(1, std::memory_order_relaxed);
+    } else if (guest_warnings_.allow()) {
+      log::warn("{}: interrupt vector {} is outside the MSI-X table; dropped", name(), vector);
     }
     return;
   }
+  interrupts_intx_.fetch_add(1, std::memory_order_relaxed);
   isr_.fetch_or(config ? kIsrConfig : kIsrQueue);
   updateIntx();
 }

@@ -45,6 +45,16 @@ struct TransportOptions {
   bool ioeventfd = true;
 };
 
+// What the transport has seen, for the run record (ember run --report).
+struct TransportCounters {
+  uint64_t activations = 0;
+  std::optional<bool> legacy;    // the interface of the last activation; none before the first
+  uint64_t kicks_ioeventfd = 0;  // kicks KVM signalled through an ioeventfd
+  uint64_t kicks_userspace = 0;  // notify-register writes that exited to userspace
+  uint64_t interrupts_msix = 0;  // queue and config interrupts raised through MSI-X
+  uint64_t interrupts_intx = 0;  // ... and through the ISR and INTx
+};
+
 // Host services the transport uses; vm and loop may be null in unit tests (kicks then only arrive
 // through notify-register writes).
 struct TransportEnvironment {
@@ -70,6 +80,7 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void setIntxLine(std::unique_ptr<InterruptLine> line);
 
   VirtioDevice& device() { return *device_; }
+  const VirtioDevice& device() const { return *device_; }
   uint8_t status() const;
   bool legacyMode() const;
 
@@ -87,6 +98,8 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
 
   // A kick for `queue` (from an ioeventfd or a notify-register write).
   void kick(uint16_t queue);
+  TransportCounters counters() const;
+  const TransportOptions& options() const { return options_; }
 
  private:
   struct QueueConfig {
@@ -157,6 +170,9 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   std::atomic<uint8_t> config_generation_{0};
   std::atomic<bool> intx_disabled_{false};
   std::atomic<bool> intx_level_{false};
+  std::atomic<uint64_t> activations_{0}, kicks_ioeventfd_{0}, kicks_userspace_{0},
+      interrupts_msix_{0}, interrupts_intx_{0};
+  std::atomic<bool> last_face_legacy_{false};
   std::mutex intx_mutex_;
 
   // ioeventfd=on: one eventfd per queue while active, shared with its loop callback.

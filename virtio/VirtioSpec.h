@@ -62,6 +62,41 @@ constexpr uint16_t transitionalDeviceId(uint16_t type) {
   }
 }
 
+// The name Ember gives a device type in its log and run record (virtio-blk, virtio-net, ...)
+// and the short prefix of its device ids there (blk0, net0, ...).
+constexpr const char* deviceTypeName(uint16_t type) {
+  switch (type) {
+    case device_type::kNet:
+      return "virtio-net";
+    case device_type::kBlock:
+      return "virtio-blk";
+    case device_type::kConsole:
+      return "virtio-console";
+    case device_type::kEntropy:
+      return "virtio-rng";
+    case device_type::kBalloon:
+      return "virtio-balloon";
+    default:
+      return "virtio";
+  }
+}
+constexpr const char* deviceIdPrefix(uint16_t type) {
+  switch (type) {
+    case device_type::kNet:
+      return "net";
+    case device_type::kBlock:
+      return "blk";
+    case device_type::kConsole:
+      return "console";
+    case device_type::kEntropy:
+      return "rng";
+    case device_type::kBalloon:
+      return "balloon";
+    default:
+      return "virtio";
+  }
+}
+
 // 4.1.5.1 Legacy interface register offsets in the I/O BAR.
 namespace legacy {
 constexpr uint16_t kHostFeatures = 0, kGuestFeatures = 4, kQueuePfn = 8, kQueueSize = 12,

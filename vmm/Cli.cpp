@@ -150,12 +150,14 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
 
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
-  app.set_version_flag("--version", "ember 0.1.0");
+  app.set_version_flag("--version", "ember " EMBER_VERSION);
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 when the guest powers off or resets, the guest's value when it writes the "
       "debug-exit port (0xf4), 1 for a configuration or start-up error, 3 when the guest "
-      "crashes the vCPU (triple fault, KVM internal error), 128+N after signal N.");
+      "crashes the vCPU (triple fault, KVM internal error), 128+N after signal N. "
+      "ember run --report FILE writes the same outcome, with every vCPU's exits and every "
+      "device's counters, as one JSON object.");
 
   CLI::App* run = app.add_subcommand("run", "Boot a kernel in a new VM and run it to completion.");
   // An empty string is never a usable file name or size; CLI11 would otherwise accept `--kernel ""`
@@ -168,10 +170,13 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   MachineConfig cfg;
   std::string memory = "256M";
   run->add_option("--kernel", cfg.kernel,
-                  "Kernel to boot: a PVH ELF (vmlinux, the test guest) or a 64-bit ELF")
+                  "Kernel to boot: a Linux bzImage (boot protocol 2.10 or later, entered at its "
+                  "64-bit entry), a PVH ELF (Linux vmlinux, the test guest) or a plain 64-bit ELF")
       ->required()
       ->check(non_empty);
-  run->add_option("--initrd", cfg.initrd, "Initial ramdisk, passed as the first boot module")
+  run->add_option("--initrd", cfg.initrd,
+                  "Initial ramdisk: boot_params.ramdisk_* for a bzImage, the first PVH module "
+                  "otherwise")
       ->check(non_empty);
   run->add_option("--cmdline", cfg.cmdline, "Kernel command line");
   run->add_option("--memory,-m", memory,
@@ -206,6 +211,11 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "CAP_NET_ADMIN; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
+  run->add_option("--report", cfg.report,
+                  "When ember exits, write the run record to FILE: one JSON object with the exit "
+                  "(reason, status, details), the run time, each vCPU's exits by kind and each "
+                  "virtio device's interface, kicks, interrupts and counters (README.md)")
+      ->check(non_empty);
   std::string balloon;
   run->add_option("--balloon", balloon,
                   "Attach a virtio-balloon device whose initial target takes SIZE away from the "
@@ -223,7 +233,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   } catch (const CLI::CallForAllHelp&) {
     return CliOutcome(CliPrint{app.help("", CLI::AppFormatMode::All)});
   } catch (const CLI::CallForVersion&) {
-    return CliOutcome(CliPrint{"ember 0.1.0\n"});
+    return CliOutcome(CliPrint{"ember " EMBER_VERSION "\n"});
   } catch (const CLI::ParseError& e) {
     // Help requested on the subcommand surfaces as CallForHelp too; everything else is an error.
     std::string what = e.what();

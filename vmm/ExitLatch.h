@@ -1,34 +1,28 @@
 // The machine's single exit decision: the first requester (guest power-off, debug exit, a crash,
-// a signal) sets the status and reason; the main thread waits for it.
+// a signal) sets it; the main thread waits for it.
 #pragma once
 
 #include <condition_variable>
 #include <mutex>
 #include <optional>
-#include <string>
 
 #include "devices/VmControl.h"
 
 namespace ember::vmm {
 
-struct ExitDecision {
-  int status;
-  std::string reason;
-};
-
 class ExitLatch : public devices::VmControl {
  public:
-  void requestExit(int status, std::string reason) override {
+  void requestExit(devices::ExitRequest request) override {
     {
       std::lock_guard lock(mutex_);
       if (decision_) {
         return;
       }
-      decision_ = ExitDecision{status, std::move(reason)};
+      decision_ = std::move(request);
     }
     cv_.notify_all();
   }
-  ExitDecision wait() {
+  devices::ExitRequest wait() {
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [this] { return decision_.has_value(); });
     return *decision_;
@@ -41,7 +35,7 @@ class ExitLatch : public devices::VmControl {
  private:
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::optional<ExitDecision> decision_;
+  std::optional<devices::ExitRequest> decision_;
 };
 
 }  // namespace ember::vmm

@@ -4,6 +4,9 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
+#include <chrono>
+
 #include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
 #include "devices/VirtioBalloon.h"
@@ -174,7 +177,9 @@ Result<void> Machine::setUpPci() {
     return false;
   };
   pci_ = std::make_unique<pci::PciBus>(pio_, mmio_, is_ram);
-  pci_->setResetHandler([this] { exit_.requestExit(0, "guest reset the machine (port 0xcf9)"); });
+  pci_->setResetHandler([this] {
+    exit_.requestExit(devices::ExitRequest::reset("guest reset the machine (port 0xcf9)"));
+  });
   EMBER_TRY(pio_.insert(0xcf8, 8, pci_->configPorts()));
   // ECAM for bus 0 only: 32 devices x 8 functions x 4 KiB.
   EMBER_TRY(mmio_.insert(kEcamStart, 1 * MiB, pci_->ecam()));
@@ -235,7 +240,7 @@ Result<void> Machine::setUpPci() {
   }
   console_in_ = std::make_unique<devices::ConsoleInput>(
       *loop_, STDIN_FILENO, std::move(sink),
-      [this] { exit_.requestExit(0, "quit from the console (Ctrl-A x)"); });
+      [this] { exit_.requestExit(devices::ExitRequest::consoleQuit()); });
   auto* in = console_in_.get();
   if (vcon != nullptr) {
     vcon->setInputRoomCallback([in] { in->resume(); });
@@ -254,7 +259,13 @@ Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> devi
       std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors),
       virtio::TransportOptions{ioeventfd});
   auto* raw = transport.get();
+  uint16_t type = raw->device().deviceType();
+  size_t same_type =
+      std::count_if(virtio_slots_.begin(), virtio_slots_.end(),
+                    [type](const auto& s) { return s.transport->device().deviceType() == type; });
   uint8_t slot = EMBER_TRY(pci_->addDevice(transport));
+  virtio_slots_.push_back(VirtioSlot{fmt::format("{}{}", virtio::deviceIdPrefix(type), same_type),
+                                     fmt::format("00:{:02x}.0", slot), raw});
   // INTx routing, matching the ACPI _PRT: slot s, pin INTA -> IOAPIC GSI 16 + s % 8.
   uint32_t gsi = 16 + (slot % 8);
   raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, gsi));
@@ -298,25 +309,44 @@ Result<void> Machine::setUpSignals() {
   signal_reg_ = EMBER_TRY(loop_->add(fd, EPOLLIN, [this](uint32_t) {
     signalfd_siginfo info{};
     while (::read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
-      int sig = static_cast<int>(info.ssi_signo);
-      exit_.requestExit(128 + sig, fmt::format("received {}", sigabbrev_np(sig)));
+      exit_.requestExit(devices::ExitRequest::fromSignal(static_cast<int>(info.ssi_signo)));
     }
   }));
   return {};
 }
 
-int Machine::run() {
+std::vector<DeviceRecord> Machine::deviceRecords() const {
+  std::vector<DeviceRecord> out;
+  for (const auto& s : virtio_slots_) {
+    const virtio::VirtioDevice& d = s.transport->device();
+    out.push_back(DeviceRecord{s.id, s.pci, virtio::deviceTypeName(d.deviceType()), d.name(),
+                               s.transport->options().ioeventfd, s.transport->counters(),
+                               d.counters()});
+  }
+  return out;
+}
+
+RunRecord Machine::run() {
   loop_->start();
+  auto started = std::chrono::steady_clock::now();
   for (auto& v : vcpus_) {
     v->start();
   }
   log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
             config_.memory / MiB);
-  ExitDecision d = exit_.wait();
+  RunRecord record;
+  record.exit = exit_.wait();
+  record.run_time_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (auto& v : vcpus_) {
     v->stop();
   }
   loop_->stop();
+  // Counted now that nothing runs any more: no vCPU exits and no loop work after this.
+  for (const auto& v : vcpus_) {
+    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
+  }
+  record.devices = deviceRecords();
   console_in_.reset();  // restores the terminal
   pci_.reset();         // devices finish in-flight I/O and sync their disks
   console_out_->flush(2000);
@@ -326,8 +356,8 @@ int Machine::run() {
         "read fast enough",
         dropped);
   }
-  log::info("{}; exiting with status {}", d.reason, d.status);
-  return d.status;
+  log::info("{}; exiting with status {}", record.exit.message, record.exit.status);
+  return record;
 }
 
 }  // namespace ember::vmm

@@ -20,9 +20,11 @@
 #include "kvm/Vm.h"
 #include "pci/PciBus.h"
 #include "virtio/VirtioDevice.h"
+#include "virtio/VirtioPciTransport.h"
 #include "vmm/ExitLatch.h"
 #include "vmm/MachineConfig.h"
 #include "vmm/MemoryLayout.h"
+#include "vmm/RunRecord.h"
 #include "vmm/VcpuThread.h"
 
 namespace ember::vmm {
@@ -32,8 +34,9 @@ class Machine {
   static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
   ~Machine();
 
-  // Runs until the guest or a signal decides; returns ember's exit status.
-  int run();
+  // Runs until the guest or a signal decides, stops everything, and returns what happened (its
+  // exit.status is ember's exit status).
+  RunRecord run();
   ExitLatch& exitLatch() { return exit_; }
 
  private:
@@ -45,6 +48,7 @@ class Machine {
   Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
+  std::vector<DeviceRecord> deviceRecords() const;
 
   MachineConfig config_;
   ExitLatch exit_;
@@ -62,6 +66,14 @@ class Machine {
   // they are destroyed first.
   std::unique_ptr<pci::PciBus> pci_;
   std::unique_ptr<devices::ConsoleInput> console_in_;
+  // Every virtio device, for the run record: its id and PCI address, and its transport (owned by
+  // pci_).
+  struct VirtioSlot {
+    std::string id;
+    std::string pci;
+    const virtio::VirtioPciTransport* transport;
+  };
+  std::vector<VirtioSlot> virtio_slots_;
   UniqueFd signal_fd_;
   EventLoop::Registration signal_reg_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;

@@ -38,6 +38,7 @@ struct MachineConfig {
   bool rng = false;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
+  std::string report;               // --report: where the run record goes (empty: nowhere)
 };
 
 }  // namespace ember::vmm

@@ -70,19 +70,25 @@ void VcpuThread::loop() {
   while (!stop_.load(std::memory_order_acquire)) {
     auto exit = vcpu_->run();
     if (!exit) {
-      reportCrash(exit.error().message);
+      reportCrash("KVM_RUN failed", exit.error().message);
       return;
     }
+    ++exit_counts_[exit->index()];
     if (!handle(*exit)) {
       return;
     }
   }
 }
 
-void VcpuThread::reportCrash(const std::string& what) {
+void VcpuThread::reportCrash(const std::string& exit_reason, const std::string& what) {
   std::string state = vcpu_->describeState();
   log::error("vCPU {}: {}\n{}", vcpu_->id(), what, state);
-  control_.requestExit(kExitGuestCrash, fmt::format("vCPU {}: {}", vcpu_->id(), what));
+  devices::ExitRequest::Crash crash{vcpu_->id(), exit_reason, std::nullopt};
+  if (auto regs = vcpu_->getRegs()) {
+    crash.rip = regs->rip;
+  }
+  control_.requestExit(devices::ExitRequest::vcpuCrash(
+      std::move(crash), fmt::format("vCPU {}: {}", vcpu_->id(), what)));
 }
 
 bool VcpuThread::handle(kvm::VcpuExit& exit) {
@@ -123,34 +129,39 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
         } else if constexpr (std::is_same_v<T, Hlt>) {
           // With the in-kernel LAPIC, HLT waits in the kernel; an exit here just resumes.
         } else if constexpr (std::is_same_v<T, Shutdown>) {
-          reportCrash("the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
+          reportCrash("KVM_EXIT_SHUTDOWN", "the guest triple-faulted (KVM_EXIT_SHUTDOWN)");
           return false;
         } else if constexpr (std::is_same_v<T, InternalError>) {
           std::string data;
           for (auto d : e.data) {
             data += fmt::format(" {:#x}", d);
           }
-          reportCrash(fmt::format(
-              "KVM internal error, suberror {}{} (data:{})", e.suberror,
-              e.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (instruction emulation failed)" : "",
-              data));
+          reportCrash("KVM_EXIT_INTERNAL_ERROR",
+                      fmt::format("KVM internal error, suberror {}{} (data:{})", e.suberror,
+                                  e.suberror == KVM_INTERNAL_ERROR_EMULATION
+                                      ? " (instruction emulation failed)"
+                                      : "",
+                                  data));
           return false;
         } else if constexpr (std::is_same_v<T, FailEntry>) {
-          reportCrash(fmt::format("KVM entry failed, hardware reason {:#x}", e.reason));
+          reportCrash("KVM_EXIT_FAIL_ENTRY",
+                      fmt::format("KVM entry failed, hardware reason {:#x}", e.reason));
           return false;
         } else if constexpr (std::is_same_v<T, SystemEvent>) {
           if (e.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
-            control_.requestExit(0, "guest powered off");
+            control_.requestExit(devices::ExitRequest::powerOff("guest powered off"));
           } else if (e.type == KVM_SYSTEM_EVENT_RESET) {
-            control_.requestExit(0, "guest reset");
+            control_.requestExit(devices::ExitRequest::reset("guest reset"));
           } else {
-            reportCrash(fmt::format("guest crashed (system event {})", e.type));
+            reportCrash("KVM_EXIT_SYSTEM_EVENT",
+                        fmt::format("guest crashed (system event {})", e.type));
           }
           return false;
         } else if constexpr (std::is_same_v<T, Interrupted>) {
           // stop() or a stray signal: the loop condition decides.
         } else if constexpr (std::is_same_v<T, Unhandled>) {
           reportCrash(
+              kvm::exitReasonName(e.reason),
               fmt::format("unexpected exit {} ({})", kvm::exitReasonName(e.reason), e.reason));
           return false;
         }

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -18,8 +19,10 @@
 
 namespace ember::vmm {
 
-// Exit status when the guest crashes its vCPU (triple fault, KVM internal or entry error).
-constexpr int kExitGuestCrash = 3;
+using devices::kExitGuestCrash;
+
+// How many exits of each kind (kvm::exitKindName) a vCPU has taken.
+using VcpuExitCounts = std::array<uint64_t, kvm::kVcpuExitKinds>;
 
 class VcpuThread {
  public:
@@ -32,11 +35,16 @@ class VcpuThread {
   void start();
   void stop();
   kvm::Vcpu& vcpu() { return *vcpu_; }
+  const kvm::Vcpu& vcpu() const { return *vcpu_; }
+  // The exits counted so far. Read only once stop() has returned: the vCPU thread is the only
+  // writer and its join is what makes the counts visible.
+  const VcpuExitCounts& exitCounts() const { return exit_counts_; }
 
  private:
   void loop();
   bool handle(kvm::VcpuExit& exit);  // false: stop running
-  void reportCrash(const std::string& what);
+  // `exit_reason` is KVM's name for the exit that ended the vCPU (KVM_EXIT_SHUTDOWN, ...).
+  void reportCrash(const std::string& exit_reason, const std::string& what);
 
   std::unique_ptr<kvm::Vcpu> vcpu_;
   Bus& pio_;
@@ -48,6 +56,7 @@ class VcpuThread {
   std::condition_variable exit_cv_;
   std::thread thread_;
   uint64_t unhandled_reported_ = 0;
+  VcpuExitCounts exit_counts_{};
 };
 
 }  // namespace ember::vmm

@@ -1,28 +1,62 @@
-// ember's entry point: parse the command line, set up logging, build the machine, run it.
+// ember's entry point: parse the command line, set up logging, build the machine, run it, and
+// write the run record (--report) however the run ended.
 #include <cstdio>
+#include <optional>
 
 #include "kvm/Log.h"
 #include "vmm/Cli.h"
 #include "vmm/Machine.h"
+#include "vmm/RunRecord.h"
+
+namespace {
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "ember: error: %s\n", message.c_str());
+  return 1;
+}
+
+// Builds, runs and tears down the machine; a start-up error is a record too.
+ember::vmm::RunRecord runMachine(const ember::vmm::MachineConfig& config) {
+  auto machine = ember::vmm::Machine::create(config);
+  if (!machine) {
+    fail(machine.error().message);
+    ember::vmm::RunRecord record;
+    record.exit = ember::devices::ExitRequest::startupError(machine.error().message);
+    return record;
+  }
+  return (*machine)->run();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  auto outcome = ember::vmm::parseCommandLine(argc, argv);
+  using namespace ember;
+  auto outcome = vmm::parseCommandLine(argc, argv);
   if (!outcome) {
-    std::fprintf(stderr, "ember: error: %s\n", outcome.error().message.c_str());
-    return 1;
+    return fail(outcome.error().message);
   }
-  if (auto* print = std::get_if<ember::vmm::CliPrint>(&*outcome)) {
+  if (auto* print = std::get_if<vmm::CliPrint>(&*outcome)) {
     std::fputs(print->text.c_str(), stdout);
     return 0;
   }
-  const auto& config = std::get<ember::vmm::CliRun>(*outcome).config;
-  ember::log::Level level = ember::log::Level::Info;
-  ember::log::parseLevel(config.log_level, &level);  // validated by the CLI
-  ember::log::setLevel(level);
-  auto machine = ember::vmm::Machine::create(config);
-  if (!machine) {
-    std::fprintf(stderr, "ember: error: %s\n", machine.error().message.c_str());
-    return 1;
+  const auto& config = std::get<vmm::CliRun>(*outcome).config;
+  log::Level level = log::Level::Info;
+  log::parseLevel(config.log_level, &level);  // validated by the CLI
+  log::setLevel(level);
+  std::optional<vmm::RunReportFile> report;
+  if (!config.report.empty()) {
+    auto file = vmm::RunReportFile::create(config.report);
+    if (!file) {
+      return fail(file.error().message);
+    }
+    report.emplace(std::move(*file));
   }
-  return (*machine)->run();
+  vmm::RunRecord record = runMachine(config);
+  if (report) {
+    if (auto r = report->write(record); !r) {
+      fail(r.error().message);
+      return record.exit.status != 0 ? record.exit.status : 1;
+    }
+  }
+  return record.exit.status;
 }

@@ -54,7 +54,7 @@ int bootOnce(const std::string& disk) {
     ADD_FAILURE() << machine.error().message;
     return -1;
   }
-  return (*machine)->run();
+  return (*machine)->run().exit.status;
 }
 
 TEST(Soak, TwoHundredBootsLeakNothing) {

@@ -1,0 +1,110 @@
+// The run record's JSON (nlohmann-json) and its file.
+#include "vmm/RunRecord.h"
+
+#include <fcntl.h>
+
+#include <nlohmann/json.hpp>
+
+#include "kvm/Vcpu.h"
+
+namespace ember::vmm {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+json exitJson(const devices::ExitRequest& e) {
+  json j = {
+      {"reason", devices::exitReasonName(e.reason)}, {"status", e.status}, {"message", e.message}};
+  switch (e.reason) {
+    case devices::ExitReason::DebugExit:
+      j["debug_exit_value"] = e.debug_exit_value;
+      break;
+    case devices::ExitReason::Signal: {
+      const char* name = sigabbrev_np(e.signal);
+      j["signal"] = name != nullptr ? std::string(name) : std::to_string(e.signal);
+      break;
+    }
+    case devices::ExitReason::VcpuCrash:
+      if (e.crash) {
+        j["vcpu"] = e.crash->vcpu;
+        j["exit_reason"] = e.crash->exit_reason;
+        j["rip"] = e.crash->rip ? json(fmt::format("{:#x}", *e.crash->rip)) : json(nullptr);
+      }
+      break;
+    default:
+      break;
+  }
+  return j;
+}
+
+json deviceJson(const DeviceRecord& d) {
+  const auto& t = d.transport;
+  return json{
+      {"id", d.id},
+      {"pci", d.pci},
+      {"type", d.type},
+      {"name", d.name},
+      {"face", t.legacy ? json(*t.legacy ? "legacy" : "modern") : json(nullptr)},
+      {"ioeventfd", d.ioeventfd},
+      {"activations", t.activations},
+      {"kicks", {{"ioeventfd", t.kicks_ioeventfd}, {"userspace", t.kicks_userspace}}},
+      {"interrupts", {{"msix", t.interrupts_msix}, {"intx", t.interrupts_intx}}},
+      {"requests", d.device.requests},
+      {"bytes", d.device.bytes},
+      {"errors", d.device.errors},
+      {"dropped", d.device.dropped},
+  };
+}
+
+}  // namespace
+
+std::string formatRunRecord(const RunRecord& record) {
+  json vcpus = json::array();
+  for (const auto& v : record.vcpus) {
+    json exits = json::object();
+    for (size_t k = 0; k < v.exits.size(); ++k) {
+      exits[kvm::exitKindName(k)] = v.exits[k];
+    }
+    vcpus.push_back({{"id", v.id}, {"exits", exits}});
+  }
+  json devices = json::array();
+  for (const auto& d : record.devices) {
+    devices.push_back(deviceJson(d));
+  }
+  json j = {{"ember", {{"version", EMBER_VERSION}}},
+            {"exit", exitJson(record.exit)},
+            {"run_time_s", record.run_time_s},
+            {"vcpus", vcpus},
+            {"devices", devices}};
+  // Guest-influenced strings (the kernel path, a tap name) are escaped by the library; bytes that
+  // are not UTF-8 are replaced rather than making dump() throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<RunReportFile> RunReportFile::create(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return Error::fromErrno(Errc::Io, fmt::format("--report {}: cannot create the file", path));
+  }
+  return RunReportFile(UniqueFd(fd), path);
+}
+
+Result<void> RunReportFile::write(const RunRecord& record) {
+  std::string text = formatRunRecord(record) + "\n";
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd_.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return Error::fromErrno(Errc::Io, fmt::format("--report {}: cannot write the record", path_));
+    }
+    done += static_cast<size_t>(n);
+  }
+  fd_.reset();
+  return {};
+}
+
+}  // namespace ember::vmm
