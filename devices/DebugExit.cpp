@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "kvm/LittleEndian.h"
+
 namespace ember::devices {
 
 void DebugExit::read(uint64_t, std::span<uint8_t> data) {
@@ -15,10 +17,8 @@ void DebugExit::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != 0 || data.empty()) {
     return;
   }
-  uint32_t value = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) {
-    value |= static_cast<uint32_t>(data[i]) << (8 * i);
-  }
+  // A 1-, 2- or 4-byte write; anything past the first dword is ignored.
+  uint32_t value = loadLe<uint32_t>(data);
   // Exit statuses are 8 bits; a larger value is reported in full but truncated for exit().
   control_.requestExit(static_cast<int>(value & 0xff),
                        fmt::format("guest wrote {} to the debug-exit port", value));
