@@ -1,8 +1,9 @@
-// MSI-X table semantics and KVM irqfd delivery.
+// MSI-X table semantics (PCI Local Bus 3.0, section 6.8.2) and KVM irqfd delivery.
 #include "pci/Msix.h"
 
 #include <algorithm>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 
 namespace ember::pci {
@@ -101,10 +102,7 @@ void MsixState::tableRead(uint64_t offset, std::span<uint8_t> data) {
     uint64_t o = offset + i;
     const Entry& e = entries_[o / kEntrySize];
     uint32_t fields[4] = {e.addr_lo, e.addr_hi, e.data, e.control};
-    uint32_t v = fields[(o % kEntrySize) / 4];
-    for (int b = 0; b < 4; ++b) {
-      data[i + b] = static_cast<uint8_t>(v >> (8 * b));
-    }
+    storeLe(data.subspan(i, 4), fields[(o % kEntrySize) / 4]);
   }
 }
 
@@ -118,9 +116,7 @@ void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
     uint64_t o = offset + i;
     uint16_t vector = static_cast<uint16_t>(o / kEntrySize);
     Entry& e = entries_[vector];
-    uint32_t v = static_cast<uint32_t>(data[i]) | (static_cast<uint32_t>(data[i + 1]) << 8) |
-                 (static_cast<uint32_t>(data[i + 2]) << 16) |
-                 (static_cast<uint32_t>(data[i + 3]) << 24);
+    uint32_t v = loadLe<uint32_t>(data.subspan(i, 4));
     switch ((o % kEntrySize) / 4) {
       case 0:
         e.addr_lo = v & ~0x3u;
