@@ -22,10 +22,42 @@ uint16_t MsixState::control() const {
 }
 
 void MsixState::writeControl(uint16_t value) {
+  {
+    std::lock_guard lock(mutex_);
+    enabled_ = value & kControlEnable;
+    function_mask_ = value & kControlFunctionMask;
+    flushPendingLocked();
+  }
+  notifyObserver(std::nullopt);
+}
+
+void MsixState::setObserver(std::function<void(std::optional<uint16_t>)> observer) {
   std::lock_guard lock(mutex_);
-  enabled_ = value & kControlEnable;
-  function_mask_ = value & kControlFunctionMask;
-  flushPendingLocked();
+  observer_ = std::move(observer);
+}
+
+void MsixState::notifyObserver(std::optional<uint16_t> vector) {
+  std::function<void(std::optional<uint16_t>)> observer;
+  {
+    std::lock_guard lock(mutex_);
+    observer = observer_;
+  }
+  if (observer) {
+    observer(vector);
+  }
+}
+
+bool MsixState::routeForDirectDelivery(uint16_t vector) {
+  std::lock_guard lock(mutex_);
+  if (vector >= entries_.size() || !deliverableLocked(entries_[vector])) {
+    return false;
+  }
+  Entry& e = entries_[vector];
+  if (!e.routed) {
+    sink_.setRoute(vector, (static_cast<uint64_t>(e.addr_hi) << 32) | e.addr_lo, e.data);
+    e.routed = true;
+  }
+  return true;
 }
 
 bool MsixState::deliverableLocked(const Entry& e) const {
@@ -77,12 +109,15 @@ bool MsixState::masked(uint16_t vector) const {
 }
 
 void MsixState::reset() {
-  std::lock_guard lock(mutex_);
-  enabled_ = false;
-  function_mask_ = false;
-  for (auto& e : entries_) {
-    e = Entry{};
+  {
+    std::lock_guard lock(mutex_);
+    enabled_ = false;
+    function_mask_ = false;
+    for (auto& e : entries_) {
+      e = Entry{};
+    }
   }
+  notifyObserver(std::nullopt);
 }
 
 namespace {
@@ -107,11 +142,20 @@ void MsixState::tableRead(uint64_t offset, std::span<uint8_t> data) {
 }
 
 void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(mutex_);
-  if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
-    log::debug("msix: ignored {}-byte table write at {:#x}", data.size(), offset);
-    return;
+  std::optional<uint16_t> changed;
+  {
+    std::lock_guard lock(mutex_);
+    if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
+      log::debug("msix: ignored {}-byte table write at {:#x}", data.size(), offset);
+      return;
+    }
+    changed = static_cast<uint16_t>(offset / kEntrySize);  // an access never spans two entries
+    writeEntriesLocked(offset, data);
   }
+  notifyObserver(changed);
+}
+
+void MsixState::writeEntriesLocked(uint64_t offset, std::span<const uint8_t> data) {
   for (size_t i = 0; i < data.size(); i += 4) {
     uint64_t o = offset + i;
     uint16_t vector = static_cast<uint16_t>(o / kEntrySize);
@@ -214,6 +258,23 @@ void KvmMsiSink::setRoute(uint16_t vector, uint64_t address, uint32_t data) {
 void KvmMsiSink::fire(uint16_t vector) {
   if (vector < vectors_.size() && vectors_[vector].irqfd) {
     vectors_[vector].irqfd->signal();
+  }
+}
+
+Result<void> KvmMsiSink::attachIrqfd(uint16_t vector, int event_fd) {
+  if (vector >= vectors_.size() || !vectors_[vector].irqfd) {
+    return makeError(Errc::NotFound, "msix: vector {} has no MSI route to attach an irqfd to",
+                     vector);
+  }
+  // KVM allows several irqfds on one GSI: the backend's next to the one ember fires itself.
+  return vm_.addIrqfd(vectors_[vector].gsi, event_fd);
+}
+
+void KvmMsiSink::detachIrqfd(uint16_t vector, int event_fd) {
+  if (vector < vectors_.size() && vectors_[vector].irqfd) {
+    if (auto r = vm_.removeIrqfd(vectors_[vector].gsi, event_fd); !r) {
+      log::error("msix: vector {}: {}", vector, r.error().message);
+    }
   }
 }
 
