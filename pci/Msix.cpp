@@ -202,6 +202,22 @@ void MsixState::pbaRead(uint64_t offset, std::span<uint8_t> data) {
   }
 }
 
+void MsixCapability::load(PciConfigSpace& config, const MsixState& msix, uint16_t offset,
+                          uint8_t size) const {
+  if (offset < control_ + 2 && control_ < offset + size) {
+    config.set16(control_, msix.control());
+  }
+}
+
+bool MsixCapability::store(const PciConfigSpace& config, MsixState& msix, uint16_t offset,
+                           uint8_t size) const {
+  if (offset < control_ + 2 && control_ < offset + size) {
+    msix.writeControl(config.get16(control_));
+    return true;
+  }
+  return false;
+}
+
 void MsixBarRegion::read(uint64_t offset, std::span<uint8_t> data) {
   if (offset >= pba_offset_) {
     state_.pbaRead(offset - pba_offset_, data);

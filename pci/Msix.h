@@ -19,6 +19,7 @@
 #include "kvm/Bus.h"
 #include "kvm/UniqueFd.h"
 #include "kvm/Vm.h"
+#include "pci/PciConfigSpace.h"
 
 namespace ember::pci {
 
@@ -88,6 +89,21 @@ class MsixState {
   std::vector<Entry> entries_;
   bool enabled_ = false;
   bool function_mask_ = false;
+};
+
+// The MSI-X capability's Message Control register in configuration space (PCI 3.0, 6.8.2.3): a
+// read shows MsixState's table size, enable and function-mask bits; a write goes to MsixState.
+class MsixCapability {
+ public:
+  // `cap` is the capability's offset in configuration space.
+  explicit MsixCapability(uint8_t cap = 0) : control_(static_cast<uint16_t>(cap + 2)) {}
+  // Before a configuration read of [offset, offset + size): Message Control is refreshed.
+  void load(PciConfigSpace& config, const MsixState& msix, uint16_t offset, uint8_t size) const;
+  // After such a write: true when it reached Message Control (now applied to `msix`).
+  bool store(const PciConfigSpace& config, MsixState& msix, uint16_t offset, uint8_t size) const;
+
+ private:
+  uint16_t control_;
 };
 
 // A BusDevice for a memory BAR holding the table at `table_offset` and the PBA at `pba_offset`.

@@ -2,6 +2,7 @@
 #include "virtio/QueueNotifiers.h"
 
 #include "kvm/Log.h"
+#include "virtio/VirtioPciLayout.h"
 
 namespace ember::virtio {
 
@@ -49,6 +50,23 @@ Result<void> QueueNotifiers::attach(uint16_t queue, const kvm::IoEventAddress& w
   }
   notifiers_[queue] = Notifier{std::move(fd), where, std::move(*registration)};
   return {};
+}
+
+void QueueNotifiers::setBarAddress(bool legacy_bar, std::optional<uint64_t> address) {
+  (legacy_bar ? legacy_bar_ : modern_bar_) = address;
+}
+
+void QueueNotifiers::attachLive(const DriverState& state) {
+  std::optional<uint64_t> base = state.legacy ? legacy_bar_ : modern_bar_;
+  if (anyAttached() || !base) {
+    return;
+  }
+  for (uint16_t q = 0; q < state.queues.size() && q < notifiers_.size(); ++q) {
+    if (!state.queues[q].enabled) continue;
+    if (auto r = attach(q, notifyAddress(state.legacy, *base, q)); !r) {
+      log::warn("{}: queue {}: {}; kicks will exit to userspace", name_, q, r.error().message);
+    }
+  }
 }
 
 std::vector<uint16_t> QueueNotifiers::detachAll() {

@@ -26,6 +26,7 @@
 #include "kvm/Result.h"
 #include "kvm/UniqueFd.h"
 #include "kvm/Vm.h"
+#include "virtio/DriverState.h"
 
 namespace ember::virtio {
 
@@ -44,6 +45,13 @@ class QueueNotifiers {
   // Registers queue `queue`'s eventfd with KVM at `where` and serves it from the loop. On an
   // error nothing is registered: the queue's kicks exit to userspace instead.
   Result<void> attach(uint16_t queue, const kvm::IoEventAddress& where);
+  // Where the notify registers are now: the legacy I/O BAR or the modern memory BAR moved
+  // (nullopt: unmapped). Takes effect at the next attachLive().
+  void setBarAddress(bool legacy_bar, std::optional<uint64_t> address);
+  // Attaches every queue `state` has enabled, at its notify address on the face in use
+  // (VirtioPciLayout's notifyAddress), unless the BAR is unmapped; a queue that cannot be
+  // attached is logged and left to userspace exits. Nothing happens while any is attached.
+  void attachLive(const DriverState& state);
   // Unregisters every queue (handed over or not). Returns the queues whose eventfd still held a
   // kick, for the caller to deliver or drop.
   std::vector<uint16_t> detachAll();
@@ -70,6 +78,7 @@ class QueueNotifiers {
   Result<EventLoop::Registration> serve(uint16_t queue, const std::shared_ptr<EventFd>& fd);
 
   kvm::Vm* vm_;
+  std::optional<uint64_t> legacy_bar_, modern_bar_;
   EventLoop& loop_;
   std::string name_;
   KickHandler on_kick_;

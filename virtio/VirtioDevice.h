@@ -77,6 +77,11 @@ class VirtioDevice {
   virtual uint64_t features() const = 0;
   virtual uint16_t queueCount() const = 0;
   virtual uint16_t queueMaxSize(uint16_t /*queue*/) const { return 256; }
+  std::vector<uint16_t> queueMaxSizes() const {
+    std::vector<uint16_t> sizes;
+    for (uint16_t q = 0; q < queueCount(); ++q) sizes.push_back(queueMaxSize(q));
+    return sizes;
+  }
   virtual uint32_t configSize() const = 0;
   virtual void readConfig(uint32_t offset, std::span<uint8_t> data) = 0;
   virtual void writeConfig(uint32_t /*offset*/, std::span<const uint8_t> /*data*/) {}

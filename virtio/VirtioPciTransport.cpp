@@ -11,14 +11,6 @@ namespace ember::virtio {
 
 using namespace pci;
 
-namespace {
-std::vector<uint16_t> maxSizes(const VirtioDevice& d) {
-  std::vector<uint16_t> sizes;
-  for (uint16_t q = 0; q < d.queueCount(); ++q) sizes.push_back(d.queueMaxSize(q));
-  return sizes;
-}
-}  // namespace
-
 VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
                                        const TransportEnvironment& env,
                                        std::unique_ptr<MsiSink> msi,
@@ -28,29 +20,24 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
       env_(env),
       options_(options),
       interrupt_(device_->name(), device_->queueCount(), std::move(msi), env.loop),
-      state_(DriverState::forQueues(maxSizes(*device_))),
+      state_(DriverState::forQueues(device_->queueMaxSizes())),
       dma_(device_->queueCount()) {
   if (options_.ioeventfd && env_.vm != nullptr && env_.loop != nullptr) {
     notifiers_.emplace(env_.vm, *env_.loop, device_->name(), device_->queueCount(),
                        [this](uint16_t q) { kick(q); });
   }
-  setBar(
-      kLegacyBar,
-      BarSpec{BarKind::Io, legacyBarSize(device_->configSize()), false,
-              std::make_shared<ForwardingRegion<VirtioPciTransport, &VirtioPciTransport::legacyRead,
-                                                &VirtioPciTransport::legacyWrite>>(*this)});
+  setBar(kLegacyBar, BarSpec{BarKind::Io, legacyBarSize(device_->configSize()), false,
+                             std::make_shared<LegacyBar>(*this)});
   setBar(kMsixBar, BarSpec{BarKind::Memory32, layout::kMsixBarSize, false,
                            std::make_shared<MsixBarRegion>(interrupt_.msix(), kMsixTableOffset,
                                                            kMsixPbaOffset)});
-  setBar(
-      kModernBar,
-      BarSpec{BarKind::Memory64, kModernBarSize, false,
-              std::make_shared<ForwardingRegion<VirtioPciTransport, &VirtioPciTransport::modernRead,
-                                                &VirtioPciTransport::modernWrite>>(*this)});
+  setBar(kModernBar,
+         BarSpec{BarKind::Memory64, kModernBarSize, false, std::make_shared<ModernBar>(*this)});
   config_.set8(cfg::kInterruptPin, 1);  // INTA (the bus routes it to an IOAPIC pin by slot)
-  caps_ = addVirtioCapabilities(config_, interrupt_.msix().size(), device_->queueCount(),
-                                device_->configSize());
-  pci_cfg_ = PciCfgAccess(caps_.pci_cfg);
+  auto caps = addVirtioCapabilities(config_, interrupt_.msix().size(), device_->queueCount(),
+                                    device_->configSize());
+  msix_cap_ = MsixCapability(caps.msix);
+  pci_cfg_ = PciCfgAccess(caps.pci_cfg);
 }
 
 VirtioPciTransport::~VirtioPciTransport() {
@@ -67,36 +54,24 @@ uint8_t VirtioPciTransport::status() const {
   return static_cast<uint8_t>(state_.status | (needs_reset_ ? status::kNeedsReset : 0));
 }
 
-bool VirtioPciTransport::legacyMode() const {
-  std::lock_guard lock(mutex_);
-  return state_.legacy;
-}
-
 DriverState VirtioPciTransport::driverState() const {
   std::lock_guard lock(mutex_);
   return state_;
 }
 
 TransportCounters VirtioPciTransport::counters() const {
-  TransportCounters c;
-  c.activations = activations_.load(std::memory_order_relaxed);
-  if (c.activations != 0) {
-    c.legacy = last_face_legacy_.load(std::memory_order_relaxed);
-  }
-  c.kicks_ioeventfd = notifiers_ ? notifiers_->kicks() : 0;
-  c.kicks_userspace = kicks_userspace_.load(std::memory_order_relaxed);
-  c.interrupts_msix = interrupt_.msixRaised();
-  c.interrupts_intx = interrupt_.intxRaised();
-  return c;
+  uint64_t activations = activations_.load(std::memory_order_relaxed);
+  return TransportCounters{activations,
+                           activations ? std::optional(last_face_legacy_.load()) : std::nullopt,
+                           notifiers_ ? notifiers_->kicks() : 0,
+                           kicks_userspace_.load(std::memory_order_relaxed),
+                           interrupt_.msixRaised(),
+                           interrupt_.intxRaised()};
 }
-
-// ---- PCI configuration space ----
 
 uint32_t VirtioPciTransport::configRead(uint16_t offset, uint8_t size) {
   // MSI-X message control lives in MsixState; the interrupt-status bit follows INTx.
-  if (touches(offset, size, caps_.msix + 2, 2)) {
-    config_.set16(caps_.msix + 2, interrupt_.msix().control());
-  }
+  msix_cap_.load(config_, interrupt_.msix(), offset, size);
   uint16_t st = config_.get16(cfg::kStatus) & ~cfg::kStatusInterrupt;
   config_.set16(cfg::kStatus,
                 static_cast<uint16_t>(st | (interrupt_.intxLevel() ? cfg::kStatusInterrupt : 0)));
@@ -108,8 +83,7 @@ uint32_t VirtioPciTransport::configRead(uint16_t offset, uint8_t size) {
 
 void VirtioPciTransport::configWrite(uint16_t offset, uint8_t size, uint32_t value) {
   PciDevice::configWrite(offset, size, value);
-  if (touches(offset, size, caps_.msix + 2, 2)) {
-    interrupt_.msix().writeControl(config_.get16(caps_.msix + 2));
+  if (msix_cap_.store(config_, interrupt_.msix(), offset, size)) {
     interrupt_.msixControlChanged();  // INTx is used only while MSI-X is off
   }
   if (pci_cfg_.touchesData(offset, size)) {
@@ -119,12 +93,14 @@ void VirtioPciTransport::configWrite(uint16_t offset, uint8_t size, uint32_t val
 
 void VirtioPciTransport::barMoved(int index, std::optional<uint64_t> address) {
   std::lock_guard lock(mutex_);
-  bool registered = notifiers_ && notifiers_->anyAttached();
+  if (!notifiers_ || (index != kLegacyBar && index != kModernBar)) {
+    return;
+  }
+  // The kicks move with the notify registers; one that raced the move is delivered.
   detachNotifiersLocked(/*deliver_pending=*/true);
-  if (index == kLegacyBar) legacy_bar_addr_ = address;
-  if (index == kModernBar) modern_bar_addr_ = address;
-  if (registered || active_) {
-    attachNotifiersLocked();
+  notifiers_->setBarAddress(index == kLegacyBar, address);
+  if (active_) {
+    notifiers_->attachLive(state_);
   }
 }
 
@@ -144,8 +120,6 @@ void VirtioPciTransport::commandChanged(uint16_t old_value, uint16_t new_value) 
     log::warn("{}: bus mastering disabled while DRIVER_OK; queue processing paused", name());
   }
 }
-
-// ---- the register faces ----
 
 FaceContext VirtioPciTransport::faceContext() const {
   return FaceContext{device_->features(), interrupt_.msix().size(), interrupt_.msix().enabled(),
@@ -237,8 +211,6 @@ void VirtioPciTransport::warnGuest(const std::string& what) {
   }
 }
 
-// ---- the status state machine's effects (2.1, 3.1.1) ----
-
 void VirtioPciTransport::applyStatusLocked(const StatusChange& change) {
   for (const auto& refusal : change.refused) warnGuest(refusal);
   if (change.reset) {
@@ -274,7 +246,9 @@ void VirtioPciTransport::activateLocked() {
   activations_.fetch_add(1, std::memory_order_relaxed);
   log::debug("{}: activated ({} interface, features {:#x}, ioeventfd {})", name(),
              state_.legacy ? "legacy" : "modern", features, options_.ioeventfd ? "on" : "off");
-  attachNotifiersLocked();
+  if (notifiers_) {
+    notifiers_->attachLive(state_);
+  }
   // Buffers the driver queued before DRIVER_OK are processed now.
   for (uint16_t q = 0; q < state_.queues.size(); ++q) {
     if (state_.queues[q].enabled && dma_.open()) {
@@ -301,8 +275,6 @@ void VirtioPciTransport::resetLocked() {
   interrupt_.reset();
 }
 
-// ---- kicks ----
-
 void VirtioPciTransport::kick(uint16_t queue) {
   std::lock_guard lock(mutex_);
   kickLocked(queue);
@@ -321,24 +293,6 @@ void VirtioPciTransport::kickLocked(uint16_t queue) {
     return;
   }
   device_->notify(queue);
-}
-
-void VirtioPciTransport::attachNotifiersLocked() {
-  if (!notifiers_ || !active_ || notifiers_->anyAttached()) {
-    return;
-  }
-  for (uint16_t q = 0; q < state_.queues.size(); ++q) {
-    if (!state_.queues[q].enabled) continue;
-    std::optional<uint64_t> base = state_.legacy ? legacy_bar_addr_ : modern_bar_addr_;
-    if (!base) continue;
-    kvm::IoEventAddress where =
-        state_.legacy
-            ? kvm::IoEventAddress{true, *base + legacy::kQueueNotify, 2, q}
-            : kvm::IoEventAddress{false, *base + kNotifyOffset + kNotifyMultiplier * q, 2, q};
-    if (auto r = notifiers_->attach(q, where); !r) {
-      log::warn("{}: queue {}: {}; kicks will exit to userspace", name(), q, r.error().message);
-    }
-  }
 }
 
 void VirtioPciTransport::detachNotifiersLocked(bool deliver_pending) {
@@ -366,7 +320,7 @@ void VirtioPciTransport::takeBackKick(uint16_t queue) {
   }
 }
 
-// ---- host callbacks from the device (any thread, without the transport lock) ----
+// Host callbacks from the device: any thread, without the transport lock.
 
 void VirtioPciTransport::queueUsed(uint16_t queue, SplitQueue& q) {
   auto want = q.shouldInterrupt();

@@ -88,9 +88,9 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   const VirtioDevice& device() const { return *device_; }
   const TransportOptions& options() const { return options_; }
   uint8_t status() const;
-  bool legacyMode() const;
   // What the driver has set, as a value (snapshots save it; tests compare it).
   DriverState driverState() const;
+  bool legacyMode() const { return driverState().legacy; }
   TransportCounters counters() const;
 
   // PciDevice
@@ -104,6 +104,10 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void legacyWrite(uint64_t offset, std::span<const uint8_t> data);
   void modernRead(uint64_t offset, std::span<uint8_t> data);
   void modernWrite(uint64_t offset, std::span<const uint8_t> data);
+  using LegacyBar = ForwardingRegion<VirtioPciTransport, &VirtioPciTransport::legacyRead,
+                                     &VirtioPciTransport::legacyWrite>;
+  using ModernBar = ForwardingRegion<VirtioPciTransport, &VirtioPciTransport::modernRead,
+                                     &VirtioPciTransport::modernWrite>;
 
   // A kick for `queue` (from an ioeventfd or a notify-register write).
   void kick(uint16_t queue);
@@ -129,7 +133,6 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void stopDeviceLocked();
   void resetLocked();
   void kickLocked(uint16_t queue);
-  void attachNotifiersLocked();
   void detachNotifiersLocked(bool deliver_pending);
   void warnGuest(const std::string& what);
 
@@ -139,14 +142,13 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   VirtioInterrupt interrupt_;
   std::optional<QueueNotifiers> notifiers_;  // with ioeventfd=on, a VM and an event loop
   log::RateLimit guest_warnings_;            // guest-triggered warnings: never a log flood
-  CapabilityOffsets caps_;
+  pci::MsixCapability msix_cap_;
   PciCfgAccess pci_cfg_;
 
   mutable std::mutex mutex_;
   DriverState state_;
   bool active_ = false;
   BusMasterGate dma_;
-  std::optional<uint64_t> legacy_bar_addr_, modern_bar_addr_;
 
   // Read by host callbacks and the counters without the lock.
   std::atomic<bool> needs_reset_{false};
