@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kvm/LittleEndian.h"
+
 namespace ember::devices {
 
 using virtio::BufferSegment;
@@ -63,10 +65,9 @@ BlockOutcome parseBlockRequest(const virtio::ChainBuffers& chain, const GuestMem
     }
     pos += s.len;
   }
-  uint32_t type = 0;
-  uint64_t sector = 0;
-  std::memcpy(&type, header, 4);
-  std::memcpy(&sector, header + 8, 8);
+  // 5.2.6 struct virtio_blk_req: le32 type, le32 reserved, le64 sector.
+  uint32_t type = loadLe<uint32_t>(std::span(header).subspan(0, 4));
+  uint64_t sector = loadLe<uint64_t>(std::span(header).subspan(8, 8));
 
   // Data: readable bytes after the header (OUT), or writable bytes before the status byte.
   std::vector<BufferSegment> data_in;  // readable remainder

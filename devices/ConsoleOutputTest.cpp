@@ -1,6 +1,7 @@
 // Hostile-guest case 36: a guest flooding its console while the host's stdout is blocked never
 // blocks the vCPU (bytes beyond the bound are dropped and counted), and a host flooding stdin is
 // read only as fast as the guest takes it (bounded memory, nothing lost or reordered).
+// test-labels: threaded
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/ioctl.h>

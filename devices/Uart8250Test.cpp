@@ -1,4 +1,5 @@
 // Uart8250: registers, DLAB, interrupt priorities and IRQ line, loopback, bounded input FIFO.
+// test-labels: threaded
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 #include "virtio/QueueProcessing.h"
 #include "virtio/VirtioSpec.h"
@@ -31,18 +32,15 @@ uint64_t VirtioBalloon::features() const {
 void VirtioBalloon::readConfig(uint32_t offset, std::span<uint8_t> data) {
   // 5.5.4 struct virtio_balloon_config: num_pages (target, device-set), actual (guest-set).
   uint8_t image[8];
-  uint32_t target = target_pages_.load(), actual = actual_.load();
-  std::memcpy(image, &target, 4);
-  std::memcpy(image + 4, &actual, 4);
+  storeLe<uint32_t>(std::span(image).subspan(0, 4), target_pages_.load());
+  storeLe<uint32_t>(std::span(image).subspan(4, 4), actual_.load());
   readConfigBytes(image, offset, data);
 }
 
 void VirtioBalloon::writeConfig(uint32_t offset, std::span<const uint8_t> data) {
   // Only `actual` (offset 4) is driver-writable.
   if (offset == 4 && data.size() == 4) {
-    uint32_t v;
-    std::memcpy(&v, data.data(), 4);
-    actual_ = v;
+    actual_ = loadLe<uint32_t>(data);
   }
 }
 
@@ -194,11 +192,9 @@ void VirtioBalloon::processStatsLocked() {
       for (uint32_t off = 0; off + 10 <= s.len && off < 64 * 10; off += 10) {
         uint8_t entry[10];
         EMBER_TRY(mem.read(GuestAddress(s.addr + off), entry));
-        uint16_t tag;
-        uint64_t val;
-        std::memcpy(&tag, entry, 2);
-        std::memcpy(&val, entry + 2, 8);
-        stats_.guest_stats[tag] = val;
+        // struct virtio_balloon_stat: le16 tag, le64 val.
+        stats_.guest_stats[loadLe<uint16_t>(std::span(entry).subspan(0, 2))] =
+            loadLe<uint64_t>(std::span(entry).subspan(2, 8));
       }
     }
     if (stats_head_) {

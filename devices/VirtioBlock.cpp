@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 #include "virtio/QueueProcessing.h"
 #include "virtio/VirtioSpec.h"
@@ -76,12 +77,10 @@ void VirtioBlock::readConfig(uint32_t offset, std::span<uint8_t> data) {
   // 5.2.4 struct virtio_blk_config: capacity (512-byte sectors), size_max, seg_max, geometry,
   // blk_size, topology (zero: no hints), writeback, unused, num_queues.
   uint8_t image[36] = {};
-  uint64_t capacity = file_.sizeBytes() / blk::kSectorSize;
-  uint32_t size_max = kSizeMax, seg_max = kSegMax, blk_size = blk::kSectorSize;
-  std::memcpy(image + 0, &capacity, 8);
-  std::memcpy(image + 8, &size_max, 4);
-  std::memcpy(image + 12, &seg_max, 4);
-  std::memcpy(image + 20, &blk_size, 4);
+  storeLe<uint64_t>(std::span(image).subspan(0, 8), file_.sizeBytes() / blk::kSectorSize);
+  storeLe<uint32_t>(std::span(image).subspan(8, 4), kSizeMax);
+  storeLe<uint32_t>(std::span(image).subspan(12, 4), kSegMax);
+  storeLe<uint32_t>(std::span(image).subspan(20, 4), blk::kSectorSize);
   readConfigBytes(image, offset, data);
 }
 

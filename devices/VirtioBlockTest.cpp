@@ -3,6 +3,7 @@
 // read-only disks, hostile-guest cases 4, 5, 8, 10, 15, 25, 27-30 and injected host I/O errors
 // (case 37: ENOSPC on a tiny tmpfs, reads past the end of a shrunken image, a backend whose
 // descriptors refuse writes).
+// test-labels: threaded
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 #include "virtio/VirtioSpec.h"
 
@@ -54,8 +55,7 @@ void VirtioNet::readConfig(uint32_t offset, std::span<uint8_t> data) {
   std::memcpy(image, mac_.data(), 6);
   image[6] = 1;  // VIRTIO_NET_S_LINK_UP
   image[8] = 1;  // one queue pair
-  image[10] = static_cast<uint8_t>(mtu_);
-  image[11] = static_cast<uint8_t>(mtu_ >> 8);
+  storeLe<uint16_t>(std::span(image).subspan(10, 2), mtu_);
   readConfigBytes(image, offset, data);
 }
 
@@ -267,7 +267,7 @@ bool VirtioNet::deliverPendingLocked() {
       left -= std::min<uint64_t>(left, b.writableBytes());
       if (mergeable_) ++num;
     }
-    std::memcpy(rx_frame_.data() + 10, &num, 2);
+    storeLe<uint16_t>(std::span(rx_frame_).subspan(10, 2), num);
   }
   size_t off = 0;
   size_t used_chains = 0;

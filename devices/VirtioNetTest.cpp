@@ -17,6 +17,7 @@
 //    (onTapEvent) in that test, since an epoll registration follows the original file, not the fd
 //    number.
 // Tests that need a tap skip (with the reason) without root or /dev/net/tun.
+// test-labels: threaded
 #include <gtest/gtest.h>
 #include <linux/if_tun.h>
 #include <sys/resource.h>

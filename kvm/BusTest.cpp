@@ -1,4 +1,5 @@
 // Bus: range registration and overlap refusal, offset dispatch, removal, concurrent dispatch.
+// test-labels: threaded
 #include <gtest/gtest.h>
 
 #include <algorithm>

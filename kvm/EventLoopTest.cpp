@@ -1,4 +1,5 @@
 // EventLoop: runOnce() dispatch, pausing, RAII removal, cross-thread registration, stop().
+// test-labels: threaded
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>

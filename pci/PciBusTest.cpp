@@ -1,5 +1,6 @@
 // PciBus: configuration mechanism #1 and ECAM (every access size, absent functions), BAR mapping
 // on the port and MMIO buses (relocation, decode, overlap refusal, bounded accesses), 0xcf9 reset.
+// test-labels: threaded
 #include <gtest/gtest.h>
 
 #include <atomic>

@@ -1,6 +1,7 @@
 // SplitQueue and drainAvailable: activation checks, the available/used ring protocol, in-flight
 // bounds, EVENT_IDX interrupt suppression and notification re-arming, and 16-bit ring indices
 // shared with a concurrently running driver.
+// test-labels: threaded
 #include <gtest/gtest.h>
 
 #include <atomic>

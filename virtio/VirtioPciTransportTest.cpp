@@ -2,6 +2,7 @@
 // regions with virtio-rng behind it: capabilities, status and feature negotiation, queue set-up
 // and freezing, MSI-X and INTx interrupts, reset, bus mastering, the PCI-cfg access window, and
 // hostile-guest cases 12, 13, 15-18, 20 and 26.
+// test-labels: threaded
 #include <gtest/gtest.h>
 
 #include <atomic>

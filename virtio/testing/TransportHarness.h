@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "kvm/LittleEndian.h"
 #include "pci/testing/PciTestSupport.h"
 #include "virtio/VirtioPciTransport.h"
 #include "virtio/testing/MockDriver.h"
@@ -66,13 +67,11 @@ class TransportHarness {
   uint64_t barRead(int bar, uint64_t off, size_t size) {
     std::vector<uint8_t> d(size, 0xcc);
     t->bar(bar).region->read(off, d);
-    uint64_t v = 0;
-    for (size_t i = 0; i < size && i < 8; ++i) v |= static_cast<uint64_t>(d[i]) << (8 * i);
-    return v;
+    return loadLe<uint64_t>(d);
   }
   void barWrite(int bar, uint64_t off, size_t size, uint64_t v) {
     std::vector<uint8_t> d(size);
-    for (size_t i = 0; i < size; ++i) d[i] = i < 8 ? static_cast<uint8_t>(v >> (8 * i)) : 0;
+    storeLe<uint64_t>(d, v);
     t->bar(bar).region->write(off, d);
   }
   uint64_t legacyRead(uint64_t off, size_t size) { return barRead(T::kLegacyBar, off, size); }
