@@ -64,37 +64,29 @@ constexpr uint16_t transitionalDeviceId(uint16_t type) {
 
 // The name Ember gives a device type in its log and run record (virtio-blk, virtio-net, ...)
 // and the short prefix of its device ids there (blk0, net0, ...).
-constexpr const char* deviceTypeName(uint16_t type) {
-  switch (type) {
-    case device_type::kNet:
-      return "virtio-net";
-    case device_type::kBlock:
-      return "virtio-blk";
-    case device_type::kConsole:
-      return "virtio-console";
-    case device_type::kEntropy:
-      return "virtio-rng";
-    case device_type::kBalloon:
-      return "virtio-balloon";
-    default:
-      return "virtio";
+struct DeviceTypeNames {
+  uint16_t type;
+  const char* name;
+  const char* id_prefix;
+};
+inline constexpr DeviceTypeNames kDeviceTypeNames[] = {
+    {device_type::kNet, "virtio-net", "net"},
+    {device_type::kBlock, "virtio-blk", "blk"},
+    {device_type::kConsole, "virtio-console", "console"},
+    {device_type::kEntropy, "virtio-rng", "rng"},
+    {device_type::kBalloon, "virtio-balloon", "balloon"},
+};
+constexpr DeviceTypeNames deviceTypeNames(uint16_t type) {
+  for (const auto& n : kDeviceTypeNames) {
+    if (n.type == type) return n;
   }
+  return DeviceTypeNames{type, "virtio", "virtio"};
+}
+constexpr const char* deviceTypeName(uint16_t type) {
+  return deviceTypeNames(type).name;
 }
 constexpr const char* deviceIdPrefix(uint16_t type) {
-  switch (type) {
-    case device_type::kNet:
-      return "net";
-    case device_type::kBlock:
-      return "blk";
-    case device_type::kConsole:
-      return "console";
-    case device_type::kEntropy:
-      return "rng";
-    case device_type::kBalloon:
-      return "balloon";
-    default:
-      return "virtio";
-  }
+  return deviceTypeNames(type).id_prefix;
 }
 
 // 4.1.5.1 Legacy interface register offsets in the I/O BAR.
