@@ -190,6 +190,14 @@ class Report:
             objs.append(o)
         return objs
 
+    def blk_medians(self):
+        """(face, ioeventfd, depth, Ember's median, QEMU's median or None) for each blk case."""
+        for face in FACES:
+            for ioev in (True, False):
+                for depth in DEPTHS:
+                    yield (face, ioev, depth, *((self.st("blk", mon, face, ioev, depth) or {})
+                                                .get("median") for mon in ("ember", "qemu")))
+
     # ---- targets ----
 
     def targets(self) -> list[tuple[str, str, str]]:
@@ -222,16 +230,12 @@ class Report:
                         verdict(ok, parts), "; ".join(parts)))
         if "blk" in self.b.rows:
             parts, ok = [], True
-            for face in FACES:
-                for ioev in (True, False):
-                    for depth in DEPTHS:
-                        e = med("blk", "ember", face, ioev, depth)
-                        q = med("blk", "qemu", face, ioev, depth)
-                        if e is None or q is None:
-                            ok = False
-                            continue
-                        ok &= e / q <= 0.8
-                        parts.append(f"{face} ioeventfd {on(ioev)} depth {depth}: {e / q:.2f}x")
+            for face, ioev, depth, e, q in self.blk_medians():
+                if e is None or q is None:
+                    ok = False
+                    continue
+                ok &= e / q <= 0.8
+                parts.append(f"{face} ioeventfd {on(ioev)} depth {depth}: {e / q:.2f}x")
             out.append(("Ember's per-request cost <= 0.8x QEMU's", verdict(ok, parts),
                         "; ".join(parts)))
         if "startup" in self.b.rows:
@@ -269,15 +273,11 @@ class Report:
                     out.append(f"Kicks with ioeventfd {on(ioev)}: " + "; ".join(bits) + ".")
         if "blk" in self.b.rows:
             wins, losses = [], []
-            for face in FACES:
-                for ioev in (True, False):
-                    for depth in DEPTHS:
-                        e = med("blk", "ember", face, ioev, depth)
-                        q = med("blk", "qemu", face, ioev, depth)
-                        if e is None or q is None:
-                            continue
-                        what = f"{face} ioeventfd {on(ioev)} depth {depth} ({e / q:.2f}x)"
-                        (wins if e < q else losses).append(what)
+            for face, ioev, depth, e, q in self.blk_medians():
+                if e is None or q is None:
+                    continue
+                what = f"{face} ioeventfd {on(ioev)} depth {depth} ({e / q:.2f}x)"
+                (wins if e < q else losses).append(what)
             if wins:
                 out.append("Ember serves 4 KiB reads faster than QEMU for " + ", ".join(wins) + ".")
             if losses:

@@ -52,26 +52,23 @@ class Plan:
     transport: str  # the virtio-pci interface every device should use: legacy or modern
 
 
+def _marks(o: Options) -> list[tuple[bool, str, str]]:
+    """What sets a run apart from the default one: (applies, in the logs' names, in its title)."""
+    return [(not o.devices, "-bare", " --no-devices"), (o.legacy, "-legacy", " --legacy"),
+            (o.ioeventfd == "off", "-ioeventfd-off", " --ioeventfd=off"),
+            (o.net_balloon, "-net-balloon", " --net-balloon"),
+            (o.monitor == "qemu", "-qemu", " --monitor qemu")]
+
+
 def variant(o: Options) -> str:
-    """The runs of the ctests (modern, legacy, ioeventfd off) keep their logs side by side."""
-    v = o.mode
-    v += "" if o.devices else "-bare"
-    v += "-legacy" if o.legacy else ""
-    v += "-ioeventfd-off" if o.ioeventfd == "off" else ""
-    v += "-net-balloon" if o.net_balloon else ""
-    v += "-qemu" if o.monitor == "qemu" else ""
-    return v
+    """Names the logs: the runs of the ctests (modern, legacy, ioeventfd off) keep theirs side
+    by side, e.g. l1, l1-legacy, direct-bare-qemu."""
+    return o.mode + "".join(name for applies, name, _ in _marks(o) if applies)
 
 
 def title(o: Options) -> str:
     """How the run names itself in its last line: linux-boot --l1 --legacy ..."""
-    t = f"linux-boot --{o.mode}"
-    t += "" if o.devices else " --no-devices"
-    t += " --legacy" if o.legacy else ""
-    t += " --ioeventfd=off" if o.ioeventfd == "off" else ""
-    t += " --net-balloon" if o.net_balloon else ""
-    t += " --monitor qemu" if o.monitor == "qemu" else ""
-    return t
+    return f"linux-boot --{o.mode}" + "".join(t for applies, _, t in _marks(o) if applies)
 
 
 def count_option(args: list[str], name: str) -> int:
