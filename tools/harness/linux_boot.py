@@ -123,11 +123,10 @@ def boot_l1(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_initramf
 
 
 def show_log(path: Path, title: str, verbose: bool) -> None:
-    text = consoles.read(path)
     if not path.exists() or path.stat().st_size == 0:
         return
     log(f"{title} ({path}):")
-    lines = text.splitlines()
+    lines = consoles.read(path).splitlines()
     sys.stderr.write("\n".join(lines if verbose else lines[-40:]) + "\n")
     sys.stderr.flush()
 
@@ -250,6 +249,9 @@ def main(argv: list[str]) -> int:
     except Fail as e:
         log(f"error: {e}")
         return e.status
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def run(cmd: list[str], timeout: float, stdout: Path, stderr: Optional[Path] = None,
         watch: Optional[Watch] = None, poll_s: float = 1.0,
-        term_grace: Optional[float] = None, env: Optional[dict] = None) -> Result:
+        term_grace: Optional[float] = None) -> Result:
     """Runs cmd with stdout (and stderr, or stderr into the same file when None) in files."""
     stops: list[Stop] = []
     reaped = threading.Event()
@@ -57,7 +57,7 @@ def run(cmd: list[str], timeout: float, stdout: Path, stderr: Optional[Path] = N
         err = files.enter_context(open(stderr, "wb")) if stderr is not None else out
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                             start_new_session=True, env=env)
+                             start_new_session=True)
 
         def end(stop: Stop) -> None:
             stops.append(stop)

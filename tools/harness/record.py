@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
@@ -216,3 +217,30 @@ def load(path: Path) -> Record:
         # ember creates the file at start-up and writes it as it exits.
         raise RecordError(f"{path}: the run record is empty (ember did not get to write it)")
     return loads(text, str(path))
+
+
+def exit_words(r: Record) -> str:
+    """The record's exit as KEY=VALUE words, for shell scripts: reason=vcpu-crash status=3 ..."""
+    e = r.exit
+    words = [f"reason={e.reason}", f"status={e.status}"]
+    for key in ("debug_exit_value", "signal", "vcpu", "exit_reason", "rip"):
+        if getattr(e, key) is not None:
+            words.append(f"{key}={getattr(e, key)}")
+    return " ".join(words)
+
+
+def main(argv: list[str]) -> int:
+    """python3 -m harness.record FILE: checks FILE and prints its exit_words, or one error line."""
+    if len(argv) != 1:
+        print("usage: python3 -m harness.record FILE", file=sys.stderr)
+        return 2
+    try:
+        print(exit_words(load(Path(argv[0]))))
+    except RecordError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

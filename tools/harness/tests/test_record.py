@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import tempfile
 import unittest
@@ -112,6 +114,27 @@ class MalformedTest(unittest.TestCase):
         obj = fixtures.record("record-debug-exit.json")
         obj["exit"] = {"reason": "startup-error", "status": 1, "message": "m"}
         self.assertRejects(obj, "a startup-error record should have no vcpus, no devices")
+
+
+class ExitWordsTest(unittest.TestCase):
+    def test_words_for_shell_scripts(self):
+        r = record.loads(fixtures.text("record-debug-exit.json"), "r")
+        self.assertEqual(record.exit_words(r), "reason=debug-exit status=0 debug_exit_value=0")
+        obj = fixtures.record("record-startup-error.json")
+        obj["exit"] = {"reason": "vcpu-crash", "status": 3, "message": "m", "vcpu": 0,
+                       "exit_reason": "KVM_EXIT_INTERNAL_ERROR", "rip": "0xffffffff8104c1d0"}
+        self.assertEqual(record.exit_words(parse(obj)),
+                         "reason=vcpu-crash status=3 vcpu=0 exit_reason=KVM_EXIT_INTERNAL_ERROR "
+                         "rip=0xffffffff8104c1d0")
+
+    def test_main(self):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            self.assertEqual(record.main([str(fixtures.DIR / "record-startup-error.json")]), 0)
+        self.assertEqual(out.getvalue(), "reason=startup-error status=1\n")
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            self.assertEqual(record.main(["/nonexistent/r.json"]), 1)
+            self.assertEqual(record.main([]), 2)
+        self.assertIn("error: /nonexistent/r.json: no run record", err.getvalue())
 
 
 class FileTest(unittest.TestCase):
