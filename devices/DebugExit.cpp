@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kvm/LittleEndian.h"
+
 namespace ember::devices {
 
 void DebugExit::read(uint64_t, std::span<uint8_t> data) {
@@ -13,11 +15,9 @@ void DebugExit::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != 0 || data.empty()) {
     return;
   }
-  uint32_t value = 0;
-  for (size_t i = 0; i < data.size() && i < 4; ++i) {
-    value |= static_cast<uint32_t>(data[i]) << (8 * i);
-  }
-  control_.requestExit(ExitRequest::debugExit(value));
+  // A 1-, 2- or 4-byte write; anything past the first dword is ignored. The status is the low
+  // byte (ExitRequest::debugExit).
+  control_.requestExit(ExitRequest::debugExit(loadLe<uint32_t>(data)));
 }
 
 }  // namespace ember::devices

@@ -73,17 +73,16 @@ std::optional<bool> VirtioBalloon::testAndSet(uint64_t pfn, bool value) {
   return std::nullopt;  // not a page of RAM
 }
 
-Result<void> VirtioBalloon::activate(const Activation& activation) {
+Result<void> VirtioBalloon::activate(Activation activation) {
   std::lock_guard lock(mutex_);
   bitmaps_.clear();
   for (const auto& r : activation.memory->regions()) {
     bitmaps_.emplace_back((r.size / kPageSize + 63) / 64, 0);
   }
-  if (activation.queues.size() < 2 || !activation.queues[kInflateQueue] ||
-      !activation.queues[kDeflateQueue]) {
+  if (!activation.queue(kInflateQueue) || !activation.queue(kDeflateQueue)) {
     return makeError(Errc::Guest, "virtio-balloon activated without its inflate/deflate queues");
   }
-  act_ = activation;
+  act_ = std::move(activation);
   if (target_pages_.load() != 0) {
     act_->host->configChanged();  // tell the driver about the initial target
   }
@@ -95,20 +94,14 @@ void VirtioBalloon::notify(uint16_t queue) {
   if (!act_) return;
   if (queue == kInflateQueue || queue == kDeflateQueue) {
     processPfnsLocked(queue, queue == kInflateQueue);
-  } else if (queue == kStatsQueue && act_->queues.size() > kStatsQueue &&
-             act_->queues[kStatsQueue]) {
+  } else if (queue == kStatsQueue) {
     processStatsLocked();
   }
 }
 
 void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
-  SplitQueue& q = *act_->queues[queue];
   const GuestMemory& mem = *act_->memory;
-  bool pushed = false;
-  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectOrReturn(q, chain);
-    pushed = true;
-    if (!bufs) return std::move(bufs).error();
+  serveQueue(*act_, queue, [&](const ChainBuffers& bufs) -> ChainOutcome {
     // 5.5.6: the buffer is an array of 32-bit page frame numbers (4 KiB pages), read in
     // bounded chunks so that one huge buffer costs time, not host memory.
     std::vector<uint32_t> pfns;
@@ -131,7 +124,7 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
       }
       run_count = 0;
     };
-    for (const auto& s : bufs->readable) {
+    for (const auto& s : bufs.readable) {
       for (uint32_t off = 0; off + 4 <= s.len;) {
         uint32_t n = std::min<uint32_t>((s.len - off) / 4, kMaxPfnsPerBuffer);
         pfns.resize(n);
@@ -167,15 +160,9 @@ void VirtioBalloon::processPfnsLocked(uint16_t queue, bool inflate) {
     }
     flush();  // before the buffer goes back: the pages are the host's once the driver sees it
     ++buffers_;
-    buffer_bytes_ += bufs->readableBytes();
-    return q.pushUsed(bufs->head, 0);
+    buffer_bytes_ += bufs.readableBytes();
+    return completeChain(0);
   });
-  if (pushed) {
-    act_->host->queueUsed(queue, q);
-  }
-  if (!r) {
-    act_->host->needsReset(r.error().message);
-  }
 }
 
 DeviceCounters VirtioBalloon::counters() const {
@@ -185,10 +172,10 @@ DeviceCounters VirtioBalloon::counters() const {
 
 void VirtioBalloon::requestStats() {
   std::lock_guard lock(mutex_);
-  if (!act_ || !stats_head_ || act_->queues.size() <= kStatsQueue || !act_->queues[kStatsQueue]) {
+  if (!act_ || !stats_head_ || !act_->queue(kStatsQueue)) {
     return;
   }
-  SplitQueue& q = *act_->queues[kStatsQueue];
+  SplitQueue& q = *act_->queue(kStatsQueue);
   if (auto r = q.pushUsed(*stats_head_, 0); !r) {
     act_->host->needsReset(r.error().message);
   }
@@ -200,16 +187,10 @@ void VirtioBalloon::processStatsLocked() {
   // 5.5.6.3: the driver posts one buffer of (u16 tag, u64 value) entries; the device reads it
   // and keeps it: returning the buffer is how the device asks for fresh numbers, so it goes back
   // only on requestStats() (returning it at once would have guest and host loop forever).
-  SplitQueue& q = *act_->queues[kStatsQueue];
   const GuestMemory& mem = *act_->memory;
-  bool pushed = false;
-  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectOrReturn(q, chain);
-    if (!bufs) {
-      pushed = true;
-      return std::move(bufs).error();
-    }
-    for (const auto& s : bufs->readable) {
+  SplitQueue* q = act_->queue(kStatsQueue);
+  serveQueue(*act_, kStatsQueue, [&](const ChainBuffers& bufs) -> ChainOutcome {
+    for (const auto& s : bufs.readable) {
       for (uint32_t off = 0; off + 10 <= s.len && off < 64 * 10; off += 10) {
         uint8_t entry[10];
         EMBER_TRY(mem.read(GuestAddress(s.addr + off), entry));
@@ -222,31 +203,25 @@ void VirtioBalloon::processStatsLocked() {
     }
     if (stats_head_) {
       // A second buffer while one is held: the driver broke the protocol; give the old one back.
-      EMBER_TRY(q.pushUsed(*stats_head_, 0));
-      pushed = true;
+      EMBER_TRY(q->pushUsed(*stats_head_, 0));
     }
-    stats_head_ = bufs->head;
+    stats_head_ = bufs.head;
     ++buffers_;
-    buffer_bytes_ += bufs->readableBytes();
-    return {};
+    buffer_bytes_ += bufs.readableBytes();
+    return keepChain();
   });
-  if (pushed) {
-    act_->host->queueUsed(kStatsQueue, q);
-  }
-  if (!r) {
-    act_->host->needsReset(r.error().message);
-  }
 }
 
-void VirtioBalloon::reset() {
+QueueSet VirtioBalloon::reset() {
   std::lock_guard lock(mutex_);
-  act_.reset();
+  QueueSet queues = releaseQueues(act_);
   stats_head_.reset();
   // After a driver reset every page is the guest's again (a new driver starts with an empty
   // balloon); the host simply stops counting them as given back.
   bitmaps_.clear();
   stats_.inflated_pages = 0;
   actual_ = 0;
+  return queues;
 }
 
 }  // namespace ember::devices

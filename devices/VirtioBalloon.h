@@ -39,9 +39,9 @@ class VirtioBalloon : public virtio::VirtioDevice {
   void readConfig(uint32_t offset, std::span<uint8_t> data) override;
   void writeConfig(uint32_t offset, std::span<const uint8_t> data) override;
 
-  Result<void> activate(const virtio::Activation& activation) override;
+  Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
-  void reset() override;
+  virtio::QueueSet reset() override;
 
   // A new target (pages); raises a configuration-change interrupt.
   void setTargetBytes(uint64_t bytes);

@@ -85,12 +85,12 @@ void VirtioBlock::readConfig(uint32_t offset, std::span<uint8_t> data) {
   readConfigBytes(image, offset, data);
 }
 
-Result<void> VirtioBlock::activate(const Activation& activation) {
+Result<void> VirtioBlock::activate(Activation activation) {
   std::lock_guard lock(mutex_);
-  if (activation.queues.empty() || activation.queues[0] == nullptr) {
+  if (activation.queue(0) == nullptr) {
     return makeError(Errc::Guest, "virtio-blk activated without its request queue");
   }
-  act_ = activation;
+  act_ = std::move(activation);
   return {};
 }
 
@@ -110,7 +110,7 @@ void VirtioBlock::warnLocked(const std::string& what) {
 }
 
 void VirtioBlock::processLocked() {
-  SplitQueue& q = *act_->queues[0];
+  SplitQueue& q = *act_->queue(0);
   auto r = drainAvailable(q, [&](DescriptorChain& chain) { return handleChainLocked(chain); });
   ring_blocked_ = q.inFlight() >= q.size();  // chains left waiting for in-flight room
   submitPendingLocked();
@@ -134,7 +134,7 @@ void VirtioBlock::completeLocked(uint16_t head, uint64_t status_addr, uint8_t st
   if (status_addr != 0) {
     (void)mem.writeObj(GuestAddress(status_addr), status);
   }
-  if (auto r = act_->queues[0]->pushUsed(head, used_len); !r) {
+  if (auto r = act_->queue(0)->pushUsed(head, used_len); !r) {
     act_->host->needsReset(r.error().message);
   }
   pushed_ = true;
@@ -307,11 +307,11 @@ void VirtioBlock::processCompletions() {
     processLocked();
   } else if (pushed_) {
     pushed_ = false;
-    act_->host->queueUsed(0, *act_->queues[0]);
+    act_->host->queueUsed(0, *act_->queue(0));
   }
 }
 
-void VirtioBlock::reset() {
+QueueSet VirtioBlock::reset() {
   std::lock_guard lock(mutex_);
   // In-flight requests are waited for and their results discarded: after this returns nothing
   // is written to guest memory (hostile-guest case 25).
@@ -326,9 +326,9 @@ void VirtioBlock::reset() {
     slots_[i].busy = false;
     free_slots_.push_back(static_cast<uint16_t>(kQueueSize - 1 - i));
   }
-  act_.reset();
   pushed_ = false;
   ring_blocked_ = false;
+  return releaseQueues(act_);
 }
 
 }  // namespace ember::devices

@@ -41,9 +41,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   uint32_t configSize() const override { return 36; }
   void readConfig(uint32_t offset, std::span<uint8_t> data) override;
 
-  Result<void> activate(const virtio::Activation& activation) override;
+  Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
-  void reset() override;
+  virtio::QueueSet reset() override;
 
   // Handles finished AIO requests (the event loop calls this when the eventfd fires).
   void processCompletions();

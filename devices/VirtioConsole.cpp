@@ -32,13 +32,13 @@ void VirtioConsole::readConfig(uint32_t offset, std::span<uint8_t> data) {
   readConfigBytes(image, offset, data);
 }
 
-Result<void> VirtioConsole::activate(const Activation& activation) {
+Result<void> VirtioConsole::activate(Activation activation) {
   {
     std::lock_guard lock(mutex_);
-    if (activation.queues.size() < 2 || !activation.queues[kTransmitQueue]) {
+    if (activation.queue(kTransmitQueue) == nullptr) {
       return makeError(Errc::Guest, "virtio-console activated without its transmit queue");
     }
-    act_ = activation;
+    act_ = std::move(activation);
   }
   if (on_room_) {
     on_room_();
@@ -59,18 +59,10 @@ void VirtioConsole::notify(uint16_t queue) {
 }
 
 void VirtioConsole::transmitLocked() {
-  SplitQueue& q = *act_->queues[kTransmitQueue];
   const GuestMemory& mem = *act_->memory;
-  bool pushed = false;
   std::vector<uint8_t> bytes;
-  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectOrReturn(q, chain);
-    pushed = true;
-    if (!bufs) {
-      ++counters_.errors;
-      return std::move(bufs).error();
-    }
-    for (const auto& seg : bufs->readable) {
+  bool intact = serveQueue(*act_, kTransmitQueue, [&](const ChainBuffers& bufs) -> ChainOutcome {
+    for (const auto& seg : bufs.readable) {
       uint32_t len = std::min(seg.len, kMaxTransmitChunk);
       bytes.resize(len);
       EMBER_TRY(mem.read(GuestAddress(seg.addr), bytes));
@@ -79,22 +71,17 @@ void VirtioConsole::transmitLocked() {
       counters_.dropped += seg.len - len;
     }
     ++counters_.requests;
-    return q.pushUsed(bufs->head, 0);
+    return completeChain(0);
   });
-  if (pushed) {
-    act_->host->queueUsed(kTransmitQueue, q);
-  }
-  if (!r) {
-    act_->host->needsReset(r.error().message);
-  }
+  counters_.errors += intact ? 0 : 1;
 }
 
 size_t VirtioConsole::pushInput(std::span<const uint8_t> bytes) {
   std::lock_guard lock(mutex_);
-  if (!act_ || !act_->queues[kReceiveQueue] || !act_->host->mayProcess()) {
+  if (!act_ || !act_->queue(kReceiveQueue) || !act_->host->mayProcess()) {
     return 0;
   }
-  SplitQueue& q = *act_->queues[kReceiveQueue];
+  SplitQueue& q = *act_->queue(kReceiveQueue);
   const GuestMemory& mem = *act_->memory;
   size_t taken = 0;
   bool pushed = false;
@@ -142,9 +129,9 @@ DeviceCounters VirtioConsole::counters() const {
   return counters_;
 }
 
-void VirtioConsole::reset() {
+QueueSet VirtioConsole::reset() {
   std::lock_guard lock(mutex_);
-  act_.reset();
+  return releaseQueues(act_);
 }
 
 }  // namespace ember::devices

@@ -28,15 +28,16 @@ class VirtioConsole : public virtio::VirtioDevice {
   uint32_t configSize() const override { return 12; }
   void readConfig(uint32_t offset, std::span<uint8_t> data) override;
 
-  Result<void> activate(const virtio::Activation& activation) override;
+  Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
-  void reset() override;
+  virtio::QueueSet reset() override;
 
   // Host input for port 0; returns how many bytes the guest's posted buffers took.
   size_t pushInput(std::span<const uint8_t> bytes);
   void setInputRoomCallback(std::function<void()> cb) { on_room_ = std::move(cb); }
-  // requests: chains completed either way; bytes: bytes written out and taken in; errors: broken
-  // chains; dropped: transmit bytes past the per-buffer cap (kMaxTransmitChunk) not written out.
+  // requests: chains completed either way; bytes: bytes written out and taken in; errors: rounds
+  // that ended on a broken chain or ring; dropped: transmit bytes past the per-buffer cap
+  // (kMaxTransmitChunk) not written out.
   virtio::DeviceCounters counters() const override;
 
  private:

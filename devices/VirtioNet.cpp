@@ -70,17 +70,16 @@ DeviceCounters VirtioNet::counters() const {
                         stats_.tx_errors, stats_.rx_dropped + stats_.tx_dropped};
 }
 
-Result<void> VirtioNet::activate(const Activation& activation) {
+Result<void> VirtioNet::activate(Activation activation) {
   std::lock_guard lock(mutex_);
-  if (activation.queues.size() < 2 || !activation.queues[kRxQueue] ||
-      !activation.queues[kTxQueue]) {
+  if (!activation.queue(kRxQueue) || !activation.queue(kTxQueue)) {
     return makeError(Errc::Guest, "virtio-net activated without both queues");
   }
   header_size_ = net::headerSize(activation.features);
   mergeable_ = activation.features & net::kMrgRxbuf;
   EMBER_TRY(tap_.setVnetHeaderSize(static_cast<int>(header_size_)));
   EMBER_TRY(tap_.setOffload(net::tapOffloadFlags(activation.features)));
-  act_ = activation;
+  act_ = std::move(activation);
   rx_frame_len_ = 0;
   rx_chains_.clear();
   rx_waiting_for_buffers_ = false;
@@ -139,7 +138,7 @@ void VirtioNet::onTapEvent(uint32_t events) {
 }
 
 void VirtioNet::transmitLocked() {
-  SplitQueue& q = *act_->queues[kTxQueue];
+  SplitQueue& q = *act_->queue(kTxQueue);
   const GuestMemory& mem = *act_->memory;
   bool pushed = false;
   std::vector<iovec> iov;
@@ -213,7 +212,7 @@ void VirtioNet::transmitLocked() {
 }
 
 bool VirtioNet::deliverPendingLocked() {
-  SplitQueue& q = *act_->queues[kRxQueue];
+  SplitQueue& q = *act_->queue(kRxQueue);
   const GuestMemory& mem = *act_->memory;
   size_t need = header_size_ + rx_frame_len_;
   auto capacity = [&] {
@@ -319,13 +318,13 @@ void VirtioNet::receiveLocked() {
     delivered = true;
   }
   if (delivered) {
-    act_->host->queueUsed(kRxQueue, *act_->queues[kRxQueue]);
+    act_->host->queueUsed(kRxQueue, *act_->queue(kRxQueue));
   }
 }
 
-void VirtioNet::reset() {
+QueueSet VirtioNet::reset() {
   std::lock_guard lock(mutex_);
-  act_.reset();
+  QueueSet queues = releaseQueues(act_);
   rx_chains_.clear();
   rx_frame_len_ = 0;
   tx_pending_.reset();
@@ -335,6 +334,7 @@ void VirtioNet::reset() {
     (void)tap_reg_.setEvents(0);
     tap_events_ = 0;
   }
+  return queues;
 }
 
 }  // namespace ember::devices

@@ -59,9 +59,9 @@ class VirtioNet : public virtio::VirtioDevice {
   uint32_t configSize() const override { return 12; }
   void readConfig(uint32_t offset, std::span<uint8_t> data) override;
 
-  Result<void> activate(const virtio::Activation& activation) override;
+  Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
-  void reset() override;
+  virtio::QueueSet reset() override;
 
   void onTapEvent(uint32_t events);
   NetStats stats() const;

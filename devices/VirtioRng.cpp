@@ -24,12 +24,12 @@ void VirtioRng::readConfig(uint32_t, std::span<uint8_t> data) {
   std::fill(data.begin(), data.end(), 0);
 }
 
-Result<void> VirtioRng::activate(const Activation& activation) {
+Result<void> VirtioRng::activate(Activation activation) {
   std::lock_guard lock(mutex_);
-  if (activation.queues.empty() || activation.queues[0] == nullptr) {
+  if (activation.queue(0) == nullptr) {
     return makeError(Errc::Guest, "virtio-rng activated without its request queue");
   }
-  act_ = activation;
+  act_ = std::move(activation);
   return {};
 }
 
@@ -38,19 +38,12 @@ void VirtioRng::notify(uint16_t queue) {
   if (!act_ || queue != 0) {
     return;
   }
-  SplitQueue& q = *act_->queues[0];
   const GuestMemory& mem = *act_->memory;
-  bool pushed = false;
-  auto r = drainAvailable(q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = collectOrReturn(q, chain);
-    if (!bufs) {
-      pushed = true;
-      return std::move(bufs).error();
-    }
+  serveQueue(*act_, 0, [&](const ChainBuffers& bufs) -> ChainOutcome {
     uint32_t written = 0;
     bool short_fill = false;
     uint8_t buf[4096];
-    for (const auto& seg : bufs->writable) {
+    for (const auto& seg : bufs.writable) {
       uint32_t off = 0;
       while (off < seg.len && written < kMaxPerRequest) {
         size_t n = std::min<size_t>({sizeof buf, seg.len - off, kMaxPerRequest - written});
@@ -65,19 +58,11 @@ void VirtioRng::notify(uint16_t queue) {
         written += static_cast<uint32_t>(got);
       }
     }
-    EMBER_TRY(q.pushUsed(bufs->head, written));
     ++counters_.requests;
     counters_.errors += short_fill ? 1 : 0;
     counters_.bytes += written;
-    pushed = true;
-    return {};
+    return completeChain(written);
   });
-  if (pushed) {
-    act_->host->queueUsed(0, q);
-  }
-  if (!r) {
-    act_->host->needsReset(r.error().message);
-  }
 }
 
 DeviceCounters VirtioRng::counters() const {
@@ -85,9 +70,9 @@ DeviceCounters VirtioRng::counters() const {
   return counters_;
 }
 
-void VirtioRng::reset() {
+QueueSet VirtioRng::reset() {
   std::lock_guard lock(mutex_);
-  act_.reset();
+  return releaseQueues(act_);
 }
 
 }  // namespace ember::devices

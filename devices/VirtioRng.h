@@ -20,9 +20,9 @@ class VirtioRng : public virtio::VirtioDevice {
   uint32_t configSize() const override { return 0; }
   void readConfig(uint32_t offset, std::span<uint8_t> data) override;
 
-  Result<void> activate(const virtio::Activation& activation) override;
+  Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
-  void reset() override;
+  virtio::QueueSet reset() override;
   // requests: requests served; bytes: random bytes written; errors: requests getrandom(2) could
   // not fill; dropped: 0.
   virtio::DeviceCounters counters() const override;

@@ -268,3 +268,59 @@ TEST(VirtioRng, ActivationNeedsTheQueue) {
 
 }  // namespace
 }  // namespace ember::devices
+
+namespace ember::devices {
+namespace {
+
+// A host that records what the device asked of it.
+struct RecordingHost : virtio::VirtioDeviceHost {
+  void queueUsed(uint16_t queue, virtio::SplitQueue&) override { used.push_back(queue); }
+  void configChanged() override {}
+  void needsReset(const std::string& reason) override { resets.push_back(reason); }
+  bool mayProcess() const override { return true; }
+  std::vector<uint16_t> used;
+  std::vector<std::string> resets;
+};
+
+TEST(VirtioRng, OwnsItsQueueWhileLiveAndHandsItBackWithItsIndices) {
+  GuestMemory mem = virtio::testing::makeTestMemory();
+  MockDriver drv(mem, kQueueSize, 0x10000);
+  auto q = virtio::SplitQueue::activate(mem, drv.geometry(), 256, false, false);
+  ASSERT_TRUE(q) << q.error().message;
+  virtio::QueueSet queues;
+  queues.emplace_back(std::move(*q));
+  RecordingHost host;
+  VirtioRng rng;
+  ASSERT_TRUE(rng.activate(virtio::Activation{&mem, 0, std::move(queues), &host}));
+  drv.post({{drv.alloc(16), 16, true}});
+  drv.post({{drv.alloc(16), 16, true}});
+  rng.notify(0);
+  EXPECT_EQ(drv.usedIdx(), 2);
+  EXPECT_EQ(host.used, std::vector<uint16_t>{0}) << "one interrupt decision for the round";
+  EXPECT_EQ(rng.counters().requests, 2u);
+  EXPECT_EQ(rng.counters().bytes, 32u);
+
+  virtio::QueueSet back = rng.reset();
+  ASSERT_EQ(back.size(), 1u);
+  ASSERT_TRUE(back[0].has_value());
+  EXPECT_EQ(back[0]->nextAvail(), 2);
+  EXPECT_EQ(back[0]->nextUsed(), 2);
+  EXPECT_EQ(back[0]->inFlight(), 0u);
+  EXPECT_TRUE(rng.reset().empty()) << "nothing left to hand back";
+  drv.post({{drv.alloc(16), 16, true}});
+  rng.notify(0);
+  EXPECT_EQ(drv.usedIdx(), 2) << "a reset device takes no more buffers";
+  EXPECT_TRUE(host.resets.empty());
+}
+
+TEST(VirtioRng, ActivationWithoutItsQueueIsRefused) {
+  GuestMemory mem = virtio::testing::makeTestMemory();
+  RecordingHost host;
+  VirtioRng rng;
+  auto r = rng.activate(virtio::Activation{&mem, 0, virtio::QueueSet(1), &host});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::Guest);
+}
+
+}  // namespace
+}  // namespace ember::devices

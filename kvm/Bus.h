@@ -28,6 +28,22 @@ class BusDevice {
   virtual void write(uint64_t offset, std::span<const uint8_t> data) = 0;
 };
 
+// A region served by two member functions of an owner that serves several regions (a PCI function
+// with an I/O BAR and a memory BAR, say).
+template <typename Owner, void (Owner::*Read)(uint64_t, std::span<uint8_t>),
+          void (Owner::*Write)(uint64_t, std::span<const uint8_t>)>
+class ForwardingRegion : public BusDevice {
+ public:
+  explicit ForwardingRegion(Owner& owner) : owner_(owner) {}
+  void read(uint64_t offset, std::span<uint8_t> data) override { (owner_.*Read)(offset, data); }
+  void write(uint64_t offset, std::span<const uint8_t> data) override {
+    (owner_.*Write)(offset, data);
+  }
+
+ private:
+  Owner& owner_;
+};
+
 class Bus {
  public:
   explicit Bus(std::string name) : name_(std::move(name)) {}

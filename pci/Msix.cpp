@@ -1,8 +1,9 @@
-// MSI-X table semantics and KVM irqfd delivery.
+// MSI-X table semantics (PCI Local Bus 3.0, section 6.8.2) and KVM irqfd delivery.
 #include "pci/Msix.h"
 
 #include <algorithm>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 
 namespace ember::pci {
@@ -21,10 +22,42 @@ uint16_t MsixState::control() const {
 }
 
 void MsixState::writeControl(uint16_t value) {
+  {
+    std::lock_guard lock(mutex_);
+    enabled_ = value & kControlEnable;
+    function_mask_ = value & kControlFunctionMask;
+    flushPendingLocked();
+  }
+  notifyObserver(std::nullopt);
+}
+
+void MsixState::setObserver(std::function<void(std::optional<uint16_t>)> observer) {
   std::lock_guard lock(mutex_);
-  enabled_ = value & kControlEnable;
-  function_mask_ = value & kControlFunctionMask;
-  flushPendingLocked();
+  observer_ = std::move(observer);
+}
+
+void MsixState::notifyObserver(std::optional<uint16_t> vector) {
+  std::function<void(std::optional<uint16_t>)> observer;
+  {
+    std::lock_guard lock(mutex_);
+    observer = observer_;
+  }
+  if (observer) {
+    observer(vector);
+  }
+}
+
+bool MsixState::routeForDirectDelivery(uint16_t vector) {
+  std::lock_guard lock(mutex_);
+  if (vector >= entries_.size() || !deliverableLocked(entries_[vector])) {
+    return false;
+  }
+  Entry& e = entries_[vector];
+  if (!e.routed) {
+    sink_.setRoute(vector, (static_cast<uint64_t>(e.addr_hi) << 32) | e.addr_lo, e.data);
+    e.routed = true;
+  }
+  return true;
 }
 
 bool MsixState::deliverableLocked(const Entry& e) const {
@@ -76,12 +109,15 @@ bool MsixState::masked(uint16_t vector) const {
 }
 
 void MsixState::reset() {
-  std::lock_guard lock(mutex_);
-  enabled_ = false;
-  function_mask_ = false;
-  for (auto& e : entries_) {
-    e = Entry{};
+  {
+    std::lock_guard lock(mutex_);
+    enabled_ = false;
+    function_mask_ = false;
+    for (auto& e : entries_) {
+      e = Entry{};
+    }
   }
+  notifyObserver(std::nullopt);
 }
 
 namespace {
@@ -101,26 +137,30 @@ void MsixState::tableRead(uint64_t offset, std::span<uint8_t> data) {
     uint64_t o = offset + i;
     const Entry& e = entries_[o / kEntrySize];
     uint32_t fields[4] = {e.addr_lo, e.addr_hi, e.data, e.control};
-    uint32_t v = fields[(o % kEntrySize) / 4];
-    for (int b = 0; b < 4; ++b) {
-      data[i + b] = static_cast<uint8_t>(v >> (8 * b));
-    }
+    storeLe(data.subspan(i, 4), fields[(o % kEntrySize) / 4]);
   }
 }
 
 void MsixState::tableWrite(uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard lock(mutex_);
-  if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
-    log::debug("msix: ignored {}-byte table write at {:#x}", data.size(), offset);
-    return;
+  std::optional<uint16_t> changed;
+  {
+    std::lock_guard lock(mutex_);
+    if (!validAccess(offset, data.size(), entries_.size() * kEntrySize)) {
+      log::debug("msix: ignored {}-byte table write at {:#x}", data.size(), offset);
+      return;
+    }
+    changed = static_cast<uint16_t>(offset / kEntrySize);  // an access never spans two entries
+    writeEntriesLocked(offset, data);
   }
+  notifyObserver(changed);
+}
+
+void MsixState::writeEntriesLocked(uint64_t offset, std::span<const uint8_t> data) {
   for (size_t i = 0; i < data.size(); i += 4) {
     uint64_t o = offset + i;
     uint16_t vector = static_cast<uint16_t>(o / kEntrySize);
     Entry& e = entries_[vector];
-    uint32_t v = static_cast<uint32_t>(data[i]) | (static_cast<uint32_t>(data[i + 1]) << 8) |
-                 (static_cast<uint32_t>(data[i + 2]) << 16) |
-                 (static_cast<uint32_t>(data[i + 3]) << 24);
+    uint32_t v = loadLe<uint32_t>(data.subspan(i, 4));
     switch ((o % kEntrySize) / 4) {
       case 0:
         e.addr_lo = v & ~0x3u;
@@ -160,6 +200,22 @@ void MsixState::pbaRead(uint64_t offset, std::span<uint8_t> data) {
       }
     }
   }
+}
+
+void MsixCapability::load(PciConfigSpace& config, const MsixState& msix, uint16_t offset,
+                          uint8_t size) const {
+  if (offset < control_ + 2 && control_ < offset + size) {
+    config.set16(control_, msix.control());
+  }
+}
+
+bool MsixCapability::store(const PciConfigSpace& config, MsixState& msix, uint16_t offset,
+                           uint8_t size) const {
+  if (offset < control_ + 2 && control_ < offset + size) {
+    msix.writeControl(config.get16(control_));
+    return true;
+  }
+  return false;
 }
 
 void MsixBarRegion::read(uint64_t offset, std::span<uint8_t> data) {
@@ -218,6 +274,23 @@ void KvmMsiSink::setRoute(uint16_t vector, uint64_t address, uint32_t data) {
 void KvmMsiSink::fire(uint16_t vector) {
   if (vector < vectors_.size() && vectors_[vector].irqfd) {
     vectors_[vector].irqfd->signal();
+  }
+}
+
+Result<void> KvmMsiSink::attachIrqfd(uint16_t vector, int event_fd) {
+  if (vector >= vectors_.size() || !vectors_[vector].irqfd) {
+    return makeError(Errc::NotFound, "msix: vector {} has no MSI route to attach an irqfd to",
+                     vector);
+  }
+  // KVM allows several irqfds on one GSI: the backend's next to the one ember fires itself.
+  return vm_.addIrqfd(vectors_[vector].gsi, event_fd);
+}
+
+void KvmMsiSink::detachIrqfd(uint16_t vector, int event_fd) {
+  if (vector < vectors_.size() && vectors_[vector].irqfd) {
+    if (auto r = vm_.removeIrqfd(vectors_[vector].gsi, event_fd); !r) {
+      log::error("msix: vector {}: {}", vector, r.error().message);
+    }
   }
 }
 

@@ -9,14 +9,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <vector>
 
 #include "kvm/Bus.h"
 #include "kvm/UniqueFd.h"
 #include "kvm/Vm.h"
+#include "pci/PciConfigSpace.h"
 
 namespace ember::pci {
 
@@ -28,6 +31,11 @@ class MsiSink {
   virtual void setRoute(uint16_t vector, uint64_t address, uint32_t data) = 0;
   // Sends the vector's message (only called after setRoute for that vector).
   virtual void fire(uint16_t vector) = 0;
+  // Direct delivery for an external backend: while attached, a signal of `event_fd` sends the
+  // vector's message without ember (a KVM irqfd on the vector's route). Only called after
+  // setRoute for that vector.
+  virtual Result<void> attachIrqfd(uint16_t vector, int event_fd) = 0;
+  virtual void detachIrqfd(uint16_t vector, int event_fd) = 0;
 };
 
 class MsixState {
@@ -50,6 +58,13 @@ class MsixState {
 
   // Raises `vector`; false if it does not exist.
   bool notify(uint16_t vector);
+  // For direct delivery (MsiSink::attachIrqfd): true when `vector`'s message can be sent now
+  // (MSI-X on, neither the function nor the vector masked), with its route programmed.
+  bool routeForDirectDelivery(uint16_t vector);
+  // Called, without the state's lock held, after anything that may change whether or where a
+  // vector's message goes: the enable or function-mask bits (no vector: all of them), a table
+  // entry's address, data or mask bit, a reset. Set once by the owner; null clears it.
+  void setObserver(std::function<void(std::optional<uint16_t> vector)> observer);
   bool pending(uint16_t vector) const;
   bool masked(uint16_t vector) const;
   // Back to the power-on state: disabled, every vector masked, nothing pending.
@@ -64,12 +79,31 @@ class MsixState {
   bool deliverableLocked(const Entry& e) const;
   void sendLocked(uint16_t vector);
   void flushPendingLocked();
+  void writeEntriesLocked(uint64_t offset, std::span<const uint8_t> data);
+
+  void notifyObserver(std::optional<uint16_t> vector);
 
   MsiSink& sink_;
   mutable std::mutex mutex_;
+  std::function<void(std::optional<uint16_t>)> observer_;
   std::vector<Entry> entries_;
   bool enabled_ = false;
   bool function_mask_ = false;
+};
+
+// The MSI-X capability's Message Control register in configuration space (PCI 3.0, 6.8.2.3): a
+// read shows MsixState's table size, enable and function-mask bits; a write goes to MsixState.
+class MsixCapability {
+ public:
+  // `cap` is the capability's offset in configuration space.
+  explicit MsixCapability(uint8_t cap = 0) : control_(static_cast<uint16_t>(cap + 2)) {}
+  // Before a configuration read of [offset, offset + size): Message Control is refreshed.
+  void load(PciConfigSpace& config, const MsixState& msix, uint16_t offset, uint8_t size) const;
+  // After such a write: true when it reached Message Control (now applied to `msix`).
+  bool store(const PciConfigSpace& config, MsixState& msix, uint16_t offset, uint8_t size) const;
+
+ private:
+  uint16_t control_;
 };
 
 // A BusDevice for a memory BAR holding the table at `table_offset` and the PBA at `pba_offset`.
@@ -94,6 +128,8 @@ class KvmMsiSink : public MsiSink {
   ~KvmMsiSink() override;
   void setRoute(uint16_t vector, uint64_t address, uint32_t data) override;
   void fire(uint16_t vector) override;
+  Result<void> attachIrqfd(uint16_t vector, int event_fd) override;
+  void detachIrqfd(uint16_t vector, int event_fd) override;
 
  private:
   struct Vector {

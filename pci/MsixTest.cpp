@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "kvm/LittleEndian.h"
 #include "pci/Msix.h"
 #include "pci/testing/PciTestSupport.h"
 
@@ -23,13 +24,11 @@ struct MsixRig {
   uint64_t read(uint64_t off, size_t size) {
     std::vector<uint8_t> d(size, 0xcc);
     region.read(off, d);
-    uint64_t v = 0;
-    for (size_t i = 0; i < size && i < 8; ++i) v |= static_cast<uint64_t>(d[i]) << (8 * i);
-    return v;
+    return loadLe<uint64_t>(d);
   }
   void write(uint64_t off, size_t size, uint64_t v) {
     std::vector<uint8_t> d(size);
-    for (size_t i = 0; i < size; ++i) d[i] = i < 8 ? static_cast<uint8_t>(v >> (8 * i)) : 0;
+    storeLe(std::span(d), v);
     region.write(off, d);
   }
   void program(uint16_t vector, uint64_t addr, uint32_t data, bool masked) {

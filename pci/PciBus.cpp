@@ -2,17 +2,37 @@
 // PCI Express base 3.0 section 7.2.2 for ECAM).
 #include "pci/PciBus.h"
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 
 namespace ember::pci {
 
 namespace {
 constexpr uint32_t kConfigEnable = 1u << 31;
+// CONFIG_ADDRESS bits that hold state: reserved bits 30:24 and 1:0 read as zero.
+constexpr uint32_t kConfigAddressBits = 0x80fffffc;
+}  // namespace
+
+std::optional<ConfigTarget> decodeConfigAddress(uint32_t config_address, uint8_t data_byte) {
+  if (!(config_address & kConfigEnable)) {
+    return std::nullopt;
+  }
+  return ConfigTarget{static_cast<uint8_t>(config_address >> 16),
+                      static_cast<uint8_t>((config_address >> 11) & 0x1f),
+                      static_cast<uint8_t>((config_address >> 8) & 0x7),
+                      static_cast<uint16_t>((config_address & 0xfc) + data_byte)};
+}
+
+ConfigTarget decodeEcamOffset(uint64_t offset) {
+  return ConfigTarget{
+      static_cast<uint8_t>(offset >> 20), static_cast<uint8_t>((offset >> 15) & 0x1f),
+      static_cast<uint8_t>((offset >> 12) & 0x7), static_cast<uint16_t>(offset & 0xfff)};
 }
 
 // Ports 0xcf8-0xcff. CONFIG_ADDRESS (0xcf8) is decoded only for 32-bit accesses, as on real
 // chipsets; a byte write to 0xcf9 is the reset control register; CONFIG_DATA is 0xcfc-0xcff and
-// an access of size N at 0xcfc+k reaches register offset (address & 0xfc) + k.
+// an access of size N at 0xcfc+k reaches register offset (address & 0xfc) + k. What decodes to
+// nothing reads as all ones, including the bytes of an access wider than a dword.
 class PciBus::ConfigPorts : public BusDevice {
  public:
   explicit ConfigPorts(PciBus& bus) : bus_(bus) {}
@@ -22,63 +42,52 @@ class PciBus::ConfigPorts : public BusDevice {
     if (offset == 0 && data.size() == 4) {
       std::lock_guard lock(mutex_);
       value = address_;
-    } else if (offset >= 4) {
-      uint32_t address;
-      {
-        std::lock_guard lock(mutex_);
-        address = address_;
-      }
-      if (address & kConfigEnable) {
-        uint16_t reg = static_cast<uint16_t>((address & 0xfc) + (offset - 4));
-        value = bus_.configRead(
-            static_cast<uint8_t>(address >> 16), static_cast<uint8_t>((address >> 11) & 0x1f),
-            static_cast<uint8_t>((address >> 8) & 0x7), reg, static_cast<uint8_t>(data.size()));
-      }
+    } else if (auto at = dataTarget(offset)) {
+      value = bus_.configRead(at->bus, at->device, at->function, at->offset,
+                              static_cast<uint8_t>(data.size()));
     }
-    for (size_t i = 0; i < data.size(); ++i) {
-      data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : 0xff;
-    }
+    storeLe(data, value, kAllOnes);
   }
 
   void write(uint64_t offset, std::span<const uint8_t> data) override {
     if (data.size() > 4) {
       return;  // no 8-byte port I/O on x86; ignore rather than misdecode
     }
-    uint32_t value = 0;
-    for (size_t i = 0; i < data.size(); ++i) {
-      value |= static_cast<uint32_t>(data[i]) << (8 * i);
-    }
+    uint32_t value = loadLe<uint32_t>(data);
     if (offset == 0 && data.size() == 4) {
       std::lock_guard lock(mutex_);
-      address_ = value & 0x80fffffc;  // reserved bits 30:24 and 1:0 read as zero
+      address_ = value & kConfigAddressBits;
     } else if (offset == 1 && data.size() == 1) {
       // Reset control register: bit 2 requests the reset, bit 1 makes it a hard reset.
       if ((value & 0x04) && bus_.reset_handler_) {
         bus_.reset_handler_();
       }
-    } else if (offset >= 4) {
-      uint32_t address;
-      {
-        std::lock_guard lock(mutex_);
-        address = address_;
-      }
-      if (address & kConfigEnable) {
-        uint16_t reg = static_cast<uint16_t>((address & 0xfc) + (offset - 4));
-        bus_.configWrite(static_cast<uint8_t>(address >> 16),
-                         static_cast<uint8_t>((address >> 11) & 0x1f),
-                         static_cast<uint8_t>((address >> 8) & 0x7), reg,
-                         static_cast<uint8_t>(data.size()), value);
-      }
+    } else if (auto at = dataTarget(offset)) {
+      bus_.configWrite(at->bus, at->device, at->function, at->offset,
+                       static_cast<uint8_t>(data.size()), value);
     }
   }
 
  private:
+  // The register an access at port 0xcf8 + offset reaches through CONFIG_DATA, if any.
+  std::optional<ConfigTarget> dataTarget(uint64_t offset) {
+    if (offset < 4) {
+      return std::nullopt;
+    }
+    uint32_t address;
+    {
+      std::lock_guard lock(mutex_);
+      address = address_;
+    }
+    return decodeConfigAddress(address, static_cast<uint8_t>(offset - 4));
+  }
+
   PciBus& bus_;
   std::mutex mutex_;
   uint32_t address_ = 0;
 };
 
-// ECAM: offset = bus << 20 | device << 15 | function << 12 | register.
+// ECAM: accesses of up to a dword; a wider one reads as all ones and writes nothing.
 class PciBus::Ecam : public BusDevice {
  public:
   explicit Ecam(PciBus& bus) : bus_(bus) {}
@@ -86,28 +95,20 @@ class PciBus::Ecam : public BusDevice {
   void read(uint64_t offset, std::span<uint8_t> data) override {
     uint32_t value = 0xffffffff;
     if (data.size() <= 4) {
-      value = bus_.configRead(
-          static_cast<uint8_t>(offset >> 20), static_cast<uint8_t>((offset >> 15) & 0x1f),
-          static_cast<uint8_t>((offset >> 12) & 0x7), static_cast<uint16_t>(offset & 0xfff),
-          static_cast<uint8_t>(data.size()));
+      ConfigTarget at = decodeEcamOffset(offset);
+      value = bus_.configRead(at.bus, at.device, at.function, at.offset,
+                              static_cast<uint8_t>(data.size()));
     }
-    for (size_t i = 0; i < data.size(); ++i) {
-      data[i] = i < 4 ? static_cast<uint8_t>(value >> (8 * i)) : 0xff;
-    }
+    storeLe(data, value, kAllOnes);
   }
 
   void write(uint64_t offset, std::span<const uint8_t> data) override {
     if (data.size() > 4) {
       return;
     }
-    uint32_t value = 0;
-    for (size_t i = 0; i < data.size(); ++i) {
-      value |= static_cast<uint32_t>(data[i]) << (8 * i);
-    }
-    bus_.configWrite(
-        static_cast<uint8_t>(offset >> 20), static_cast<uint8_t>((offset >> 15) & 0x1f),
-        static_cast<uint8_t>((offset >> 12) & 0x7), static_cast<uint16_t>(offset & 0xfff),
-        static_cast<uint8_t>(data.size()), value);
+    ConfigTarget at = decodeEcamOffset(offset);
+    bus_.configWrite(at.bus, at.device, at.function, at.offset, static_cast<uint8_t>(data.size()),
+                     loadLe<uint32_t>(data));
   }
 
  private:

@@ -1,6 +1,6 @@
 // PCI bus 0: the host bridge at 00:00.0, up to 31 more devices, configuration access through
-// mechanism #1 (ports 0xcf8/0xcfc) and ECAM, and the mapping of every device's BARs onto the
-// port and MMIO buses.
+// mechanism #1 (ports 0xcf8/0xcfc) and ECAM (with the decode of each one's address into a
+// function's register), and the mapping of every device's BARs onto the port and MMIO buses.
 //
 // Whenever the guest writes a BAR or a command register, the bus recomputes where each BAR
 // should decode and moves regions accordingly. A BAR that would overlap RAM, another device or
@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "kvm/Bus.h"
@@ -20,6 +21,25 @@
 #include "pci/PciDevice.h"
 
 namespace ember::pci {
+
+// A configuration register of one function, as the two configuration mechanisms address it.
+struct ConfigTarget {
+  uint8_t bus;
+  uint8_t device;    // 0-31
+  uint8_t function;  // 0-7
+  uint16_t offset;   // register byte offset: 0-0xff through mechanism #1, 0-0xfff through ECAM
+  bool operator==(const ConfigTarget&) const = default;
+};
+
+// Mechanism #1 (PCI Local Bus 3.0, section 3.2.2.3.2): CONFIG_ADDRESS (port 0xcf8) holds the
+// enable bit (31), bus (23:16), device (15:11), function (10:8) and dword register (7:2); an
+// access at CONFIG_DATA + data_byte (port 0xcfc-0xcff) reaches register + data_byte. Returns
+// nullopt when the enable bit is clear (CONFIG_DATA then does not decode).
+std::optional<ConfigTarget> decodeConfigAddress(uint32_t config_address, uint8_t data_byte);
+
+// ECAM (PCI Express base 3.0, section 7.2.2): an offset into the window is bus << 20 | device
+// << 15 | function << 12 | register.
+ConfigTarget decodeEcamOffset(uint64_t offset);
 
 class PciBus {
  public:

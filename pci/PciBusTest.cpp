@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/Log.h"
 #include "pci/PciBus.h"
 #include "pci/testing/PciTestSupport.h"
@@ -58,13 +59,12 @@ struct Rig {
   bool portRead(uint16_t port, size_t size, uint32_t* out) {
     uint8_t b[4] = {0xde, 0xad, 0xbe, 0xef};
     bool ok = pio.read(port, std::span<uint8_t>(b, size));
-    *out = 0;
-    for (size_t i = 0; i < size; ++i) *out |= static_cast<uint32_t>(b[i]) << (8 * i);
+    *out = loadLe<uint32_t>(std::span(b, size));
     return ok;
   }
   bool portWrite(uint16_t port, size_t size, uint32_t v) {
     uint8_t b[4];
-    for (size_t i = 0; i < 4; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+    storeLe(std::span(b), v);
     return pio.write(port, std::span<const uint8_t>(b, size));
   }
   void setAddress(uint8_t device, uint8_t reg, bool enable = true, uint8_t bus = 0,
@@ -90,13 +90,11 @@ struct Rig {
   uint64_t ecamRead(uint64_t offset, size_t size) {
     std::vector<uint8_t> b(size, 0x5a);
     EXPECT_TRUE(mmio.read(kEcamBase + offset, b));
-    uint64_t v = 0;
-    for (size_t i = 0; i < size; ++i) v |= static_cast<uint64_t>(b[i]) << (8 * i);
-    return v;
+    return loadLe<uint64_t>(b);
   }
   void ecamWrite(uint64_t offset, size_t size, uint64_t value) {
     std::vector<uint8_t> b(size);
-    for (size_t i = 0; i < size; ++i) b[i] = static_cast<uint8_t>(value >> (8 * i));
+    storeLe(std::span(b), value);
     EXPECT_TRUE(mmio.write(kEcamBase + offset, b));
   }
   // Whether an access of `size` at `addr` reaches a device.
@@ -109,6 +107,32 @@ struct Rig {
     return pio.read(addr, b);
   }
 };
+
+// ---- address decode ----
+
+TEST(PciBus, ConfigAddressDecodesEveryField) {
+  // Enable, bus 0xa5, device 0x1b, function 5, dword register 0xe8.
+  constexpr uint32_t kAddress = 0x80000000u | (0xa5u << 16) | (0x1bu << 11) | (5u << 8) | 0xe8;
+  EXPECT_EQ(decodeConfigAddress(kAddress, 0), (ConfigTarget{0xa5, 0x1b, 5, 0xe8}));
+  // CONFIG_DATA byte k reaches register + k; bits 1:0 of the address select nothing.
+  EXPECT_EQ(decodeConfigAddress(kAddress, 3), (ConfigTarget{0xa5, 0x1b, 5, 0xeb}));
+  EXPECT_EQ(decodeConfigAddress(kAddress | 0x3, 1), (ConfigTarget{0xa5, 0x1b, 5, 0xe9}));
+  // Reserved bits 30:24 are ignored.
+  EXPECT_EQ(decodeConfigAddress(kAddress | 0x7f000000, 0), (ConfigTarget{0xa5, 0x1b, 5, 0xe8}));
+  // Every field at its widest and at zero.
+  EXPECT_EQ(decodeConfigAddress(0xffffffff, 3), (ConfigTarget{0xff, 31, 7, 0xff}));
+  EXPECT_EQ(decodeConfigAddress(0x80000000, 0), (ConfigTarget{0, 0, 0, 0}));
+  // Without the enable bit CONFIG_DATA decodes nothing.
+  EXPECT_FALSE(decodeConfigAddress(kAddress & ~0x80000000u, 0).has_value());
+  EXPECT_FALSE(decodeConfigAddress(0x7fffffff, 0).has_value());
+}
+
+TEST(PciBus, EcamOffsetDecodesEveryField) {
+  EXPECT_EQ(decodeEcamOffset((0xa5ULL << 20) | (0x1bULL << 15) | (5ULL << 12) | 0x9ab),
+            (ConfigTarget{0xa5, 0x1b, 5, 0x9ab}));
+  EXPECT_EQ(decodeEcamOffset(0), (ConfigTarget{0, 0, 0, 0}));
+  EXPECT_EQ(decodeEcamOffset(kEcamSize - 1), (ConfigTarget{0xff, 31, 7, 0xfff}));
+}
 
 // ---- mechanism #1 ----
 

@@ -1,54 +1,60 @@
-// Masked configuration-space access and capability-list construction.
+// Masked configuration-space access and capability-list construction. Registers are
+// little-endian whatever the host (PCI Local Bus 3.0, section 6.1).
 #include "pci/PciConfigSpace.h"
+
+#include <algorithm>
+
+#include "kvm/LittleEndian.h"
 
 namespace ember::pci {
 
+namespace {
+// The bytes of `space` a guest access of `size` at `offset` covers: at most a dword, and none
+// past the end of the space.
+template <typename Space>
+auto accessedBytes(Space& space, uint16_t offset, uint8_t size) {
+  size_t start = std::min<size_t>(offset, cfg::kSize);
+  return std::span(space).subspan(start,
+                                  std::min<size_t>({size, sizeof(uint32_t), cfg::kSize - start}));
+}
+}  // namespace
+
 uint32_t PciConfigSpace::read(uint16_t offset, uint8_t size) const {
-  uint32_t v = 0;
-  for (uint8_t i = 0; i < size && offset + i < cfg::kSize; ++i) {
-    v |= static_cast<uint32_t>(data_[offset + i]) << (8 * i);
-  }
-  return v;
+  return loadLe<uint32_t>(accessedBytes(data_, offset, size));
 }
 
 void PciConfigSpace::write(uint16_t offset, uint8_t size, uint32_t value) {
-  for (uint8_t i = 0; i < size && offset + i < cfg::kSize; ++i) {
-    uint8_t b = static_cast<uint8_t>(value >> (8 * i));
-    uint16_t o = offset + i;
-    uint8_t cleared = b & w1c_[o];
-    data_[o] = static_cast<uint8_t>((data_[o] & ~wmask_[o]) | (b & wmask_[o]));
-    data_[o] = static_cast<uint8_t>(data_[o] & ~cleared);
-  }
+  // Bit by bit: a writable bit takes the written value, a write-1-to-clear bit written as 1
+  // clears, every other bit keeps its value.
+  auto bytes = accessedBytes(data_, offset, size);
+  uint32_t writable = loadLe<uint32_t>(accessedBytes(wmask_, offset, size));
+  uint32_t clear = value & loadLe<uint32_t>(accessedBytes(w1c_, offset, size));
+  uint32_t old = loadLe<uint32_t>(bytes);
+  storeLe(bytes, ((old & ~writable) | (value & writable)) & ~clear);
 }
 
 uint16_t PciConfigSpace::get16(uint16_t offset) const {
-  return static_cast<uint16_t>(data_[offset] | (data_[offset + 1] << 8));
+  return loadLe<uint16_t>(std::span(data_).subspan(offset, 2));
 }
 
 uint32_t PciConfigSpace::get32(uint16_t offset) const {
-  return static_cast<uint32_t>(get16(offset)) | (static_cast<uint32_t>(get16(offset + 2)) << 16);
+  return loadLe<uint32_t>(std::span(data_).subspan(offset, 4));
 }
 
 void PciConfigSpace::set16(uint16_t offset, uint16_t v) {
-  data_[offset] = static_cast<uint8_t>(v);
-  data_[offset + 1] = static_cast<uint8_t>(v >> 8);
+  storeLe(std::span(data_).subspan(offset, 2), v);
 }
 
 void PciConfigSpace::set32(uint16_t offset, uint32_t v) {
-  set16(offset, static_cast<uint16_t>(v));
-  set16(offset + 2, static_cast<uint16_t>(v >> 16));
+  storeLe(std::span(data_).subspan(offset, 4), v);
 }
 
 void PciConfigSpace::setWritable(uint16_t offset, uint8_t size, uint32_t mask) {
-  for (uint8_t i = 0; i < size; ++i) {
-    wmask_[offset + i] = static_cast<uint8_t>(mask >> (8 * i));
-  }
+  storeLe(std::span(wmask_).subspan(offset, size), mask);
 }
 
 void PciConfigSpace::setWriteOneToClear(uint16_t offset, uint8_t size, uint32_t mask) {
-  for (uint8_t i = 0; i < size; ++i) {
-    w1c_[offset + i] = static_cast<uint8_t>(mask >> (8 * i));
-  }
+  storeLe(std::span(w1c_).subspan(offset, size), mask);
 }
 
 uint8_t PciConfigSpace::addCapability(uint8_t id, std::span<const uint8_t> body) {

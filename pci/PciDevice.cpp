@@ -6,10 +6,9 @@ namespace ember::pci {
 PciDevice::PciDevice(std::string name, const PciIds& ids) : name_(std::move(name)) {
   config_.set16(cfg::kVendorId, ids.vendor);
   config_.set16(cfg::kDeviceId, ids.device);
-  config_.set8(cfg::kRevision, ids.revision);
-  config_.set8(cfg::kClassProg, static_cast<uint8_t>(ids.class_code));
-  config_.set8(cfg::kClassSub, static_cast<uint8_t>(ids.class_code >> 8));
-  config_.set8(cfg::kClassBase, static_cast<uint8_t>(ids.class_code >> 16));
+  // Revision ID (0x08) and the three Class Code bytes above it (programming interface,
+  // sub-class, base class; section 6.2.1) make up one dword.
+  config_.set32(cfg::kRevision, (ids.class_code << 8) | ids.revision);
   config_.set8(cfg::kHeaderType, 0x00);
   config_.set16(cfg::kSubsystemVendorId, ids.subsystem_vendor);
   config_.set16(cfg::kSubsystemId, ids.subsystem);

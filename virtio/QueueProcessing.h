@@ -1,13 +1,16 @@
-// Helpers every device uses to walk its queues: collecting a chain's buffers and draining the
-// available ring with EVENT_IDX-safe re-arming.
+// Helpers every device uses to walk its queues: collecting a chain's buffers, draining the
+// available ring with EVENT_IDX-safe re-arming, and serveQueue(), the pop / handle / complete /
+// interrupt round that every device's queue processing is.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "kvm/Result.h"
 #include "virtio/DescriptorChain.h"
 #include "virtio/SplitQueue.h"
+#include "virtio/VirtioDevice.h"
 
 namespace ember::virtio {
 
@@ -53,6 +56,46 @@ Result<void> drainAvailable(SplitQueue& q, Handle&& handle) {
       return {};
     }
   }
+}
+
+// What serveQueue()'s handler says of a chain: complete it with this used length, or keep it
+// (the device completes or holds it itself); an error is a ring-protocol violation.
+using ChainOutcome = Result<std::optional<uint32_t>>;
+inline ChainOutcome completeChain(uint32_t used_len) {
+  return std::optional<uint32_t>(used_len);
+}
+inline ChainOutcome keepChain() {
+  return std::optional<uint32_t>();
+}
+
+// Serves queue `index` of a live device: every available chain's buffers are collected and
+// validated and handed to `handle(ChainBuffers&)`, which returns the length the device wrote to
+// complete the chain with (pushUsed), or nothing when the device completes or keeps the chain
+// itself (an asynchronous request, a buffer held until the host wants it). A broken chain is
+// handed back empty (hostile-guest case 15). Then the driver is interrupted once for the whole
+// round if it asked to be (queueUsed decides, with EVENT_IDX), and a ring-protocol violation,
+// from the ring or from `handle`, sets DEVICE_NEEDS_RESET. The caller holds the device's lock.
+// Returns false after such a violation.
+template <typename Handle>
+bool serveQueue(Activation& act, uint16_t index, Handle&& handle) {
+  SplitQueue* q = act.queue(index);
+  if (q == nullptr) {
+    return true;
+  }
+  auto r = drainAvailable(*q, [&](DescriptorChain& chain) -> Result<void> {
+    auto bufs = EMBER_TRY(collectOrReturn(*q, chain));
+    std::optional<uint32_t> used = EMBER_TRY(handle(bufs));
+    if (used) {
+      EMBER_TRY(q->pushUsed(bufs.head, *used));
+    }
+    return {};
+  });
+  act.host->queueUsed(index, *q);
+  if (!r) {
+    act.host->needsReset(r.error().message);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ember::virtio

@@ -33,6 +33,10 @@ class SplitQueue {
   uint16_t size() const { return geo_.size; }
   const QueueGeometry& geometry() const { return geo_; }
   uint32_t inFlight() const { return in_flight_; }
+  // The device's ring positions (2.7.6, 2.7.8): the next available entry it will read and the next
+  // used entry it will write. What a backend taking over the queue, or a snapshot, starts from.
+  uint16_t nextAvail() const { return next_avail_; }
+  uint16_t nextUsed() const { return next_used_; }
 
   // The next available chain, or nothing when the ring is empty (or `size` chains are already in
   // flight). An error means the driver broke the ring protocol.

@@ -1,20 +1,23 @@
 // The interface between the virtio-pci transport and a device model (block, console, ...).
 //
 // Two-phase lifecycle (virtio 1.2, 3.1): until DRIVER_OK the transport owns feature negotiation
-// and queue configuration; at DRIVER_OK it validates the queues and hands them, with the guest
-// memory and the negotiated features, to activate(). Kicks arrive through notify() on the event
-// loop thread (ioeventfd) or on a vCPU thread (userspace kicks). reset() must stop all work:
-// when it returns, in-flight I/O has completed or been cancelled and the device will not touch
-// guest memory or the queues again.
+// and queue configuration; at DRIVER_OK it validates the queues and moves them, with the guest
+// memory and the negotiated features, into activate(): the device owns its queues while it is
+// live. Kicks arrive through notify() on the event loop thread (ioeventfd) or on a vCPU thread
+// (userspace kicks). reset() must stop all work and hand the queues back, with their ring
+// indices as the device left them: when it returns, in-flight I/O has completed or been
+// cancelled and the device will not touch guest memory again.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
+#include "virtio/DriverState.h"
 #include "virtio/SplitQueue.h"
 
 namespace ember::virtio {
@@ -37,9 +40,14 @@ class VirtioDeviceHost {
 
 struct Activation {
   const GuestMemory* memory;
-  uint64_t features;                // negotiated
-  std::vector<SplitQueue*> queues;  // one per device queue; null if the driver left it off
+  uint64_t features;  // negotiated
+  QueueSet queues;
   VirtioDeviceHost* host;
+
+  // Queue `index`, or null when the driver left it off (or the device has no such queue).
+  SplitQueue* queue(uint16_t index) {
+    return index < queues.size() && queues[index] ? &*queues[index] : nullptr;
+  }
 };
 
 // What a device has done, for the run record (ember run --report). Each device says in its
@@ -50,6 +58,13 @@ struct DeviceCounters {
   uint64_t errors = 0;    // requests that failed or that the device refused
   uint64_t dropped = 0;   // frames or buffers given up without being carried out
 };
+
+// For a device's reset(): the queues of its activation, if it has one, and the activation gone.
+inline QueueSet releaseQueues(std::optional<Activation>& act) {
+  QueueSet queues = act ? std::move(act->queues) : QueueSet{};
+  act.reset();
+  return queues;
+}
 
 class VirtioDevice {
  public:
@@ -62,13 +77,19 @@ class VirtioDevice {
   virtual uint64_t features() const = 0;
   virtual uint16_t queueCount() const = 0;
   virtual uint16_t queueMaxSize(uint16_t /*queue*/) const { return 256; }
+  std::vector<uint16_t> queueMaxSizes() const {
+    std::vector<uint16_t> sizes;
+    for (uint16_t q = 0; q < queueCount(); ++q) sizes.push_back(queueMaxSize(q));
+    return sizes;
+  }
   virtual uint32_t configSize() const = 0;
   virtual void readConfig(uint32_t offset, std::span<uint8_t> data) = 0;
   virtual void writeConfig(uint32_t /*offset*/, std::span<const uint8_t> /*data*/) {}
 
-  virtual Result<void> activate(const Activation& activation) = 0;
+  virtual Result<void> activate(Activation activation) = 0;
   virtual void notify(uint16_t queue) = 0;
-  virtual void reset() = 0;
+  // Stops all work and hands the queues back (an empty set when the device was not live).
+  virtual QueueSet reset() = 0;
 
   // Safe from any thread.
   virtual DeviceCounters counters() const = 0;

@@ -36,13 +36,16 @@ class ProbeDevice : public VirtioDevice {
   void writeConfig(uint32_t offset, std::span<const uint8_t> data) override {
     config_writes->push_back({offset, data.size()});
   }
-  Result<void> activate(const Activation& a) override {
+  Result<void> activate(Activation a) override {
     *activations += 1;
     *last_features = a.features;
     return {};
   }
   void notify(uint16_t queue) override { notifies->push_back(queue); }
-  void reset() override { *resets += 1; }
+  QueueSet reset() override {
+    *resets += 1;
+    return {};
+  }
   DeviceCounters counters() const override { return DeviceCounters{notifies->size(), 0, 0, 0}; }
 
   std::shared_ptr<std::vector<std::pair<uint32_t, size_t>>> config_writes =

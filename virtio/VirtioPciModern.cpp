@@ -1,165 +1,142 @@
-// The modern virtio-pci layout in BAR4 (virtio 1.2, 4.1.4): struct virtio_pci_common_cfg at
-// 0x0000, the ISR byte at 0x1000, the device configuration at 0x2000 and the notification
-// addresses at 0x3000 (queue_notify_off = queue index, notify_off_multiplier = 4).
+// The modern common configuration structure in BAR4 (virtio 1.2, 4.1.4.3 struct
+// virtio_pci_common_cfg). The transport places it at 0x0000 of BAR4, next to the ISR byte
+// (0x1000), the device configuration (0x2000) and the notification addresses (0x3000).
 #include <array>
 
-#include "kvm/Log.h"
-#include "virtio/VirtioPciTransport.h"
+#include "kvm/LittleEndian.h"
+#include "virtio/VirtioPciFaces.h"
 
 namespace ember::virtio {
 
 namespace {
-template <typename T>
-void put(std::array<uint8_t, common::kSize>& img, uint16_t off, T v) {
-  for (size_t i = 0; i < sizeof(T); ++i) img[off + i] = static_cast<uint8_t>(v >> (8 * i));
+
+// The structure as the driver would see it now.
+std::array<uint8_t, common::kSize> commonImage(const DriverState& s, const FaceContext& c) {
+  std::array<uint8_t, common::kSize> img{};
+  auto put = [&img]<typename T>(uint16_t off, T v) {
+    storeLe<T>(std::span(img).subspan(off, sizeof(T)), v);
+  };
+  uint64_t features = s.offeredFeatures(c.device_features);
+  uint32_t device_word = s.device_feature_select < 2
+                             ? static_cast<uint32_t>(features >> (32 * s.device_feature_select))
+                             : 0;
+  uint32_t driver_word =
+      s.driver_feature_select < 2
+          ? static_cast<uint32_t>(s.driver_features >> (32 * s.driver_feature_select))
+          : 0;
+  put(common::kDeviceFeatureSelect, s.device_feature_select);
+  put(common::kDeviceFeature, device_word);
+  put(common::kDriverFeatureSelect, s.driver_feature_select);
+  put(common::kDriverFeature, driver_word);
+  put(common::kMsixConfig, s.config_vector);
+  put(common::kNumQueues, static_cast<uint16_t>(s.queues.size()));
+  put(common::kDeviceStatus,
+      static_cast<uint8_t>(s.status | (c.needs_reset ? status::kNeedsReset : 0)));
+  put(common::kConfigGeneration, c.config_generation);
+  put(common::kQueueSelect, s.queue_select);
+  if (const QueueState* q = s.selectedQueue()) {
+    put(common::kQueueSize, q->size);
+    put(common::kQueueMsixVector, q->vector);
+    put(common::kQueueEnable, static_cast<uint16_t>(q->enabled ? 1 : 0));
+    put(common::kQueueNotifyOff, s.queue_select);
+    put(common::kQueueDesc, q->desc);
+    put(common::kQueueDriver, q->driver);
+    put(common::kQueueDevice, q->device);
+  } else {
+    // 4.1.4.3.2: an out-of-range queue_select reads queue_size 0 and NO_VECTOR (case 16).
+    put(common::kQueueMsixVector, kNoVector);
+  }
+  return img;
 }
+
+// A write to one of the 64-bit ring address fields at `base`: whole, or either 32-bit half.
+void writeAddress(uint64_t& field, uint64_t base, uint64_t offset, size_t size, uint64_t value) {
+  if (size == 8 && offset == base) {
+    field = value;
+  } else if (size == 4 && offset == base) {
+    field = (field & 0xffffffff00000000ULL) | static_cast<uint32_t>(value);
+  } else if (size == 4 && offset == base + 4) {
+    field = (field & 0xffffffffULL) | (value << 32);
+  }
+}
+
 }  // namespace
 
-uint32_t VirtioPciTransport::readCommonLocked(uint64_t offset, uint8_t size) {
-  // Build the structure as the driver would see it and return the bytes asked for, so that any
-  // width at any offset reads consistently.
-  std::array<uint8_t, common::kSize> img{};
-  uint64_t features = offeredFeaturesLocked();
-  uint32_t feature_word = device_feature_select_ < 2
-                              ? static_cast<uint32_t>(features >> (32 * device_feature_select_))
-                              : 0;
-  uint32_t driver_word =
-      driver_feature_select_ < 2
-          ? static_cast<uint32_t>(driver_features_ >> (32 * driver_feature_select_))
-          : 0;
-  put<uint32_t>(img, common::kDeviceFeatureSelect, device_feature_select_);
-  put<uint32_t>(img, common::kDeviceFeature, feature_word);
-  put<uint32_t>(img, common::kDriverFeatureSelect, driver_feature_select_);
-  put<uint32_t>(img, common::kDriverFeature, driver_word);
-  put<uint16_t>(img, common::kMsixConfig, config_vector_.load());
-  put<uint16_t>(img, common::kNumQueues, static_cast<uint16_t>(queue_cfg_.size()));
-  put<uint8_t>(img, common::kDeviceStatus,
-               static_cast<uint8_t>(status_ | (needs_reset_ ? status::kNeedsReset : 0)));
-  put<uint8_t>(img, common::kConfigGeneration, config_generation_.load());
-  put<uint16_t>(img, common::kQueueSelect, queue_select_);
-  if (queue_select_ < queue_cfg_.size()) {
-    // 4.1.4.3.2: an out-of-range queue_select reads queue_size 0 (and NO_VECTOR, below).
-    const QueueConfig& c = queue_cfg_[queue_select_];
-    put<uint16_t>(img, common::kQueueSize, c.size);
-    put<uint16_t>(img, common::kQueueMsixVector, queue_vectors_[queue_select_].load());
-    put<uint16_t>(img, common::kQueueEnable, c.enabled ? 1 : 0);
-    put<uint16_t>(img, common::kQueueNotifyOff, queue_select_);
-    put<uint64_t>(img, common::kQueueDesc, c.desc);
-    put<uint64_t>(img, common::kQueueDriver, c.driver);
-    put<uint64_t>(img, common::kQueueDevice, c.device);
-  } else {
-    put<uint16_t>(img, common::kQueueMsixVector, kNoVector);
+uint64_t readCommonConfig(const DriverState& s, const FaceContext& c, uint64_t offset,
+                          size_t size) {
+  if (offset >= common::kSize) {
+    return 0;
   }
-  uint32_t v = 0;
-  for (uint8_t i = 0; i < size && i < 4 && offset + i < common::kSize; ++i) {
-    v |= static_cast<uint32_t>(img[offset + i]) << (8 * i);
-  }
-  return v;
+  auto img = commonImage(s, c);
+  return loadLe<uint64_t>(std::span<const uint8_t>(img).subspan(offset).first(
+      std::min<size_t>(size, common::kSize - offset)));
 }
 
-void VirtioPciTransport::writeCommonLocked(uint64_t offset, uint8_t size, uint64_t value) {
-  bool queue_ok = queue_select_ < queue_cfg_.size();
-  bool frozen = status_ & status::kDriverOk;  // 4.1.4.3.2: queue fields fixed once live
-  auto write64half = [&](uint64_t& field, uint16_t base) {
-    if (!queue_ok || frozen) return;
-    if (size == 8 && offset == base) {
-      field = value;
-    } else if (size == 4 && offset == base) {
-      field = (field & 0xffffffff00000000ULL) | static_cast<uint32_t>(value);
-    } else if (size == 4 && offset == base + 4u) {
-      field = (field & 0xffffffffULL) | (value << 32);
-    }
-  };
+FaceWrite writeCommonConfig(DriverState& s, const FaceContext& c, uint64_t offset, size_t size,
+                            uint64_t value) {
+  FaceWrite w;
+  QueueState* q = s.selectedQueue();
+  bool frozen = s.driverOk();  // 4.1.4.3.2: a queue's fields are fixed once the device is live
   switch (offset) {
     case common::kDeviceFeatureSelect:
-      if (size == 4) device_feature_select_ = static_cast<uint32_t>(value);
-      return;
+      if (size == 4) s.device_feature_select = static_cast<uint32_t>(value);
+      return w;
     case common::kDriverFeatureSelect:
-      if (size == 4) driver_feature_select_ = static_cast<uint32_t>(value);
-      return;
+      if (size == 4) s.driver_feature_select = static_cast<uint32_t>(value);
+      return w;
     case common::kDriverFeature:
-      if (size == 4 && driver_feature_select_ < 2 && !(status_ & status::kFeaturesOk)) {
-        uint64_t shift = 32ULL * driver_feature_select_;
-        driver_features_ = (driver_features_ & ~(0xffffffffULL << shift)) |
-                           (static_cast<uint64_t>(static_cast<uint32_t>(value)) << shift);
+      if (size == 4 && s.driver_feature_select < 2 && !(s.status & status::kFeaturesOk)) {
+        uint64_t shift = 32ULL * s.driver_feature_select;
+        s.driver_features = (s.driver_features & ~(0xffffffffULL << shift)) |
+                            (static_cast<uint64_t>(static_cast<uint32_t>(value)) << shift);
       }
-      return;
+      return w;
     case common::kMsixConfig:
-      if (size == 2) config_vector_ = checkedVector(static_cast<uint16_t>(value));
-      return;
+      if (size == 2) {
+        s.config_vector = checkedVector(static_cast<uint16_t>(value), c.vectors);
+        w.action = FaceWrite::Action::ConfigVector;
+      }
+      return w;
     case common::kDeviceStatus:
-      if (size == 1) writeStatusLocked(static_cast<uint8_t>(value));
-      return;
+      if (size == 1) {
+        w.action = FaceWrite::Action::Status;
+        w.status = s.writeStatus(static_cast<uint8_t>(value), c.device_features);
+      }
+      return w;
     case common::kQueueSelect:
-      if (size == 2) queue_select_ = static_cast<uint16_t>(value);
-      return;
+      if (size == 2) s.queue_select = static_cast<uint16_t>(value);
+      return w;
     case common::kQueueSize:
-      if (size == 2 && queue_ok && !frozen && !queue_cfg_[queue_select_].enabled) {
-        queue_cfg_[queue_select_].size = static_cast<uint16_t>(value);  // validated at DRIVER_OK
+      if (size == 2 && q != nullptr && !frozen && !q->enabled) {
+        q->size = static_cast<uint16_t>(value);  // validated at DRIVER_OK
       }
-      return;
+      return w;
     case common::kQueueMsixVector:
-      if (size == 2 && queue_ok) {
-        queue_vectors_[queue_select_] = checkedVector(static_cast<uint16_t>(value));
+      if (size == 2 && q != nullptr) {
+        q->vector = checkedVector(static_cast<uint16_t>(value), c.vectors);
+        w.action = FaceWrite::Action::QueueVector;
+        w.queue = s.queue_select;
       }
-      return;
+      return w;
     case common::kQueueEnable:
-      if (size == 2 && queue_ok && !frozen && value == 1) {
-        queue_cfg_[queue_select_].enabled = true;
+      if (size == 2 && q != nullptr && !frozen && value == 1) {
+        q->enabled = true;
       }
-      return;
+      return w;
     default:
       break;
   }
+  if (q == nullptr || frozen) {
+    return w;
+  }
   if (offset >= common::kQueueDesc && offset < common::kQueueDriver) {
-    write64half(queue_ok ? queue_cfg_[queue_select_].desc : value, common::kQueueDesc);
+    writeAddress(q->desc, common::kQueueDesc, offset, size, value);
   } else if (offset >= common::kQueueDriver && offset < common::kQueueDevice) {
-    write64half(queue_ok ? queue_cfg_[queue_select_].driver : value, common::kQueueDriver);
+    writeAddress(q->driver, common::kQueueDriver, offset, size, value);
   } else if (offset >= common::kQueueDevice && offset < common::kSize) {
-    write64half(queue_ok ? queue_cfg_[queue_select_].device : value, common::kQueueDevice);
+    writeAddress(q->device, common::kQueueDevice, offset, size, value);
   }
-}
-
-void VirtioPciTransport::modernRead(uint64_t offset, std::span<uint8_t> data) {
-  std::fill(data.begin(), data.end(), 0);
-  if (offset >= kDeviceOffset && offset < kNotifyOffset) {
-    deviceConfigRead(static_cast<uint32_t>(offset - kDeviceOffset), data);
-    return;
-  }
-  std::lock_guard lock(mutex_);
-  if (offset < common::kSize && data.size() <= 4) {
-    uint32_t v = readCommonLocked(offset, static_cast<uint8_t>(data.size()));
-    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(v >> (8 * i));
-  } else if (offset < common::kSize && data.size() == 8) {
-    uint64_t lo = readCommonLocked(offset, 4), hi = readCommonLocked(offset + 4, 4);
-    uint64_t v = lo | (hi << 32);
-    for (size_t i = 0; i < 8; ++i) data[i] = static_cast<uint8_t>(v >> (8 * i));
-  } else if (offset == kIsrOffset) {
-    data[0] = isr_.exchange(0);  // 4.1.4.5: reading the ISR clears it
-    updateIntx();
-  }
-}
-
-void VirtioPciTransport::modernWrite(uint64_t offset, std::span<const uint8_t> data) {
-  if (offset >= kDeviceOffset && offset < kNotifyOffset) {
-    deviceConfigWrite(static_cast<uint32_t>(offset - kDeviceOffset), data);
-    return;
-  }
-  if (offset >= kNotifyOffset) {
-    // 4.1.4.4: the queue is the one whose notify address was written.
-    uint64_t queue = (offset - kNotifyOffset) / kNotifyMultiplier;
-    if ((offset - kNotifyOffset) % kNotifyMultiplier == 0) {
-      notifyFromRegister(queue);
-    }
-    return;
-  }
-  if (offset >= common::kSize || data.size() > 8) {
-    return;
-  }
-  uint64_t value = 0;
-  for (size_t i = 0; i < data.size(); ++i) value |= static_cast<uint64_t>(data[i]) << (8 * i);
-  std::lock_guard lock(mutex_);
-  writeCommonLocked(offset, static_cast<uint8_t>(data.size()), value);
+  return w;
 }
 
 }  // namespace ember::virtio

@@ -1,6 +1,10 @@
 // AML term encoding: names, data objects, named objects and resource descriptors.
 #include "vmm/Aml.h"
 
+#include <array>
+
+#include "kvm/LittleEndian.h"
+
 namespace ember::vmm::aml {
 
 namespace {
@@ -29,10 +33,13 @@ constexpr uint8_t kMinMaxFixed = 0x0c;
 // Resource types of the address space descriptors.
 constexpr uint8_t kMemoryRange = 0, kIoRange = 1, kBusNumberRange = 2;
 
-void putLe(std::vector<uint8_t>& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) {
-    out.push_back(static_cast<uint8_t>(value >> (8 * i)));
-  }
+// Appends the low `bytes` bytes of `value`, least significant first: the byte order of AML's
+// WordData, DWordData and QWordData (section 20.2.3), of PkgLength's following bytes (20.2.4) and
+// of every multi-byte resource descriptor field (6.4).
+void putLe(std::vector<uint8_t>& out, uint64_t value, size_t bytes) {
+  size_t at = out.size();
+  out.resize(at + bytes);
+  storeLe(std::span(out).subspan(at), value);
 }
 
 // Section 20.2.2: LeadNameChar is 'A'-'Z' or '_'; NameChar adds '0'-'9'.
@@ -75,7 +82,7 @@ Term namedBody(std::string_view path, std::span<const Term> body) {
 
 // 6.4.3.5 Address Space Descriptors share one shape: tag, length, resource type, general
 // flags, type-specific flags, then _GRA, _MIN, _MAX, _TRA, _LEN of `width` bytes each.
-Term addressSpace(uint8_t tag, int width, uint8_t type, uint8_t type_flags, uint64_t min,
+Term addressSpace(uint8_t tag, size_t width, uint8_t type, uint8_t type_flags, uint64_t min,
                   uint64_t max, res::Consumer c) {
   if (max < min) {
     return Term::failed(
@@ -149,7 +156,7 @@ Result<std::vector<uint8_t>> encodePkgLength(uint64_t payload) {
       return std::vector<uint8_t>{static_cast<uint8_t>(total)};
     }
     std::vector<uint8_t> out{static_cast<uint8_t>(((n - 1) << 6) | (total & 0xf))};
-    putLe(out, total >> 4, static_cast<int>(n - 1));
+    putLe(out, total >> 4, n - 1);
     return out;
   }
   return makeError(Errc::OutOfRange, "AML package of {} bytes exceeds the PkgLength limit",
@@ -351,11 +358,11 @@ Term eisaId(std::string_view id) {
   }
   auto hex = [](char c) -> uint32_t { return c <= '9' ? c - '0' : c - 'A' + 10; };
   uint32_t c0 = id[0] - '@', c1 = id[1] - '@', c2 = id[2] - '@';
-  uint32_t b0 = (c0 << 2) | (c1 >> 3);
-  uint32_t b1 = ((c1 & 0x7) << 5) | c2;
-  uint32_t b2 = (hex(id[3]) << 4) | hex(id[4]);
-  uint32_t b3 = (hex(id[5]) << 4) | hex(id[6]);
-  return dwordConst(b0 | (b1 << 8) | (b2 << 16) | (b3 << 24));
+  const std::array<uint8_t, 4> bytes = {static_cast<uint8_t>((c0 << 2) | (c1 >> 3)),
+                                        static_cast<uint8_t>(((c1 & 0x7) << 5) | c2),
+                                        static_cast<uint8_t>((hex(id[3]) << 4) | hex(id[4])),
+                                        static_cast<uint8_t>((hex(id[5]) << 4) | hex(id[6]))};
+  return dwordConst(loadLe<uint32_t>(bytes));
 }
 
 namespace res {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kvm/LittleEndian.h"
 #include "vmm/PvhBoot.h"
 
 namespace ember::vmm {
@@ -26,13 +27,6 @@ constexpr uint64_t kZeroPageHeaderEnd = offsetof(BootParams, edd_mbr_sig_buffer)
 constexpr uint64_t kInitSizeEnd =
     kSetupHeaderOffset + offsetof(SetupHeader, init_size) + sizeof(uint32_t);
 
-template <typename T>
-T readLe(std::span<const uint8_t> file, uint64_t offset) {
-  T value;
-  std::memcpy(&value, file.data() + offset, sizeof value);  // x86 host: little-endian
-  return value;
-}
-
 bool isPowerOfTwo(uint64_t v) {
   return v != 0 && (v & (v - 1)) == 0;
 }
@@ -46,8 +40,9 @@ uint64_t alignUp4K(uint64_t v) {
 
 bool looksLikeBzImage(std::span<const uint8_t> file) {
   // boot.rst: boot_flag (0x1fe) is 0xaa55 and header (0x202) is "HdrS" for protocol 2.00+.
-  return file.size() >= kMagicEnd && readLe<uint16_t>(file, kBootFlagOffset) == kBootFlag &&
-         readLe<uint32_t>(file, kMagicEnd - 4) == kHeaderMagic;
+  return file.size() >= kMagicEnd &&
+         loadLe<uint16_t>(file.subspan(kBootFlagOffset, 2)) == kBootFlag &&
+         loadLe<uint32_t>(file.subspan(kMagicEnd - 4, 4)) == kHeaderMagic;
 }
 
 Result<BzImage> parseBzImage(std::span<const uint8_t> file) {
@@ -61,7 +56,7 @@ Result<BzImage> parseBzImage(std::span<const uint8_t> file) {
   if (file.size() < kVersionEnd) {
     return makeError(Errc::Format, "bzImage is truncated inside its setup header");
   }
-  uint16_t version = readLe<uint16_t>(file, kVersionEnd - 2);
+  uint16_t version = loadLe<uint16_t>(file.subspan(kVersionEnd - 2, 2));
   if (version < kMinVersion) {
     return makeError(Errc::Unsupported,
                      "bzImage boot protocol {}.{:02} is too old; {}.{:02} or newer is needed",

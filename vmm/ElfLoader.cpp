@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "kvm/LittleEndian.h"
 #include "kvm/UniqueFd.h"
 
 namespace ember::vmm {
@@ -47,15 +48,12 @@ Result<std::optional<uint32_t>> findPvhNote(std::span<const uint8_t> file, uint6
     }
     if (nh.n_type == kXenElfNotePhys32Entry && nh.n_namesz == 4 &&
         std::memcmp(file.data() + name_off, "Xen", 4) == 0) {
-      uint64_t entry = 0;
-      if (nh.n_descsz == 4) {
-        entry = readAt<uint32_t>(file, desc_off);
-      } else if (nh.n_descsz == 8) {
-        entry = readAt<uint64_t>(file, desc_off);
-      } else {
+      if (nh.n_descsz != 4 && nh.n_descsz != 8) {
         return makeError(Errc::Format, "PVH entry note has a {}-byte value (expected 4 or 8)",
                          nh.n_descsz);
       }
+      // A 4-byte value zero-extends.
+      uint64_t entry = loadLe<uint64_t>(file.subspan(desc_off, nh.n_descsz));
       if (entry > UINT32_MAX) {
         return makeError(Errc::Format, "PVH entry point {:#x} is above 4 GiB", entry);
       }

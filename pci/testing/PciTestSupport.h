@@ -14,7 +14,8 @@
 
 namespace ember::pci::testing {
 
-// Records setRoute and fire calls. Thread-safe: devices may raise interrupts from any thread.
+// Records setRoute and fire calls, and which eventfds are attached as irqfds (what KVM would
+// deliver directly). Thread-safe: devices may raise interrupts from any thread.
 class FakeMsiSink : public MsiSink {
  public:
   struct Route {
@@ -30,6 +31,24 @@ class FakeMsiSink : public MsiSink {
     std::lock_guard lock(mutex_);
     fired_.push_back(vector);
   }
+  Result<void> attachIrqfd(uint16_t vector, int event_fd) override {
+    std::lock_guard lock(mutex_);
+    if (refuse_attach) {
+      return makeError(Errc::Kvm, "KVM_IRQFD refused (test)");
+    }
+    attached_.emplace_back(vector, event_fd);
+    return {};
+  }
+  void detachIrqfd(uint16_t vector, int event_fd) override {
+    std::lock_guard lock(mutex_);
+    std::erase(attached_, std::pair<uint16_t, int>(vector, event_fd));
+  }
+  // The (vector, eventfd) pairs attached now.
+  std::vector<std::pair<uint16_t, int>> attached() const {
+    std::lock_guard lock(mutex_);
+    return attached_;
+  }
+  bool refuse_attach = false;  // attachIrqfd fails, as when KVM refuses the irqfd
   std::vector<uint16_t> fired() const {
     std::lock_guard lock(mutex_);
     return fired_;
@@ -54,6 +73,7 @@ class FakeMsiSink : public MsiSink {
   mutable std::mutex mutex_;
   std::vector<Route> routes_;
   std::vector<uint16_t> fired_;
+  std::vector<std::pair<uint16_t, int>> attached_;
 };
 
 // A BAR region that answers reads with a fixed byte pattern and records every access.

@@ -95,8 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (f & 32) features |= virtio::feature::kIndirectDesc;
 
   // Both queues' rings and the data area come from the input.
-  std::vector<virtio::SplitQueue> queues;
-  queues.reserve(2);
+  virtio::QueueSet queues;
   for (int q = 0; q < 2; ++q) {
     virtio::QueueGeometry g;
     g.size = kQueueSize;
@@ -124,8 +123,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Activate on the real tap, then make the socketpair the wire.
   if (dup2(r.real_tap, r.tap_fd) != r.tap_fd) abort();
   Host host;
-  virtio::Activation act{&*r.mem, features, {&queues[0], &queues[1]}, &host};
-  if (!r.net->activate(act)) return 0;
+  if (!r.net->activate(virtio::Activation{&*r.mem, features, std::move(queues), &host})) return 0;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) abort();
   int sndbuf = 16384;

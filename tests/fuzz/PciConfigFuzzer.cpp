@@ -21,6 +21,8 @@ class CountingSink : public pci::MsiSink {
  public:
   void setRoute(uint16_t, uint64_t, uint32_t) override {}
   void fire(uint16_t) override { ++fired; }
+  Result<void> attachIrqfd(uint16_t, int) override { return {}; }
+  void detachIrqfd(uint16_t, int) override {}
   uint64_t fired = 0;
 };
 
