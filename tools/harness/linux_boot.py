@@ -157,9 +157,16 @@ def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
     verdict = flake.classify(flake.Boot(
         o.mode, o.monitor, run.result.status, run.result.stop, run.l1_console, run.monitor_status,
         guest_summary, run.record.exit if run.record else None, host_failed, len(results)))
+    return tell(o, p, logs, run, report, results, verdict, elapsed)
 
+
+def tell(o: options.Options, p: plan_.Plan, logs: Logs, run: Run, report: str,
+         results: list[tuple[str, Optional[str]]], verdict: flake.Verdict, elapsed: float) -> int:
+    """Prints the guest's report, the host checks and the verdict (the logs when it failed or
+    with --verbose), and returns the exit status."""
+    host_failed = sum(1 for _, reason in results if reason is not None)
     guest_passed = guest_failed = 0
-    m = re.fullmatch(r"([0-9]+) passed, ([0-9]+) failed", guest_summary)
+    m = re.fullmatch(r"([0-9]+) passed, ([0-9]+) failed", consoles.summary(report))
     if m:
         guest_passed, guest_failed = int(m.group(1)), int(m.group(2))
     if report:
