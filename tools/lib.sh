@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Shared helpers for tools/*: package installation and builds. Sourced, not run.
 set -euo pipefail
 
 EMBER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the build and the test suite need (see README.md for why each is there).
+# shellcheck disable=SC2034 # for the scripts that source this file
 EMBER_BUILD_PACKAGES=(cmake make g++ linux-libc-dev libaio-dev libcli11-dev libspdlog-dev
   libfmt-dev nlohmann-json3-dev libgtest-dev libgmock-dev acpica-tools qemu-system-x86
   busybox-static cpio lz4 clang libclang-rt-14-dev clang-format shellcheck python3-pyflakes)

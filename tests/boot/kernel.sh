@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The Debian kernel of the Linux boot tests: downloads the package pinned in tools/linux-version
 # with apt-get, unpacks it with dpkg-deb and extracts the vmlinux ELF (which Ember boots through
 # its PVH note) from the bzImage. Everything is cached in one directory and guarded by a lock, so

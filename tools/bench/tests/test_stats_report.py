@@ -1,0 +1,105 @@
+import tempfile
+import unittest
+from pathlib import Path
+
+from bench import plot, runner
+from bench.config import HAND_BEGIN, HAND_END, Settings
+from bench.report import Facts, Report
+from bench.stats import Results
+
+MACHINE = {"cpu": "AMD EPYC 7B13", "cores": 2, "kernel": "6.1.0", "kvm": "PVM (kvm_pvm)",
+           "kvm_short": "PVM", "qemu": "7.2.19", "load_start": (1.0, 1.0, 1.0)}
+
+
+def facts(rows=("kick", "blk", "irq", "startup")):
+    r = Results()
+    for face in ("legacy", "modern"):
+        for ioev in (True, False):
+            r.add(("kick", "floor", face, ioev, 0), 2000.0)
+            for v in (2050.0, 2150.0, 2100.0):
+                r.add(("kick", "ember", face, ioev, 0), v)
+            r.add(("kick", "qemu", face, ioev, 0), 3000.0)
+            for depth in (1, 32):
+                r.add(("blk", "ember", face, ioev, depth), 50000.0)
+                r.add(("blk", "qemu", face, ioev, depth), 100000.0)
+    r.add(("startup", "ember", "", False, 0), 25.0)
+    r.add(("rss", "ember", "", False, 0), 2.8)
+    return Facts(list(rows), Settings.make(True, None), r, MACHINE, "tools/bench/run --quick",
+                 "2026-12-01 20:00 UTC", 5.0, 2596146, "cache=none,aio=native", True, "no linux")
+
+
+class StatsTest(unittest.TestCase):
+    def test_median_min_max(self):
+        r = Results()
+        for v in (3.0, 1.0, 2.0, 10.0):
+            r.add(("kick", "ember", "modern", True, 0), v)
+        self.assertEqual(r.stats(("kick", "ember", "modern", True, 0)),
+                         {"median": 2.5, "min": 1.0, "max": 10.0, "runs": 4})
+        self.assertIsNone(r.stats(("kick", "qemu", "modern", True, 0)))
+
+
+class ReportTest(unittest.TestCase):
+    def test_tables_and_json(self):
+        rep = Report(facts())
+        text = rep.text_table()
+        self.assertRegex(text, r"\nkick +ember +legacy PIO +on +2,100 +2,050 +2,150 +ns/kick +3 +"
+                               r"1\.05x floor\n")
+        rows = rep.json_rows()
+        blk = [o for o in rows if o["row"] == "blk"][0]
+        self.assertEqual((blk["rps_median"], blk["depth"], blk["op"], blk["unit"]),
+                         (20000, 1, "read 4 KiB", "ns"))
+        kick = [o for o in rows if o["row"] == "kick" and o["monitor"] == "ember"][0]
+        self.assertEqual((kick["median"], kick["min"], kick["max"], kick["runs"], kick["kick"]),
+                         (2100.0, 2050.0, 2150.0, 3, "PIO"))
+        self.assertEqual(rows[-1]["row"], "rss")
+
+    def test_targets(self):
+        targets = {t: v for t, v, _ in Report(facts()).targets()}
+        self.assertEqual(targets["Ember's kick cost within 10% of the floor"], "met")
+        self.assertEqual(targets["ioeventfd kicks >= 3x cheaper than userspace kicks (Ember)"],
+                         "**missed**")
+        self.assertEqual(targets["Ember's per-request cost <= 0.8x QEMU's"], "met")
+        self.assertEqual(targets["start-up < 10 ms (trivial guest)"], "**missed**")
+
+    def test_the_hand_written_block_is_kept(self):
+        with tempfile.TemporaryDirectory() as d:
+            docs = Path(d)
+            (docs / "benchmarks.md").write_text(f"old\n{HAND_BEGIN}\nmy reading\n{HAND_END}\nold\n")
+            written = Report(facts()).write_docs(docs)
+            md = (docs / "benchmarks.md").read_text()
+            self.assertEqual([p.name for p in written], ["benchmarks.md", "benchmarks.svg"])
+            self.assertIn(f"{HAND_BEGIN}\nmy reading\n{HAND_END}", md)
+            self.assertTrue(md.startswith("# Benchmarks: Ember beside QEMU and the floor\n"))
+            self.assertIn("Row 5 (Linux in the emulated-SVM L1) is left out: no linux.", md)
+            self.assertTrue((docs / "benchmarks.svg").read_text().startswith("<svg "))
+
+
+class PlotTest(unittest.TestCase):
+    def test_axis_and_escaping(self):
+        self.assertEqual([plot.nice_ceiling(v) for v in (0, 0.7, 3, 4.2, 7, 23)],
+                         [1, 1.0, 5, 5, 10, 25.0])
+        self.assertEqual(plot.esc("a<b & c>"), "a&lt;b &amp; c&gt;")
+
+    def test_panels_and_bars(self):
+        svg = plot.Svg(Report(facts(("kick", "blk")))).render()
+        self.assertEqual(svg.count('font-weight="bold"'), 2)  # kick and blk panels, no irq
+        self.assertIn("<title>ember: median 2.10 us (min 2.05, max 2.15)</title>", svg)
+        self.assertTrue(svg.endswith("</svg>\n"))
+
+
+class RunnerTest(unittest.TestCase):
+    def test_bench_lines(self):
+        out = "PASS x\nBENCH kick face=modern count=10 cycles=2500 tsc_khz=2500000\nBENCH blk depth=1\n"
+        self.assertEqual(runner.parse_bench(out), [
+            ("kick", {"face": "modern", "count": "10", "cycles": "2500", "tsc_khz": "2500000"}),
+            ("blk", {"depth": "1"})])
+
+    def test_rows(self):
+        self.assertEqual(runner.rows_asked(None, False), ["kick", "blk", "irq", "startup"])
+        self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux"])
+        with self.assertRaises(SystemExit):
+            runner.rows_asked("kick,gpu", False)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,128 @@
+"""The initramfs images of a boot, made by tests/boot/build-initramfs: the guest's (busybox, its
+virtio modules, tests/boot/l2-init), and for --l1 the L1's: tests/boot/l1-init, the KVM modules,
+the monitor (ember, or QEMU with its libraries and firmware), the guest's kernel and initramfs,
+and /ember/args, the monitor's arguments one per line."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from . import plan as plan_
+from . import qemu
+from .output import Fail, UsageError
+from .shell import ROOT, Kernel
+
+BUILD = ROOT / "tests/boot/build-initramfs"
+L1_VIRTIO_BLK = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
+                 "virtio_pci", "virtio_blk")
+L1_KVM = ("irqbypass", "kvm", "kvm-amd")
+QEMU_FIRMWARE = ("bios-microvm.bin", "pvh.bin", "linuxboot_dma.bin")
+FIRMWARE_DIR = Path("/usr/share/qemu")
+
+
+def build(out: Path, init: Path, modules_dir: Path, modules: list[str],
+          files: list[tuple[str, str]]) -> Path:
+    cmd = [str(BUILD), "-o", str(out), "--init", str(init), "--modules-dir", str(modules_dir)]
+    for m in modules:
+        cmd += ["--module", m]
+    for src, dest in files:
+        cmd += ["--file", f"{src}:{dest}"]
+    if subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode != 0:
+        raise Fail(f"build-initramfs could not make {out}")
+    return out
+
+
+def guest(work: Path, kernel: Kernel, p: plan_.Plan) -> Path:
+    return build(work / "l2-initramfs.cpio", ROOT / "tests/boot/l2-init", kernel.modules,
+                 p.virtio_modules, [])
+
+
+def ldd_libraries(ldd_output: str) -> list[str]:
+    """The absolute paths in ldd's output: each library (after =>) and the loader."""
+    libs = []
+    for line in ldd_output.splitlines():
+        f = line.split()
+        if len(f) >= 3 and f[1] == "=>" and f[2].startswith("/"):
+            libs.append(f[2])
+        elif f and f[0].startswith("/"):
+            libs.append(f[0])
+    return libs
+
+
+def l1_args(p: plan_.Plan, monitor: str, cpus: str, mem_kib: int) -> list[str]:
+    """/ember/args: `run --kernel ...` and ember's options, or QEMU's arguments. Each disk is
+    @l1disk:ember-l1-diskN[,options], which l1-init turns into the L1's device of that serial."""
+    for arg in [p.cmdline, *p.ember_args, *(d.options for d in p.disks)]:
+        if "\n" in arg:
+            raise UsageError(f"--l1 passes ember's arguments one per line; this one has a newline: {arg}")
+    if monitor == "qemu":
+        args = qemu.guest_args(cpus, mem_kib, "/ember/vmlinux", "/ember/l2-initramfs.cpio", p.cmdline)
+    else:
+        args = ["run", "--kernel", "/ember/vmlinux", "--initrd", "/ember/l2-initramfs.cpio",
+                "--cmdline", p.cmdline]
+    for i, d in enumerate(p.disks):
+        args += ["--disk", f"@l1disk:ember-l1-disk{i}{d.options}"]
+    if monitor == "ember":
+        args += p.ember_args
+    return args
+
+
+def l1_modules(p: plan_.Plan, net_balloon: bool) -> list[str]:
+    return ((list(L1_VIRTIO_BLK) if p.disks else []) + list(L1_KVM)
+            + (["tun"] if net_balloon else []))
+
+
+def net_settings() -> str:
+    """/ember/net, the shell assignments tests/boot/l1-net reads."""
+    return (f"tap={plan_.NET_TAP} addr={plan_.NET_L1_ADDR}/24 "
+            f"guest={plan_.NET_GUEST_ADDR.split('/')[0]} port={plan_.NET_PORT} "
+            f"bytes={plan_.NET_BYTES}\n")
+
+
+def _qemu_files(work: Path) -> list[tuple[str, str]]:
+    """QEMU, the shared libraries it links (and the loader) and the firmware microvm loads, at
+    the paths it was built for; /ember/monitor tells l1-init to run it instead of ember."""
+    binary = shutil.which(qemu.QEMU)
+    if binary is None:
+        raise Fail(f"no {qemu.QEMU} on PATH")
+    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    files = [(binary, "/usr/bin/qemu-system-x86_64")]
+    files += [(lib, lib) for lib in ldd_libraries(ldd.stdout)]
+    files += [(str(FIRMWARE_DIR / fw), str(FIRMWARE_DIR / fw)) for fw in QEMU_FIRMWARE
+              if (FIRMWARE_DIR / fw).exists()]
+    (work / "monitor").write_text("/usr/bin/qemu-system-x86_64\n")
+    return files + [(str(work / "monitor"), "/ember/monitor")]
+
+
+def _ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
+    """The L1 kernel copies its initramfs under TCG: a copy of ember without debug info is a few
+    MB instead of over 20."""
+    stripped: Optional[Path] = work / "ember"
+    if shutil.which("strip") is None or subprocess.run(
+            ["strip", "--strip-debug", "-o", str(stripped), ember],
+            stdin=subprocess.DEVNULL, capture_output=True).returncode != 0:
+        stripped = None
+    return [(str(stripped or ember), "/ember/ember")]
+
+
+def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus: str,
+       mem_kib: int, net_balloon: bool, l2_initramfs: Path) -> Path:
+    (work / "args").write_text("".join(a + "\n" for a in l1_args(p, monitor, cpus, mem_kib)))
+    files = _qemu_files(work) if monitor == "qemu" else _ember_file(work, ember)
+    if net_balloon:
+        (work / "net").write_text(net_settings())
+        files += [(str(ROOT / "tests/boot/l1-net"), "/ember/l1-net"),
+                  (str(work / "net"), "/ember/net")]
+    files += [(str(kernel.vmlinux), "/ember/vmlinux"), (str(l2_initramfs), "/ember/l2-initramfs.cpio"),
+              (str(work / "args"), "/ember/args")]
+    return build(work / "l1-initramfs.cpio", ROOT / "tests/boot/l1-init", kernel.modules,
+                 l1_modules(p, net_balloon), files)
+
+
+def is_dynamic(binary: str) -> bool:
+    """Whether ldd finds shared libraries (the L1 initramfs needs a static ember)."""
+    return subprocess.run(["ldd", binary], capture_output=True,
+                          stdin=subprocess.DEVNULL).returncode == 0
+

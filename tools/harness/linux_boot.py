@@ -1,0 +1,265 @@
+"""tools/linux-boot: boots Debian's cloud kernel with ember (or QEMU) and checks it, from inside
+the guest and on the host afterwards. The options and exit statuses are in tools/linux-boot's
+header comment, which is also its --help. The steps, each in its module:
+
+  options -> host checks of the machine -> packages and kernel (shell) -> disk images (images)
+  -> plan -> guest initramfs (initramfs) -> the boot, directly or in the L1 (qemu, initramfs,
+  proc with the console watchdog) -> the consoles and the run record (consoles, record)
+  -> the host's checks (hostchecks) -> the verdict (flake) -> the report and the exit status.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from . import (consoles, flake, hostchecks, images, initramfs, options, plan as plan_, proc, qemu,
+               record, shell, summary, watchdog)
+from .output import Fail, UsageError, header_comment, log
+
+ENTRY = shell.ROOT / "tools/linux-boot"
+
+
+@dataclass
+class Logs:
+    """Logs of the last run of each variant, in CACHE/logs/linux-boot-<variant>.*"""
+    dir: Path
+    variant: str
+
+    def path(self, what: str) -> Path:
+        return self.dir / f"linux-boot-{self.variant}.{what}"
+
+    @property
+    def l2_console(self) -> Path:
+        return self.path("l2-console.log")
+
+    @property
+    def ember_log(self) -> Path:  # --direct: ember's stderr
+        return self.path("ember.log")
+
+    @property
+    def l1_console(self) -> Path:  # --l1: the L1's console, ember's stderr in it
+        return self.path("l1-console.log")
+
+    @property
+    def record(self) -> Path:  # ember's run record
+        return self.path("ember-report.json")
+
+
+@dataclass
+class Run:
+    """What a boot left, whichever way it ran."""
+    result: proc.Result
+    monitor_status: Optional[int]
+    disk_names: list[Optional[str]]
+    record: Optional[record.Record]
+    record_error: str
+    l1_console: str
+
+
+def _record(load) -> tuple[Optional[record.Record], str]:
+    try:
+        return load(), ""
+    except record.RecordError as e:
+        return None, str(e)
+
+
+def boot_direct(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_initramfs: Path,
+                logs: Logs) -> Run:
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        raise Fail("--direct needs read-write access to /dev/kvm")
+    if o.monitor == "qemu":
+        cmd = [qemu.QEMU, *qemu.guest_args(o.cpus, o.mem_kib, str(kernel.vmlinux),
+                                           str(l2_initramfs), p.cmdline)]
+        log(f"booting Linux {kernel.release} with QEMU on this machine's /dev/kvm "
+            f"(timeout {o.timeout} s)")
+    else:
+        cmd = [o.ember, "run", "--kernel", str(kernel.vmlinux), "--initrd", str(l2_initramfs),
+               "--cmdline", p.cmdline]
+        for d in p.disks:
+            cmd += ["--disk", d.path + d.options]
+        cmd += [*p.ember_args, "--report", str(logs.record)]
+        log(f"booting Linux {kernel.release} with {o.ember} on this machine's /dev/kvm "
+            f"(timeout {o.timeout} s)")
+    watch = watchdog.ConsoleWatch({"l2": logs.l2_console}, watchdog.rules("direct", o.monitor))
+    r = proc.run(cmd, o.timeout, logs.l2_console, logs.ember_log, watch=watch, term_grace=10)
+    rec, error = (None, "") if o.monitor == "qemu" else _record(lambda: record.load(logs.record))
+    return Run(r, r.status, [d.path for d in p.disks], rec, error, "")
+
+
+def boot_l1(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_initramfs: Path,
+            work: Path, logs: Logs) -> Run:
+    l1_initramfs = initramfs.l1(work, kernel, p, o.monitor, o.ember, o.cpus, o.mem_kib,
+                                o.net_balloon, l2_initramfs)
+    log(f"booting Linux {kernel.release} with "
+        f"{'QEMU (microvm)' if o.monitor == 'qemu' else 'ember'} inside an emulated-SVM L1 "
+        f"(QEMU TCG, timeout {o.timeout} s)")
+    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
+                          logs.l2_console, qemu.l1_drives(p.disks))
+    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console},
+                                  watchdog.rules("l1", o.monitor))
+    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
+    if r.status != 0:
+        sys.stderr.write(consoles.read(work / "qemu.out"))
+    logs.l1_console.touch()
+    l1 = consoles.read(logs.l1_console)
+    rec, error = None, ""
+    if o.monitor == "ember":
+        line = consoles.ember_report(l1)
+        if line is None:
+            error = (f"{logs.l1_console} has no run record (no '{consoles.L1}ember-report=' line)")
+        else:
+            logs.record.write_text(line + "\n")
+            rec, error = _record(lambda: record.loads(line, f"{logs.l1_console}: ember-report"))
+    return Run(r, consoles.ember_status(l1), [consoles.l1_disk(l1, i) for i in range(len(p.disks))],
+               rec, error, l1)
+
+
+def show_log(path: Path, title: str, verbose: bool) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    log(f"{title} ({path}):")
+    lines = consoles.read(path).splitlines()
+    sys.stderr.write("\n".join(lines if verbose else lines[-40:]) + "\n")
+    sys.stderr.flush()
+
+
+def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
+    logs = Logs(Path(o.cache) / "logs", plan_.variant(o))
+    logs.dir.mkdir(parents=True, exist_ok=True)
+    for f in (logs.l2_console, logs.ember_log, logs.l1_console, logs.record):
+        f.unlink(missing_ok=True)
+    imgs = images.make(work) if o.devices else None
+    p = plan_.make(o, imgs)
+    l2_initramfs = initramfs.guest(work, kernel, p)
+
+    start = time.monotonic()
+    if o.mode == "direct":
+        run = boot_direct(o, kernel, p, l2_initramfs, logs)
+    else:
+        run = boot_l1(o, kernel, p, l2_initramfs, work, logs)
+    elapsed = time.monotonic() - start
+
+    logs.l2_console.touch()
+    report = consoles.guest_report(consoles.read(logs.l2_console))
+    ctx = hostchecks.Context(o, p, imgs, report, run.monitor_status, run.record, run.record_error,
+                             run.l1_console, run.disk_names)
+    results = hostchecks.run(ctx)
+    host_failed = sum(1 for _, reason in results if reason is not None)
+    guest_summary = consoles.summary(report)
+    verdict = flake.classify(flake.Boot(
+        o.mode, o.monitor, run.result.status, run.result.stop, run.l1_console, run.monitor_status,
+        guest_summary, run.record.exit if run.record else None, host_failed, len(results)))
+    return tell(o, p, logs, run, report, results, verdict, elapsed)
+
+
+def tell(o: options.Options, p: plan_.Plan, logs: Logs, run: Run, report: str,
+         results: list[tuple[str, Optional[str]]], verdict: flake.Verdict, elapsed: float) -> int:
+    """Prints the guest's report, the host checks and the verdict (the logs when it failed or
+    with --verbose), and returns the exit status."""
+    host_failed = sum(1 for _, reason in results if reason is not None)
+    guest_passed = guest_failed = 0
+    m = re.fullmatch(r"([0-9]+) passed, ([0-9]+) failed", consoles.summary(report))
+    if m:
+        guest_passed, guest_failed = int(m.group(1)), int(m.group(2))
+    if report:
+        print(report)
+    print("host checks after ember exited:")
+    for line in hostchecks.lines(results):
+        print(line)
+    print(f"in all: {guest_passed + len(results) - host_failed} passed, "
+          f"{guest_failed + host_failed} failed")
+    if o.verbose or verdict.problems:
+        if o.mode == "l1":
+            show_log(logs.l1_console, "the L1's console", o.verbose)
+        else:
+            show_log(logs.ember_log, "ember's log", o.verbose)
+        if o.verbose or not report:
+            show_log(logs.l2_console, "the guest's console", o.verbose)
+    timing = summary.timing(elapsed, o.monitor, consoles.l1_up(run.l1_console),
+                            consoles.monitor_ran(run.l1_console))
+    if o.net_balloon:
+        log(f"net: 64 MiB L1 -> guest at {consoles.from_guest(report, 'net-to-guest-mbps')} MB/s, "
+            f"guest -> L1 at {consoles.from_guest(report, 'net-from-guest-mbps')} MB/s; balloon of "
+            f"{p.balloon_kib // 1024} MiB: ember's VmRSS "
+            f"{consoles.l1_rss(run.l1_console, 'balloon-before') or ''} -> "
+            f"{consoles.l1_rss(run.l1_console, 'balloon-after') or ''} kB")
+    what = plan_.title(o)
+    if verdict.problems:
+        log(f"{what} FAILED ({timing}): {'; '.join(verdict.problems)}")
+        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.*")
+        if not o.keep:
+            log("rerun with --keep to keep the disk images and initramfs, --verbose for every "
+                "console in full")
+        return verdict.status
+    log(f"{what} passed ({timing})")
+    return flake.PASSED
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def run_main(argv: list[str]) -> int:
+    o = options.parse(argv)
+    if o.help:
+        sys.stdout.write(header_comment(ENTRY))
+        return 0
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    options.resolve_mode(o, options.hardware_virt(cpuinfo))
+    if o.monitor == "ember" and not (os.path.isfile(o.ember) and os.access(o.ember, os.X_OK)):
+        raise Fail(f"no ember binary at {o.ember} (build it, or pass --ember PATH)")
+    if o.monitor == "ember" and o.mode == "l1" and initramfs.is_dynamic(o.ember):
+        raise Fail(f"{o.ember} is dynamically linked; the L1 initramfs needs the static build "
+                   "(EMBER_STATIC=ON, no sanitizer)")
+    for spec in o.user_disks:
+        path = Path(spec.split(",", 1)[0])
+        if not (path.is_file() or path.is_block_device()):
+            raise Fail(f"--disk {spec}: {path} is not a regular file or block device on this "
+                       "machine")
+    packages = ["busybox-static", "cpio", "lz4"]
+    if o.mode == "l1" or o.monitor == "qemu":
+        packages.append("qemu-system-x86")
+    cache = Path(o.cache)
+    shell.ensure_packages(packages, cache)
+    kernel = shell.linux_prepare(cache)
+    work = Path(tempfile.mkdtemp(prefix="ember-linux-boot.", dir=os.environ.get("TMPDIR") or "/tmp"))
+    try:
+        return boot(o, kernel, work)
+    finally:
+        if o.keep:
+            log(f"kept the scratch directory {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    sys.stdout.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGHUP, _terminated)
+    try:
+        return run_main(argv)
+    except UsageError as e:
+        log(f"error: {e}")
+        log("see tools/linux-boot --help")
+        return e.status
+    except Fail as e:
+        log(f"error: {e}")
+        return e.status
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

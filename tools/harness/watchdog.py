@@ -1,0 +1,99 @@
+"""The host's watch over a boot's console logs while the monitor (or the L1's QEMU) runs: it ends
+the run as soon as its outcome is known instead of at the timeout.
+
+- In the L1, a panic or soft lockup of the L1's kernel (consoles.L1_FAULT): 10 s later, time for
+  the kernel to print its backtrace. A panic reboots the L1 at once (panic=-1, which -no-reboot
+  turns into QEMU's exit); a soft lockup would run on until the timeout.
+- The guest printed its report (`N passed, M failed`) but the monitor has not exited 60 s later:
+  its power-off or reset did not end the monitor.
+- Directly on /dev/kvm, the guest's console silent for 90 s. In the L1, tests/boot/l1-init has
+  that watchdog, which also reports the L1's state, so the host leaves it to the L1.
+
+The rules are data and `update` is a function of the texts and the time, so they are tested
+without a process; `ConsoleWatch` is what proc.run calls while the run lasts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from . import consoles
+from .proc import Stop
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Stop when `console` has not grown for `seconds`."""
+    console: str
+    seconds: float
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class After:
+    """Stop `grace` seconds after `pattern` first appears on `console` ({match} in the
+    message is what matched)."""
+    console: str
+    pattern: re.Pattern
+    grace: float
+    kind: str
+    message: str
+
+
+Rule = Union[Silence, After]
+
+
+def rules(mode: str, monitor: str) -> list[Rule]:
+    out: list[Rule] = []
+    if mode == "l1":
+        out.append(After("l1", consoles.L1_FAULT, 10, "l1-fault", "the L1 kernel failed ({match})"))
+    out.append(After("l2", re.compile(consoles.SUMMARY.pattern, re.M), 60, "no-exit",
+                     f"the guest printed its report but {monitor} did not exit within 60 s of it "
+                     "(the guest's power-off or reset did not end it)"))
+    if mode != "l1":
+        out.append(Silence("l2", 90, "silence", "the guest's console was silent for 90 s"))
+    return out
+
+
+class Watch:
+    """The state of the rules over a run: when each console last grew, when each pattern was
+    first seen."""
+
+    def __init__(self, rules: list[Rule]):
+        self.rules = rules
+        self.length: dict[str, int] = {}
+        self.grew_at: dict[str, float] = {}
+        self.seen_at: dict[int, tuple[float, str]] = {}
+
+    def update(self, elapsed: float, texts: dict[str, str]) -> Optional[Stop]:
+        for name, text in texts.items():
+            if len(text) != self.length.get(name, 0) or name not in self.grew_at:
+                self.length[name] = len(text)
+                self.grew_at[name] = elapsed
+        for i, rule in enumerate(self.rules):
+            text = texts.get(rule.console, "")
+            if isinstance(rule, Silence):
+                if elapsed - self.grew_at.get(rule.console, elapsed) >= rule.seconds:
+                    return Stop(rule.kind, rule.message)
+                continue
+            if i not in self.seen_at:
+                m = rule.pattern.search(text)
+                if m:
+                    self.seen_at[i] = (elapsed, m.group(0))
+            if i in self.seen_at and elapsed - self.seen_at[i][0] >= rule.grace:
+                return Stop(rule.kind, rule.message.replace("{match}", self.seen_at[i][1]))
+        return None
+
+
+class ConsoleWatch:
+    """proc.run's watch: reads the console files at each call and applies the rules."""
+
+    def __init__(self, files: dict[str, Path], rules: list[Rule]):
+        self.files = files
+        self.watch = Watch(rules)
+
+    def __call__(self, elapsed: float) -> Optional[Stop]:
+        return self.watch.update(elapsed, {n: consoles.read(p) for n, p in self.files.items()})
