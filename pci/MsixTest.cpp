@@ -1,9 +1,12 @@
 // MSI-X: table and PBA access rules (sizes, alignment, bounds, read-only PBA), masking with
-// pending bits, the enable bit, and vector bounds at notify time.
+// pending bits, the enable bit, vector bounds at notify time, the observer and direct-delivery
+// routing that a handed-over interrupt relies on, and KvmMsiSink's backend irqfds on real KVM.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <random>
 
+#include "kvm/KvmSystem.h"
 #include "kvm/LittleEndian.h"
 #include "pci/Msix.h"
 #include "pci/testing/PciTestSupport.h"
@@ -199,6 +202,70 @@ TEST(Hostile, Case17_MsixNotifyWithVectorOutsideTheTable) {
   EXPECT_TRUE(r.state.masked(3));
   EXPECT_TRUE(r.sink.fired().empty());
   EXPECT_TRUE(r.sink.routes().empty());
+}
+
+TEST(Msix, ObserverHearsOfEveryChangeThatMovesAMessage) {
+  MsixRig r;
+  std::vector<std::optional<uint16_t>> heard;
+  r.state.setObserver([&](std::optional<uint16_t> v) { heard.push_back(v); });
+  r.state.writeControl(MsixState::kControlEnable);
+  r.program(2, 0xfee00000, 0x41, false);  // two qword writes to entry 2
+  r.state.reset();
+  ASSERT_EQ(heard.size(), 4u);
+  EXPECT_EQ(heard[0], std::nullopt);
+  EXPECT_EQ(heard[1], std::optional<uint16_t>(2));
+  EXPECT_EQ(heard[2], std::optional<uint16_t>(2));
+  EXPECT_EQ(heard[3], std::nullopt);
+  r.state.setObserver(nullptr);
+  r.state.writeControl(0);
+  EXPECT_EQ(heard.size(), 4u);
+}
+
+TEST(Msix, DirectDeliveryOnlyForADeliverableVectorWithItsRouteProgrammed) {
+  MsixRig r;
+  r.program(1, 0xfee01000, 0x51, false);
+  EXPECT_FALSE(r.state.routeForDirectDelivery(1)) << "MSI-X is off";
+  r.state.writeControl(MsixState::kControlEnable);
+  EXPECT_TRUE(r.state.routeForDirectDelivery(1));
+  ASSERT_EQ(r.sink.routes().size(), 1u);
+  EXPECT_EQ(r.sink.routes()[0].address, 0xfee01000u);
+  EXPECT_EQ(r.sink.routes()[0].data, 0x51u);
+  EXPECT_TRUE(r.state.routeForDirectDelivery(1));
+  EXPECT_EQ(r.sink.routes().size(), 1u) << "programmed once until the entry changes";
+  r.program(1, 0xfee02000, 0x52, false);
+  EXPECT_TRUE(r.state.routeForDirectDelivery(1));
+  EXPECT_EQ(r.sink.routes().back().address, 0xfee02000u);
+  r.program(1, 0xfee02000, 0x52, true);
+  EXPECT_FALSE(r.state.routeForDirectDelivery(1)) << "masked";
+  r.state.writeControl(MsixState::kControlEnable | MsixState::kControlFunctionMask);
+  EXPECT_FALSE(r.state.routeForDirectDelivery(0));
+  EXPECT_FALSE(r.state.routeForDirectDelivery(3)) << "outside the table";
+  EXPECT_TRUE(r.sink.fired().empty()) << "routing is not sending";
+}
+
+// Real KVM: a backend's eventfd becomes a second irqfd on a vector's GSI and goes away again.
+TEST(KvmMsiSink, AttachesAndDetachesABackendIrqfdOnTheVectorsRoute) {
+  auto kvm = kvm::KvmSystem::open("/dev/kvm");
+  if (!kvm) {
+    GTEST_SKIP() << kvm.error().message;
+  }
+  auto vm = kvm::Vm::create(*kvm);
+  ASSERT_TRUE(vm) << vm.error().message;
+  ASSERT_TRUE((*vm)->setUpIrqchip(0xfffbd000, 0xfffbc000));
+  KvmMsiSink sink(**vm, 2);
+  auto backend = EventFd::create();
+  ASSERT_TRUE(backend);
+  auto early = sink.attachIrqfd(0, backend->fd());
+  ASSERT_FALSE(early) << "no route yet";
+  EXPECT_EQ(early.error().code, Errc::NotFound);
+  sink.setRoute(0, 0xfee00000, 0x40);
+  auto attached = sink.attachIrqfd(0, backend->fd());
+  ASSERT_TRUE(attached) << attached.error().message;
+  EXPECT_FALSE(sink.attachIrqfd(0, backend->fd())) << "KVM refuses the same eventfd twice";
+  sink.detachIrqfd(0, backend->fd());
+  EXPECT_TRUE(sink.attachIrqfd(0, backend->fd())) << "attachable again once detached";
+  sink.detachIrqfd(0, backend->fd());
+  EXPECT_FALSE(sink.attachIrqfd(1, backend->fd())) << "vector 1 has no route";
 }
 
 }  // namespace
