@@ -23,9 +23,6 @@
 
 namespace ember::virtio {
 
-// One entry per device queue; empty where the driver left the queue off.
-using QueueSet = std::vector<std::optional<SplitQueue>>;
-
 struct QueueState {
   uint16_t max_size = 0;  // the device's maximum: not the driver's, but what a reset restores
   uint16_t size = 0;

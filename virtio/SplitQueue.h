@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
@@ -68,5 +69,8 @@ class SplitQueue {
   uint16_t signalled_used_ = 0;  // used index when the interrupt decision was last made
   uint32_t in_flight_ = 0;
 };
+
+// A device's queues, one entry per queue; empty where the driver left the queue off.
+using QueueSet = std::vector<std::optional<SplitQueue>>;
 
 }  // namespace ember::virtio

@@ -17,7 +17,6 @@
 
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
-#include "virtio/DriverState.h"
 #include "virtio/SplitQueue.h"
 
 namespace ember::virtio {
