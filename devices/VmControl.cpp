@@ -17,6 +17,8 @@ const char* exitReasonName(ExitReason reason) {
       return "debug-exit";
     case ExitReason::VcpuCrash:
       return "vcpu-crash";
+    case ExitReason::GuestPanic:
+      return "guest-panic";
     case ExitReason::Signal:
       return "signal";
     case ExitReason::ConsoleQuit:
@@ -47,6 +49,11 @@ ExitRequest ExitRequest::vcpuCrash(Crash crash, std::string message) {
   ExitRequest r{ExitReason::VcpuCrash, kExitGuestCrash, std::move(message)};
   r.crash = std::move(crash);
   return r;
+}
+
+ExitRequest ExitRequest::guestPanic() {
+  return ExitRequest{ExitReason::GuestPanic, kExitGuestPanic,
+                     "the guest kernel panicked (pvpanic)"};
 }
 
 ExitRequest ExitRequest::fromSignal(int signal) {

@@ -9,7 +9,16 @@
 
 namespace ember::devices {
 
-enum class ExitReason { PowerOff, Reset, DebugExit, VcpuCrash, Signal, ConsoleQuit, StartupError };
+enum class ExitReason {
+  PowerOff,
+  Reset,
+  DebugExit,
+  VcpuCrash,
+  GuestPanic,
+  Signal,
+  ConsoleQuit,
+  StartupError
+};
 
 // The run record's name for a reason ("power-off", "vcpu-crash", ...).
 const char* exitReasonName(ExitReason reason);
@@ -34,6 +43,7 @@ struct ExitRequest {
   static ExitRequest reset(std::string message);
   static ExitRequest debugExit(uint32_t value);
   static ExitRequest vcpuCrash(Crash crash, std::string message);
+  static ExitRequest guestPanic();
   static ExitRequest fromSignal(int signal);
   static ExitRequest consoleQuit();
   static ExitRequest startupError(std::string message);
@@ -41,6 +51,8 @@ struct ExitRequest {
 
 // Exit status when the guest crashes its vCPU (triple fault, KVM internal or entry error).
 constexpr int kExitGuestCrash = 3;
+// Exit status when the guest kernel reports a panic through pvpanic.
+constexpr int kExitGuestPanic = 4;
 
 class VmControl {
  public:

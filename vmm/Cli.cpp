@@ -155,7 +155,8 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   app.footer(
       "Exit status: 0 when the guest powers off or resets, the guest's value when it writes the "
       "debug-exit port (0xf4), 1 for a configuration or start-up error, 3 when the guest "
-      "crashes the vCPU (triple fault, KVM internal error), 128+N after signal N. "
+      "crashes the vCPU (triple fault, KVM internal error), 4 when the guest kernel panics "
+      "(with --pvpanic), 128+N after signal N. "
       "ember run --report FILE writes the same outcome, with every vCPU's exits and every "
       "device's counters, as one JSON object.");
 
@@ -211,6 +212,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "CAP_NET_ADMIN; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
+  run->add_flag("--pvpanic", cfg.pvpanic,
+                "Attach a pvpanic-pci device (QEMU's 1b36:0011, Linux's pvpanic-pci driver): a guest "
+                "kernel panic ends the VM at once with exit status 4");
   run->add_option("--report", cfg.report,
                   "When ember exits, write the run record to FILE: one JSON object with the exit "
                   "(reason, status, details), the run time, each vCPU's exits by kind and each "

@@ -9,6 +9,7 @@
 
 #include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
+#include "devices/PvPanic.h"
 #include "devices/VirtioBalloon.h"
 #include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
@@ -225,6 +226,10 @@ Result<void> Machine::setUpPci() {
   }
   if (config_.balloon) {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), true));
+  }
+  if (config_.pvpanic) {
+    uint8_t slot = EMBER_TRY(pci_->addDevice(std::make_shared<devices::PvPanic>(exit_)));
+    log::debug("pci 00:{:02x}.0: pvpanic-pci", slot);
   }
   // Firmware's job on real hardware: give every BAR an address and turn decoding on. The guest
   // may move them later (Linux keeps them; the test guest relocates them).

@@ -38,6 +38,7 @@ struct MachineConfig {
   bool rng = false;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
+  bool pvpanic = false;             // a pvpanic-pci device
   std::string report;               // --report: where the run record goes (empty: nowhere)
 };
 

@@ -17,6 +17,7 @@ bool test_in_all(size_t i);
 void test_crash(TestResult& r);
 void test_sleep(TestResult& r);
 void test_reboot(TestResult& r);
+void test_pvpanic(TestResult& r);
 bool explicit_only();
 
 // Basic platform tests (tests_basic.cpp).

@@ -4,7 +4,11 @@
 //   reboot - pulses the reset line through the i8042 controller (command 0xfe); ember must end
 //            with status 0, as a machine reset ends the VM;
 //   sleep  - idles with interrupts on for sleep.ms=N milliseconds (default 10000) and passes, so
-//            the host can stop ember with a signal in the middle.
+//            the host can stop ember with a signal in the middle;
+//   pvpanic - finds the pvpanic-pci device (1b36:0011), checks the events it recognises,
+//            reports a handled panic (CRASH_LOADED: the VM must go on), then a panic (PANICKED):
+//            ember must end the VM with its panic status (4) at once.
+#include "pci.h"
 #include "tests.h"
 
 namespace guest {
@@ -42,6 +46,35 @@ void test_sleep(TestResult& r) {
   // Polls the TSC rather than halting: nothing is set up to interrupt a halt.
   uint64_t end = rdtsc() + ms * tsc_khz();
   while (rdtsc() < end) pause();
+}
+
+void test_pvpanic(TestResult& r) {
+  PciBus& bus = PciBus::get();
+  const PciFunction* dev = nullptr;
+  for (size_t i = 0; i < bus.count(); ++i) {
+    const PciFunction& f = bus.at(i);
+    if (f.vendor == 0x1b36 && f.device == 0x0011) dev = &f;
+  }
+  if (dev == nullptr) {
+    fail(r, "no pvpanic-pci device (1b36:0011) on the bus");
+    return;
+  }
+  const PciBar& bar = dev->bar[0];
+  if (bar.io || bar.size == 0 || bar.addr == 0 || !dev->relocated) {
+    fail(r, "pvpanic BAR0 is not a mapped memory BAR (size %llu)",
+         static_cast<unsigned long long>(bar.size));
+    return;
+  }
+  uint8_t events = mmio_read<uint8_t>(bar.addr);
+  if (events != 0x3) {
+    fail(r, "pvpanic recognises events 0x%x, expected PANICKED|CRASH_LOADED (0x3)", events);
+    return;
+  }
+  mmio_write<uint8_t>(bar.addr, 0x2);  // CRASH_LOADED: the guest handles it, the VM goes on
+  puts("pvpanic: reported a handled panic; now PANICKED, expect ember to end the VM\n");
+  mmio_write<uint8_t>(bar.addr, 0x1);
+  delay_us(100000);
+  fail(r, "still running 100 ms after the PANICKED event");
 }
 
 }  // namespace guest

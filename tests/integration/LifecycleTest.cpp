@@ -34,6 +34,28 @@ TEST(Lifecycle, I8042ResetEndsWithStatusZero) {
   EXPECT_EQ(linesStartingWith(r.out, "FAIL").size(), 0u) << describe(r);
 }
 
+TEST(Lifecycle, GuestPanicThroughPvpanicEndsWithStatusFour) {
+  auto r =
+      runEmber({"run", "--kernel", EMBER_TESTGUEST, "--pvpanic", "--cmdline", "tests=pvpanic"});
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 4) << describe(r);
+  EXPECT_NE(r.err.find("the guest kernel panicked (pvpanic); exiting with status 4"),
+            std::string::npos)
+      << describe(r);
+  EXPECT_NE(r.err.find("handles it itself"), std::string::npos)
+      << "the CRASH_LOADED event before it is logged and the VM goes on\n"
+      << describe(r);
+  EXPECT_EQ(linesStartingWith(r.out, "FAIL").size(), 0u) << describe(r);
+}
+
+TEST(Lifecycle, WithoutPvpanicTheGuestFindsNoDevice) {
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--cmdline", "tests=pvpanic"});
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_NE(r.status, 4) << describe(r);
+  EXPECT_EQ(linesStartingWith(r.out, "FAIL pvpanic: no pvpanic-pci device").size(), 1u)
+      << describe(r);
+}
+
 class SignalStop : public ::testing::TestWithParam<int> {};
 
 TEST_P(SignalStop, StopsTheVmCleanly) {

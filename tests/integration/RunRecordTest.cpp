@@ -138,6 +138,17 @@ TEST(RunRecord, TripleFaultNamesTheVcpuTheExitAndTheRip) {
   EXPECT_EQ(j["vcpus"][0]["exits"]["shutdown"], 1);
 }
 
+TEST(RunRecord, GuestPanicIsItsOwnReason) {
+  TempDir dir;
+  std::string report = dir.file("record.json");
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--pvpanic", "--report", report,
+                     "--cmdline", "tests=pvpanic"});
+  ASSERT_EQ(r.status, 4) << describe(r);
+  json j = readRecord(report);
+  EXPECT_EQ(j["exit"]["reason"], "guest-panic");
+  EXPECT_EQ(j["exit"]["status"], 4);
+}
+
 TEST(RunRecord, ResetThroughTheI8042) {
   TempDir dir;
   std::string report = dir.file("record.json");
