@@ -212,9 +212,10 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "CAP_NET_ADMIN; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
-  run->add_flag("--pvpanic", cfg.pvpanic,
-                "Attach a pvpanic-pci device (QEMU's 1b36:0011, Linux's pvpanic-pci driver): a guest "
-                "kernel panic ends the VM at once with exit status 4");
+  run->add_flag(
+      "--pvpanic", cfg.pvpanic,
+      "Attach a pvpanic-pci device (QEMU's 1b36:0011, Linux's pvpanic-pci driver): a guest "
+      "kernel panic ends the VM at once with exit status 4");
   run->add_option("--report", cfg.report,
                   "When ember exits, write the run record to FILE: one JSON object with the exit "
                   "(reason, status, details), the run time, each vCPU's exits by kind and each "
