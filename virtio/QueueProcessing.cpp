@@ -1,6 +1,8 @@
 // Chain collection.
 #include "virtio/QueueProcessing.h"
 
+#include <algorithm>
+
 namespace ember::virtio {
 
 uint64_t ChainBuffers::readableBytes() const {
@@ -33,6 +35,30 @@ Result<ChainBuffers> collectOrReturn(SplitQueue& q, DescriptorChain& chain) {
     EMBER_TRY(q.pushUsed(chain.head(), 0));
   }
   return bufs;
+}
+
+Result<std::optional<ChainBuffers>> nextChain(SplitQueue& q) {
+  for (;;) {
+    auto chain = EMBER_TRY(q.pop());
+    if (chain) {
+      return std::optional<ChainBuffers>(EMBER_TRY(collectOrReturn(q, *chain)));
+    }
+    if (!EMBER_TRY(q.armNotification())) {
+      return std::optional<ChainBuffers>();
+    }
+  }
+}
+
+Result<uint32_t> fillWritable(const GuestMemory& mem, const ChainBuffers& chain,
+                              std::span<const uint8_t> bytes) {
+  uint32_t written = 0;
+  for (const auto& seg : chain.writable) {
+    size_t n = std::min<size_t>(seg.len, bytes.size() - written);
+    if (n == 0) break;
+    EMBER_TRY(mem.write(GuestAddress(seg.addr), bytes.subspan(written, n)));
+    written += static_cast<uint32_t>(n);
+  }
+  return written;
 }
 
 }  // namespace ember::virtio

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "kvm/Result.h"
@@ -57,6 +58,15 @@ Result<void> drainAvailable(SplitQueue& q, Handle&& handle) {
     }
   }
 }
+
+// For devices that fill the driver's buffers with host data as it comes (console input, control
+// messages): the next available chain's buffers, or nothing when the ring is empty (notifications
+// are re-armed first, and a buffer that raced in is taken: with EVENT_IDX the driver only kicks
+// past avail_event, 2.7.10). A broken chain is handed back empty and its error returned.
+Result<std::optional<ChainBuffers>> nextChain(SplitQueue& q);
+// Copies `bytes` into the chain's device-writable buffers, in order; returns how many fit.
+Result<uint32_t> fillWritable(const GuestMemory& mem, const ChainBuffers& chain,
+                              std::span<const uint8_t> bytes);
 
 // What serveQueue()'s handler says of a chain: complete it with this used length, or keep it
 // (the device completes or holds it itself); an error is a ring-protocol violation.
