@@ -148,6 +148,40 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
   return net;
 }
 
+Result<SerialPortConfig> parseSerialPortSpec(const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos) {
+    return makeError(Errc::InvalidArgument,
+                     "--serial-port '{}': use NAME=stdio, NAME=file:PATH or NAME=socket:PATH",
+                     text);
+  }
+  SerialPortConfig port;
+  port.name = text.substr(0, eq);
+  std::string backend = text.substr(eq + 1);
+  bool name_ok = !port.name.empty() && port.name.size() <= 64;
+  for (char c : port.name) {
+    name_ok &= std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  }
+  if (!name_ok) {
+    return makeError(Errc::InvalidArgument,
+                     "--serial-port '{}': the name must be 1 to 64 of A-Z a-z 0-9 . _ -", text);
+  }
+  if (backend == "stdio") {
+    port.kind = SerialPortConfig::Kind::Stdio;
+  } else if (backend.starts_with("file:") && backend.size() > 5) {
+    port.kind = SerialPortConfig::Kind::File;
+    port.path = backend.substr(5);
+  } else if (backend.starts_with("socket:") && backend.size() > 7) {
+    port.kind = SerialPortConfig::Kind::Socket;
+    port.path = backend.substr(7);
+  } else {
+    return makeError(Errc::InvalidArgument,
+                     "--serial-port {}: '{}' is not stdio, file:PATH or socket:PATH", port.name,
+                     backend);
+  }
+  return port;
+}
+
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
   app.set_version_flag("--version", "ember " EMBER_VERSION);
@@ -205,6 +239,15 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->capture_default_str();
   run->add_flag("--rng", cfg.rng, "Attach a virtio-rng device fed by getrandom(2)");
+  std::vector<std::string> serial_ports;
+  run->add_option(
+         "--serial-port", serial_ports,
+         "A named virtio-console port (VIRTIO_CONSOLE_F_MULTIPORT), /dev/virtio-ports/NAME "
+         "in the guest: NAME=stdio (stdout, and stdin instead of the console), "
+         "NAME=file:PATH (guest output into PATH) or NAME=socket:PATH (a unix socket "
+         "ember listens on, one client at a time) (repeatable, up to 31)")
+      ->take_all()
+      ->allow_extra_args(false);
   std::vector<std::string> nets;
   run->add_option("--net", nets,
                   "Attach a virtio-net device on a tap: tap=NAME[,mac=..][,mtu=N][,ioeventfd=off] "
@@ -260,6 +303,29 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     cfg.disks.push_back(std::move(*disk));
   }
   cfg.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
+  for (const auto& text : serial_ports) {
+    auto port = parseSerialPortSpec(text);
+    if (!port) {
+      return std::move(port).error();
+    }
+    for (const auto& other : cfg.serial_ports) {
+      if (other.name == port->name) {
+        return makeError(Errc::InvalidArgument, "--serial-port {}: the name is given twice",
+                         port->name);
+      }
+      if (other.kind == SerialPortConfig::Kind::Stdio &&
+          port->kind == SerialPortConfig::Kind::Stdio) {
+        return makeError(Errc::InvalidArgument,
+                         "--serial-port {}: only one port can be stdio (it takes stdin)",
+                         port->name);
+      }
+    }
+    cfg.serial_ports.push_back(std::move(*port));
+  }
+  if (cfg.serial_ports.size() > 31) {
+    return makeError(Errc::InvalidArgument, "--serial-port: at most 31 ports, {} given",
+                     cfg.serial_ports.size());
+  }
   for (const auto& n : nets) {
     auto net = parseNetSpec(n);
     if (!net) {

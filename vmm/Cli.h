@@ -30,6 +30,10 @@ Result<DiskConfig> parseDiskSpec(const std::string& text);
 // "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.
 Result<NetConfig> parseNetSpec(const std::string& text);
 
+// "NAME=stdio", "NAME=file:PATH" or "NAME=socket:PATH" -> SerialPortConfig. NAME: 1 to 64 of
+// [A-Za-z0-9._-] (it becomes /dev/virtio-ports/NAME in the guest).
+Result<SerialPortConfig> parseSerialPortSpec(const std::string& text);
+
 // "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
 Result<uint64_t> parseMemorySize(const std::string& text);
 

@@ -182,5 +182,60 @@ TEST(Cli, ParseMemorySizeErrors) {
   }
 }
 
+TEST(Cli, SerialPorts) {
+  auto cfg = runConfig({"run", "--kernel", "k", "--serial-port", "org.ember.out=stdio",
+                        "--serial-port", "log_1=file:/tmp/x.log", "--serial-port",
+                        "ctl-2=socket:/run/ctl.sock", "--pvpanic"});
+  ASSERT_EQ(cfg.serial_ports.size(), 3u);
+  EXPECT_EQ(cfg.serial_ports[0].name, "org.ember.out");
+  EXPECT_EQ(cfg.serial_ports[0].kind, SerialPortConfig::Kind::Stdio);
+  EXPECT_EQ(cfg.serial_ports[1].kind, SerialPortConfig::Kind::File);
+  EXPECT_EQ(cfg.serial_ports[1].path, "/tmp/x.log");
+  EXPECT_EQ(cfg.serial_ports[2].kind, SerialPortConfig::Kind::Socket);
+  EXPECT_EQ(cfg.serial_ports[2].path, "/run/ctl.sock");
+  EXPECT_TRUE(cfg.pvpanic);
+}
+
+TEST(Cli, SerialPortErrorsNameTheProblem) {
+  struct Case {
+    std::vector<const char*> ports;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {{"noequals"}, "use NAME=stdio"},
+      {{"=stdio"}, "the name must be"},
+      {{"a/b=stdio"}, "the name must be"},
+      {{"a b=stdio"}, "the name must be"},
+      {{"a=tty"}, "is not stdio, file:PATH or socket:PATH"},
+      {{"a=file:"}, "is not stdio"},
+      {{"a=socket:"}, "is not stdio"},
+      {{"a=stdio", "a=file:/x"}, "given twice"},
+      {{"a=stdio", "b=stdio"}, "only one port can be stdio"},
+  };
+  for (const auto& c : cases) {
+    std::vector<const char*> argv{"ember", "run", "--kernel", "k"};
+    for (const char* p : c.ports) {
+      argv.push_back("--serial-port");
+      argv.push_back(p);
+    }
+    auto r = parseCommandLine(static_cast<int>(argv.size()), argv.data());
+    ASSERT_FALSE(r.ok()) << c.ports[0];
+    EXPECT_NE(r.error().message.find(c.needle), std::string::npos) << r.error().message;
+  }
+  std::string long_name(65, 'n');
+  EXPECT_FALSE(parseSerialPortSpec(long_name + "=stdio"));
+  EXPECT_TRUE(parseSerialPortSpec(std::string(64, 'n') + "=stdio"));
+  std::vector<std::string> many;
+  std::vector<const char*> argv{"ember", "run", "--kernel", "k"};
+  for (int i = 0; i < 32; ++i) many.push_back("p" + std::to_string(i) + "=file:/tmp/f");
+  for (const auto& m : many) {
+    argv.push_back("--serial-port");
+    argv.push_back(m.c_str());
+  }
+  auto r = parseCommandLine(static_cast<int>(argv.size()), argv.data());
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("at most 31"), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace ember::vmm

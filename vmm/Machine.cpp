@@ -9,7 +9,9 @@
 
 #include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
+#include "devices/FilePort.h"
 #include "devices/PvPanic.h"
+#include "devices/SocketPort.h"
 #include "devices/VirtioBalloon.h"
 #include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
@@ -194,13 +196,10 @@ Result<void> Machine::setUpPci() {
     auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
     EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
   }
-  devices::VirtioConsole* vcon = nullptr;
-  if (config_.console == ConsoleKind::Virtio) {
-    auto* out = console_out_.get();
-    auto dev = std::make_unique<devices::VirtioConsole>(
-        [out](std::span<const uint8_t> b) { out->write(b); });
-    vcon = dev.get();
-    EMBER_TRY(addVirtioDevice(std::move(dev), true));
+  devices::StreamPort* stdin_port = nullptr;  // the virtio-console port stdin feeds, if any
+  if (config_.console == ConsoleKind::Virtio || !config_.serial_ports.empty()) {
+    auto ports = EMBER_TRY(consolePorts(&stdin_port));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(ports)), true));
   }
   if (config_.rng) {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
@@ -235,10 +234,10 @@ Result<void> Machine::setUpPci() {
   // may move them later (Linux keeps them; the test guest relocates them).
   EMBER_TRY(pci_->assignResources(kPciIoStart, kPciIoSize, kPciMmio32Start, kPciMmio32Size));
 
-  // stdin feeds whichever console was chosen.
+  // stdin feeds a stdio port if there is one, else whichever console was chosen.
   devices::ConsoleInput::Sink sink;
-  if (vcon != nullptr) {
-    sink = [vcon](std::span<const uint8_t> b) { return vcon->pushInput(b); };
+  if (stdin_port != nullptr) {
+    sink = [stdin_port](std::span<const uint8_t> b) { return stdin_port->pushInput(b); };
   } else {
     auto* uart = com1_.get();
     sink = [uart](std::span<const uint8_t> b) { return uart->pushInput(b); };
@@ -247,13 +246,48 @@ Result<void> Machine::setUpPci() {
       *loop_, STDIN_FILENO, std::move(sink),
       [this] { exit_.requestExit(devices::ExitRequest::consoleQuit()); });
   auto* in = console_in_.get();
-  if (vcon != nullptr) {
-    vcon->setInputRoomCallback([in] { in->resume(); });
+  if (stdin_port != nullptr) {
+    stdin_port->setRoomCallback([in] { in->resume(); });
   } else {
     com1_->setInputRoomCallback([in] { in->resume(); });
   }
   EMBER_TRY(console_in_->start());
   return {};
+}
+
+Result<std::vector<devices::VirtioConsole::Port>> Machine::consolePorts(
+    devices::StreamPort** stdin_port) {
+  // Port 0 is the console (hvc0) with --console virtio; named ports follow from port 1.
+  auto* out = console_out_.get();
+  auto to_stdout = [out](std::span<const uint8_t> b) { out->write(b); };
+  std::vector<devices::VirtioConsole::Port> ports;
+  if (config_.console == ConsoleKind::Virtio) {
+    auto port = std::make_unique<devices::StreamPort>(to_stdout);
+    *stdin_port = port.get();
+    ports.push_back(devices::VirtioConsole::Port{"", true, std::move(port)});
+  } else {
+    ports.push_back(devices::VirtioConsole::Port{"", false, nullptr});
+  }
+  for (const auto& p : config_.serial_ports) {
+    std::unique_ptr<devices::PortBackend> backend;
+    switch (p.kind) {
+      case SerialPortConfig::Kind::Stdio: {
+        auto port = std::make_unique<devices::StreamPort>(to_stdout);
+        *stdin_port = port.get();  // a stdio port takes stdin over the console
+        backend = std::move(port);
+        break;
+      }
+      case SerialPortConfig::Kind::File:
+        backend = EMBER_TRY(devices::FilePort::create(p.path));
+        break;
+      case SerialPortConfig::Kind::Socket:
+        backend = EMBER_TRY(devices::SocketPort::create(p.path, *loop_));
+        break;
+    }
+    log::debug("virtio-console port {}: {}", ports.size(), p.name);
+    ports.push_back(devices::VirtioConsole::Port{p.name, false, std::move(backend)});
+  }
+  return ports;
 }
 
 Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,

@@ -13,6 +13,7 @@
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
+#include "devices/VirtioConsole.h"
 #include "kvm/Bus.h"
 #include "kvm/EventLoop.h"
 #include "kvm/GuestMemory.h"
@@ -45,6 +46,7 @@ class Machine {
   Result<void> loadKernel();
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
+  Result<std::vector<devices::VirtioConsole::Port>> consolePorts(devices::StreamPort** stdin_port);
   Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();

@@ -25,6 +25,14 @@ struct NetConfig {
 
 enum class ConsoleKind { Serial, Virtio };
 
+// --serial-port NAME=stdio|file:PATH|socket:PATH: a named virtio-console port.
+struct SerialPortConfig {
+  enum class Kind { Stdio, File, Socket };
+  std::string name;
+  Kind kind = Kind::Stdio;
+  std::string path;  // File, Socket
+};
+
 struct MachineConfig {
   std::string kernel;
   std::string initrd;
@@ -35,6 +43,7 @@ struct MachineConfig {
   std::string log_level = "info";
   std::vector<DiskConfig> disks;
   ConsoleKind console = ConsoleKind::Serial;
+  std::vector<SerialPortConfig> serial_ports;
   bool rng = false;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
