@@ -2,6 +2,7 @@
 #include "kvm/GuestMemory.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -11,12 +12,28 @@ namespace {
 constexpr uint64_t kPageSize = 4096;
 }
 
-Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs) {
+Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs,
+                                        MemoryBacking backing) {
   std::vector<GuestRegionSpec> sorted(specs.begin(), specs.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.start < b.start; });
   GuestMemory mem;
-  uint64_t prev_end = 0;
+  if (backing == MemoryBacking::SharedMemfd) {
+    uint64_t total = 0;
+    for (const auto& s : sorted) {
+      if (__builtin_add_overflow(total, s.size, &total)) {
+        return makeError(Errc::InvalidArgument, "guest memory size overflows");
+      }
+    }
+    mem.memfd_.reset(::memfd_create("ember-guest-ram", MFD_CLOEXEC));
+    if (!mem.memfd_.valid()) {
+      return Error::fromErrno(Errc::Io, "memfd_create for guest memory");
+    }
+    if (::ftruncate(mem.memfd_.get(), static_cast<off_t>(total)) != 0) {
+      return Error::fromErrno(Errc::Io, fmt::format("ftruncate of the {}-byte guest memfd", total));
+    }
+  }
+  uint64_t prev_end = 0, fd_offset = 0;
   for (size_t i = 0; i < sorted.size(); ++i) {
     const auto& s = sorted[i];
     if (s.size == 0 || s.start.raw % kPageSize != 0 || s.size % kPageSize != 0) {
@@ -32,8 +49,15 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs) 
       return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}", s.start.raw);
     }
     prev_end = s.start.raw + s.size;
-    auto mapping = EMBER_TRY(MemoryMapping::anonymous(s.size));
-    mem.regions_.push_back(Region{s.start, s.size, std::move(mapping)});
+    if (backing == MemoryBacking::SharedMemfd) {
+      auto mapping = EMBER_TRY(
+          MemoryMapping::ofFd(mem.memfd_.get(), s.size, PROT_READ | PROT_WRITE, fd_offset));
+      mem.regions_.push_back(Region{s.start, s.size, std::move(mapping), fd_offset});
+      fd_offset += s.size;
+    } else {
+      auto mapping = EMBER_TRY(MemoryMapping::anonymous(s.size));
+      mem.regions_.push_back(Region{s.start, s.size, std::move(mapping)});
+    }
   }
   return mem;
 }
@@ -194,8 +218,12 @@ Result<void> GuestMemory::discard(GuestAddress addr, uint64_t len) const {
                      len);
   }
   auto s = EMBER_TRY(slice(addr, len));
-  if (::madvise(s.data(), s.size(), MADV_DONTNEED) != 0) {
-    return Error::fromErrno(Errc::Io, "madvise(MADV_DONTNEED)");
+  // Shared memfd pages are freed with MADV_REMOVE (a hole punched in the memfd: the backend's
+  // mapping sees zeroes too); MADV_DONTNEED would only drop ember's own page-table entries.
+  int advice = memfd_.valid() ? MADV_REMOVE : MADV_DONTNEED;
+  if (::madvise(s.data(), s.size(), advice) != 0) {
+    return Error::fromErrno(Errc::Io,
+                            memfd_.valid() ? "madvise(MADV_REMOVE)" : "madvise(MADV_DONTNEED)");
   }
   return {};
 }

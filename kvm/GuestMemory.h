@@ -1,4 +1,6 @@
-// The guest's RAM: a set of non-overlapping regions, each an RAII anonymous mapping.
+// The guest's RAM: a set of non-overlapping regions, each an RAII mapping: anonymous private
+// memory, or, when another process must map it too (a vhost-user backend), one memfd mapped
+// shared, each region at its own offset in it.
 //
 // Every access Ember makes to guest memory goes through this class, which checks that the whole
 // range lies in RAM (with overflow-checked arithmetic) before touching a byte. No other code does
@@ -20,6 +22,7 @@
 
 #include "kvm/MemoryMapping.h"
 #include "kvm/Result.h"
+#include "kvm/UniqueFd.h"
 
 namespace ember {
 
@@ -42,6 +45,11 @@ struct GuestAddress {
   }
 };
 
+enum class MemoryBacking {
+  Private,      // anonymous, private to ember
+  SharedMemfd,  // one memfd, mapped shared: handed to vhost-user backends (SET_MEM_TABLE)
+};
+
 struct GuestRegionSpec {
   GuestAddress start;
   uint64_t size;
@@ -53,19 +61,23 @@ class GuestMemory {
     GuestAddress start;
     uint64_t size;
     MemoryMapping mapping;
+    uint64_t fd_offset = 0;  // where the region starts in fd() (SharedMemfd)
 
     uint64_t end() const { return start.raw + size; }  // exclusive; cannot overflow (checked)
   };
 
   // Allocates one anonymous mapping per region. Regions must be page-aligned, non-empty and
   // non-overlapping.
-  static Result<GuestMemory> create(std::span<const GuestRegionSpec> specs);
+  static Result<GuestMemory> create(std::span<const GuestRegionSpec> specs,
+                                    MemoryBacking backing = MemoryBacking::Private);
 
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) = default;
   GuestMemory& operator=(GuestMemory&&) = default;
 
   const std::vector<Region>& regions() const { return regions_; }
+  // The memfd behind every region with SharedMemfd, -1 otherwise.
+  int fd() const { return memfd_.get(); }
   uint64_t totalSize() const;
 
   // True when [addr, addr+len) lies entirely in RAM (possibly spanning adjacent regions).
@@ -108,6 +120,7 @@ class GuestMemory {
  private:
   const Region* find(GuestAddress addr) const;
   std::vector<Region> regions_;
+  UniqueFd memfd_;
 };
 
 }  // namespace ember

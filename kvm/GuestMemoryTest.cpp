@@ -1,12 +1,14 @@
 // GuestMemory: bounds, overflow, region straddling, iovec splitting.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "kvm/GuestMemory.h"
 
 namespace ember {
 namespace {
 
-constexpr uint64_t kMiB = 1 << 20;
+constexpr uint64_t kKiB = 1 << 10, kMiB = 1 << 20;
 
 GuestMemory twoAdjacentRegions() {
   GuestRegionSpec specs[] = {{GuestAddress(0), kMiB}, {GuestAddress(kMiB), kMiB}};
@@ -65,6 +67,31 @@ TEST(GuestMemory, DiscardZeroesPages) {
   ASSERT_TRUE(mem.discard(GuestAddress(8192), 4096).ok());
   EXPECT_EQ(*mem.readObj<uint64_t>(GuestAddress(8192)), 0u);
   EXPECT_FALSE(mem.discard(GuestAddress(8193), 4096).ok());
+}
+
+// SharedMemfd: the regions live in one memfd at consecutive offsets; another mapping of that fd
+// (what a vhost-user backend makes of SET_MEM_TABLE) sees the guest's bytes, and a discard frees
+// them in the memfd itself.
+TEST(GuestMemory, SharedMemfdRegionsAreVisibleThroughTheFd) {
+  GuestRegionSpec specs[] = {{GuestAddress(0), 64 * kKiB}, {GuestAddress(1 * kMiB), 32 * kKiB}};
+  auto mem = GuestMemory::create(specs, MemoryBacking::SharedMemfd);
+  ASSERT_TRUE(mem.ok()) << mem.error().message;
+  ASSERT_GE(mem->fd(), 0);
+  ASSERT_EQ(mem->regions().size(), 2u);
+  EXPECT_EQ(mem->regions()[0].fd_offset, 0u);
+  EXPECT_EQ(mem->regions()[1].fd_offset, 64 * kKiB);
+  ASSERT_TRUE(mem->writeObj<uint64_t>(GuestAddress(1 * kMiB + 8), 0x1122334455667788).ok());
+  auto other = MemoryMapping::ofFd(mem->fd(), 96 * kKiB, PROT_READ);
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  uint64_t seen = 0;
+  std::memcpy(&seen, other->data() + 64 * kKiB + 8, sizeof seen);
+  EXPECT_EQ(seen, 0x1122334455667788u);
+  ASSERT_TRUE(mem->discard(GuestAddress(1 * kMiB), 4096).ok());
+  std::memcpy(&seen, other->data() + 64 * kKiB + 8, sizeof seen);
+  EXPECT_EQ(seen, 0u) << "a hole in the memfd: the other mapping sees it too";
+  auto priv = GuestMemory::create(specs);
+  ASSERT_TRUE(priv.ok());
+  EXPECT_EQ(priv->fd(), -1);
 }
 
 }  // namespace

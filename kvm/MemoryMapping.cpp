@@ -12,8 +12,8 @@ Result<MemoryMapping> MemoryMapping::anonymous(size_t size) {
   return MemoryMapping(p, size);
 }
 
-Result<MemoryMapping> MemoryMapping::ofFd(int fd, size_t size, int prot) {
-  void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+Result<MemoryMapping> MemoryMapping::ofFd(int fd, size_t size, int prot, uint64_t offset) {
+  void* p = ::mmap(nullptr, size, prot, MAP_SHARED | MAP_NORESERVE, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED) {
     return Error::fromErrno(Errc::Io, "mmap");
   }

@@ -16,8 +16,9 @@ class MemoryMapping {
   MemoryMapping() = default;
   // Anonymous, private-to-this-process, lazily backed memory (guest RAM).
   static Result<MemoryMapping> anonymous(size_t size);
-  // A shared mapping of `fd` (the vCPU's kvm_run structure).
-  static Result<MemoryMapping> ofFd(int fd, size_t size, int prot);
+  // A shared mapping of `size` bytes of `fd` from `offset` (the vCPU's kvm_run structure; guest
+  // RAM in a memfd that a vhost-user backend maps too).
+  static Result<MemoryMapping> ofFd(int fd, size_t size, int prot, uint64_t offset = 0);
 
   ~MemoryMapping() { reset(); }
   MemoryMapping(MemoryMapping&& o) noexcept
