@@ -35,6 +35,21 @@ class VirtioDeviceHost {
   // bus mastering turned off after turning it on, hostile-guest case 26). Devices check it
   // before work that is not a kick: completions, host input, tap traffic.
   virtual bool mayProcess() const = 0;
+
+  // For a device whose queues a backend in another process or in the kernel serves (vhost-user,
+  // vhost): the queue's kick eventfd, which KVM signals on the guest's notify write (the seed's
+  // host notifier), and the eventfd that raises the queue's interrupt (its guest notifier).
+  // Called only from inside activate() (hand over) and reset() (take back), where the transport
+  // holds its lock. A host without them (ioeventfd=off, or a test) answers with an error; a
+  // device then falls back to serving the kicks itself (notify()) through an eventfd of its own.
+  virtual Result<int> handOverKick(uint16_t queue) {
+    return makeError(Errc::Unsupported, "queue {}: no kick eventfd to hand over", queue);
+  }
+  virtual void takeBackKick(uint16_t /*queue*/) {}
+  virtual Result<int> handOverInterrupt(uint16_t queue) {
+    return makeError(Errc::Unsupported, "queue {}: no interrupt to hand over", queue);
+  }
+  virtual void takeBackInterrupt(uint16_t /*queue*/) {}
 };
 
 struct Activation {

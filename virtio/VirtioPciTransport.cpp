@@ -236,8 +236,14 @@ void VirtioPciTransport::activateLocked() {
     needsReset(queues.error().message);
     return;
   }
+  // The kick eventfds exist before the device does, so that a device serving its queues through
+  // a backend can hand them over from activate().
+  if (notifiers_) {
+    notifiers_->attachLive(state_);
+  }
   const uint64_t features = state_.driver_features;
   if (auto r = device_->activate(Activation{env_.memory, features, std::move(*queues), this}); !r) {
+    detachNotifiersLocked(false);
     needsReset(r.error().message);
     return;
   }
@@ -246,9 +252,6 @@ void VirtioPciTransport::activateLocked() {
   activations_.fetch_add(1, std::memory_order_relaxed);
   log::debug("{}: activated ({} interface, features {:#x}, ioeventfd {})", name(),
              state_.legacy ? "legacy" : "modern", features, options_.ioeventfd ? "on" : "off");
-  if (notifiers_) {
-    notifiers_->attachLive(state_);
-  }
   // Buffers the driver queued before DRIVER_OK are processed now.
   for (uint16_t q = 0; q < state_.queues.size(); ++q) {
     if (state_.queues[q].enabled && dma_.open()) {
@@ -258,13 +261,14 @@ void VirtioPciTransport::activateLocked() {
 }
 
 void VirtioPciTransport::stopDeviceLocked() {
-  // 2.4 / 4.1.5.1: the device stops first (in-flight I/O drained or cancelled) and hands its
-  // queues back, so nothing is written to guest memory after the reset completes.
-  detachNotifiersLocked(false);
+  // 2.4 / 4.1.5.1: the device stops first (in-flight I/O drained or cancelled, a backend's
+  // rings stopped and their notifiers taken back) and hands its queues back, so nothing is
+  // written to guest memory after the reset completes; then the kick eventfds go.
   if (active_) {
     (void)device_->reset();
   }
   active_ = false;
+  detachNotifiersLocked(false);
 }
 
 void VirtioPciTransport::resetLocked() {
@@ -305,7 +309,6 @@ void VirtioPciTransport::detachNotifiersLocked(bool deliver_pending) {
 }
 
 Result<int> VirtioPciTransport::handOverKick(uint16_t queue) {
-  std::lock_guard lock(mutex_);
   if (!notifiers_) {
     return makeError(Errc::Unsupported, "{}: kicks are not served by eventfds (ioeventfd=off)",
                      name());
@@ -314,9 +317,9 @@ Result<int> VirtioPciTransport::handOverKick(uint16_t queue) {
 }
 
 void VirtioPciTransport::takeBackKick(uint16_t queue) {
-  std::lock_guard lock(mutex_);
-  if (notifiers_ && notifiers_->takeBack(queue)) {
-    kickLocked(queue);
+  // From the device's reset(): a kick left unread belongs to a ring that is being torn down.
+  if (notifiers_) {
+    (void)notifiers_->takeBack(queue);
   }
 }
 

@@ -112,11 +112,6 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   // A kick for `queue` (from an ioeventfd or a notify-register write).
   void kick(uint16_t queue);
 
-  // Handover of a live queue's kick eventfd to an external backend, and back (QueueNotifiers);
-  // a kick left unread is delivered to the device on take-back.
-  Result<int> handOverKick(uint16_t queue);
-  void takeBackKick(uint16_t queue);
-  // The queue interrupts' handover lives in the interrupt object.
   VirtioInterrupt& interrupt() { return interrupt_; }
 
  private:
@@ -125,6 +120,12 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void configChanged() override;
   void needsReset(const std::string& reason) override;
   bool mayProcess() const override { return may_process_.load(std::memory_order_acquire); }
+  // From inside the device's activate() and reset(), with the lock held (QueueNotifiers,
+  // VirtioInterrupt).
+  Result<int> handOverKick(uint16_t queue) override;
+  void takeBackKick(uint16_t queue) override;
+  Result<int> handOverInterrupt(uint16_t queue) override { return interrupt_.handOver(queue); }
+  void takeBackInterrupt(uint16_t queue) override { interrupt_.takeBack(queue); }
 
   FaceContext faceContext() const;
   void applyLocked(const FaceWrite& write);
