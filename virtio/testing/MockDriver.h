@@ -35,12 +35,12 @@ constexpr uint64_t kHoleStart = 2 * kMiB, kHoleEnd = 3 * kMiB;
 constexpr uint64_t kRegion2Start = 3 * kMiB, kRegion2End = 4 * kMiB;
 constexpr uint64_t kHighRegionStart = 4 * kGiB - 64 * kKiB, kHighRegionEnd = 4 * kGiB;
 
-inline GuestMemory makeTestMemory() {
+inline GuestMemory makeTestMemory(MemoryBacking backing = MemoryBacking::Private) {
   GuestRegionSpec specs[] = {{GuestAddress(0), kMiB},
                              {GuestAddress(kMiB), kMiB},
                              {GuestAddress(kRegion2Start), kMiB},
                              {GuestAddress(kHighRegionStart), 64 * kKiB}};
-  auto mem = GuestMemory::create(specs);
+  auto mem = GuestMemory::create(specs, backing);
   EXPECT_TRUE(mem.ok()) << (mem.ok() ? "" : mem.error().message);
   return std::move(mem).value();
 }

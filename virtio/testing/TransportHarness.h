@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,9 +23,20 @@ class TransportHarness {
 
   explicit TransportHarness(std::unique_ptr<VirtioDevice> device, TransportOptions options = {})
       : mem(makeTestMemory()) {
+    build(std::move(device), options, nullptr);
+  }
+  // For a device that needs the guest memory to be built (a vhost-user device maps it): RAM of
+  // `backing`, and `loop` for handed-over interrupts.
+  using Factory = std::function<std::unique_ptr<VirtioDevice>(const GuestMemory&)>;
+  TransportHarness(const Factory& make, MemoryBacking backing, EventLoop* loop,
+                   TransportOptions options = {})
+      : mem(makeTestMemory(backing)) {
+    build(make(mem), options, loop);
+  }
+  void build(std::unique_ptr<VirtioDevice> device, TransportOptions options, EventLoop* loop) {
     auto sink = std::make_unique<pci::testing::FakeMsiSink>();
     msi = sink.get();
-    TransportEnvironment env{nullptr, nullptr, &mem};
+    TransportEnvironment env{nullptr, loop, &mem};
     t = std::make_unique<VirtioPciTransport>(std::move(device), env, std::move(sink), options);
     auto line = std::make_unique<pci::testing::FakeInterruptLine>();
     intx = line.get();
