@@ -9,37 +9,21 @@
 #include <cstring>
 
 #include "kvm/Log.h"
+#include "kvm/UnixSocket.h"
 
 namespace ember::devices {
 
 Result<std::unique_ptr<SocketPort>> SocketPort::create(const std::string& path, EventLoop& loop) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    return makeError(Errc::InvalidArgument,
-                     "--serial-port socket:{}: a unix socket path must be 1 to {} bytes", path,
-                     sizeof addr.sun_path - 1);
+  auto listening = listenUnixSocket(path, 1, /*nonblocking=*/true);
+  if (!listening) {
+    return makeError(listening.error().code, "--serial-port socket:{}", listening.error().message);
   }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) {
-    return Error::fromErrno(Errc::Io, "--serial-port: socket");
-  }
-  // sockaddr_un is a sockaddr the kernel reads by its family (unix(7)).
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno == EADDRINUSE) {
-      return makeError(Errc::Busy,
-                       "--serial-port socket:{}: the path exists; remove it or choose "
-                       "another",
-                       path);
-    }
-    return Error::fromErrno(Errc::Io, fmt::format("--serial-port socket:{}: bind", path));
-  }
+  UniqueFd fd = std::move(*listening);
   struct stat st {};
-  if (::listen(fd.get(), 1) != 0 || ::stat(path.c_str(), &st) != 0) {
+  if (::stat(path.c_str(), &st) != 0) {
     int err = errno;
     ::unlink(path.c_str());
-    return Error::fromErrno(Errc::Io, fmt::format("--serial-port socket:{}: listen", path), err);
+    return Error::fromErrno(Errc::Io, fmt::format("--serial-port socket:{}: stat", path), err);
   }
   std::unique_ptr<SocketPort> port(new SocketPort(path, loop, std::move(fd), st.st_ino));
   auto* raw = port.get();

@@ -27,12 +27,13 @@
 #include "kvm/UniqueFd.h"
 #include "virtio/VhostUserFrontend.h"
 #include "virtio/VirtioDevice.h"
+#include "virtio/VirtioSpec.h"
 
 namespace ember::devices {
 
 class VirtioFs : public virtio::VirtioDevice {
  public:
-  static constexpr uint16_t kDeviceType = 26;  // 5 "Device Types": file system device
+  static constexpr uint16_t kDeviceType = virtio::device_type::kFileSystem;
   static constexpr uint16_t kQueueSize = 128;
   static constexpr uint16_t kQueues = 2;  // hiprio + one request queue
   static constexpr size_t kTagSize = 36;

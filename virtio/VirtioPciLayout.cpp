@@ -25,6 +25,9 @@ pci::PciIds virtioPciIds(uint16_t device_type) {
     case device_type::kConsole:
       class_code = 0x078000;
       break;
+    case device_type::kFileSystem:
+      class_code = 0x018000;  // mass storage, other
+      break;
     default:
       break;
   }

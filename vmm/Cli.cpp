@@ -182,6 +182,53 @@ Result<SerialPortConfig> parseSerialPortSpec(const std::string& text) {
   return port;
 }
 
+Result<FsConfig> parseFsSpec(const std::string& text, size_t index) {
+  FsConfig fs;
+  bool first = true;
+  for (const auto& field : splitFields(text)) {
+    if (field.empty()) continue;
+    std::string key = field.substr(0, field.find('='));
+    std::string value = field.find('=') == std::string::npos ? "" : field.substr(key.size() + 1);
+    if (first && field.find('=') == std::string::npos && !field.empty() && field != "readonly") {
+      fs.dir = field;
+    } else if (key == "socket" && !value.empty()) {
+      fs.socket = value;
+    } else if (key == "tag" && !value.empty()) {
+      fs.tag = value;
+    } else if (field == "readonly" || field == "ro") {
+      fs.readonly = true;
+    } else {
+      return makeError(Errc::InvalidArgument,
+                       "--fs {}: unknown option '{}' (use DIR[,tag=T][,readonly] or "
+                       "socket=PATH,tag=T)",
+                       text, field);
+    }
+    first = false;
+  }
+  if (fs.dir.empty() == fs.socket.empty()) {
+    return makeError(Errc::InvalidArgument,
+                     "--fs {}: give a directory to share or socket=PATH of a running backend",
+                     text);
+  }
+  if (!fs.socket.empty() && fs.tag.empty()) {
+    return makeError(Errc::InvalidArgument, "--fs {}: socket=PATH needs tag=T", text);
+  }
+  if (!fs.socket.empty() && fs.readonly) {
+    return makeError(Errc::InvalidArgument,
+                     "--fs {}: readonly applies to a directory ember shares; a running backend "
+                     "decides that itself",
+                     text);
+  }
+  if (fs.tag.empty()) {
+    fs.tag = "fs" + std::to_string(index);
+  }
+  if (fs.tag.size() > 36) {
+    return makeError(Errc::InvalidArgument, "--fs {}: the tag '{}' is longer than 36 bytes", text,
+                     fs.tag);
+  }
+  return fs;
+}
+
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   CLI::App app{"Ember: a KVM micro-VMM that boots Linux and its own test guest.", "ember"};
   app.set_version_flag("--version", "ember " EMBER_VERSION);
@@ -239,6 +286,16 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->capture_default_str();
   run->add_flag("--rng", cfg.rng, "Attach a virtio-rng device fed by getrandom(2)");
+  std::vector<std::string> filesystems;
+  run->add_option("--fs", filesystems,
+                  "Share a host directory through virtio-fs: DIR[,tag=T][,readonly] starts "
+                  "virtiofsd (/usr/lib/qemu/virtiofsd, or $EMBER_VIRTIOFSD) as ember's child, "
+                  "stopped when ember exits (tag default fs0, fs1, ...; readonly: the directory is "
+                  "read-only to the guest); socket=PATH,tag=T connects to a vhost-user backend "
+                  "someone else started. The guest mounts it with mount -t virtiofs TAG DIR "
+                  "(repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
   std::vector<std::string> serial_ports;
   run->add_option(
          "--serial-port", serial_ports,
@@ -321,6 +378,19 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       }
     }
     cfg.serial_ports.push_back(std::move(*port));
+  }
+  for (const auto& text : filesystems) {
+    auto fs = parseFsSpec(text, cfg.filesystems.size());
+    if (!fs) {
+      return std::move(fs).error();
+    }
+    for (const auto& other : cfg.filesystems) {
+      if (other.tag == fs->tag) {
+        return makeError(Errc::InvalidArgument, "--fs {}: the tag {} is given twice", text,
+                         fs->tag);
+      }
+    }
+    cfg.filesystems.push_back(std::move(*fs));
   }
   if (cfg.serial_ports.size() > 31) {
     return makeError(Errc::InvalidArgument, "--serial-port: at most 31 ports, {} given",

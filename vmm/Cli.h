@@ -34,6 +34,10 @@ Result<NetConfig> parseNetSpec(const std::string& text);
 // [A-Za-z0-9._-] (it becomes /dev/virtio-ports/NAME in the guest).
 Result<SerialPortConfig> parseSerialPortSpec(const std::string& text);
 
+// "DIR[,tag=T][,readonly]" or "socket=PATH,tag=T" -> FsConfig; `index` names the default tag
+// (fs0, fs1, ...).
+Result<FsConfig> parseFsSpec(const std::string& text, size_t index);
+
 // "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
 Result<uint64_t> parseMemorySize(const std::string& text);
 

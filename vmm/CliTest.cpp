@@ -237,5 +237,44 @@ TEST(Cli, SerialPortErrorsNameTheProblem) {
   EXPECT_NE(r.error().message.find("at most 31"), std::string::npos) << r.error().message;
 }
 
+TEST(Cli, FileSystems) {
+  auto cfg = runConfig({"run", "--kernel", "k", "--fs", "/srv", "--fs", "/home,tag=home,readonly",
+                        "--fs", "socket=/run/fs.sock,tag=ext"});
+  ASSERT_EQ(cfg.filesystems.size(), 3u);
+  EXPECT_EQ(cfg.filesystems[0].dir, "/srv");
+  EXPECT_EQ(cfg.filesystems[0].tag, "fs0");
+  EXPECT_FALSE(cfg.filesystems[0].readonly);
+  EXPECT_EQ(cfg.filesystems[1].tag, "home");
+  EXPECT_TRUE(cfg.filesystems[1].readonly);
+  EXPECT_EQ(cfg.filesystems[2].socket, "/run/fs.sock");
+  EXPECT_EQ(cfg.filesystems[2].tag, "ext");
+  EXPECT_TRUE(cfg.filesystems[2].dir.empty());
+}
+
+TEST(Cli, FileSystemErrorsNameTheProblem) {
+  struct Case {
+    const char* spec;
+    const char* needle;
+  };
+  const Case cases[] = {
+      {"", "give a directory"},
+      {"readonly", "give a directory"},
+      {"/srv,socket=/x,tag=t", "give a directory"},
+      {"socket=/x", "needs tag=T"},
+      {"socket=/x,tag=t,readonly", "readonly applies"},
+      {"/srv,bogus=1", "unknown option 'bogus=1'"},
+      {"/srv,tag=", "unknown option 'tag='"},
+      {"/srv,tag=0123456789012345678901234567890123456", "longer than 36 bytes"},
+  };
+  for (const auto& c : cases) {
+    auto r = parseFsSpec(c.spec, 0);
+    ASSERT_FALSE(r.ok()) << c.spec;
+    EXPECT_NE(r.error().message.find(c.needle), std::string::npos) << r.error().message;
+  }
+  auto dup = parse({"run", "--kernel", "k", "--fs", "/a,tag=t", "--fs", "/b,tag=t"});
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.error().message.find("given twice"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::vmm

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "devices/AcpiPm.h"
 #include "devices/BlockFile.h"
@@ -15,9 +16,11 @@
 #include "devices/VirtioBalloon.h"
 #include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
+#include "devices/VirtioFs.h"
 #include "devices/VirtioNet.h"
 #include "devices/VirtioRng.h"
 #include "kvm/Log.h"
+#include "kvm/UnixSocket.h"
 #include "pci/Msix.h"
 #include "virtio/VirtioPciTransport.h"
 #include "vmm/Acpi.h"
@@ -89,7 +92,10 @@ Result<void> Machine::setUpMemory() {
                      config_.memory / MiB,
                      static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / MiB);
   }
-  memory_ = EMBER_TRY(GuestMemory::create(layout_->ramRegions()));
+  // A vhost-user backend maps guest RAM too: then it lives in a memfd mapped shared.
+  memory_ = EMBER_TRY(GuestMemory::create(layout_->ramRegions(), config_.filesystems.empty()
+                                                                     ? MemoryBacking::Private
+                                                                     : MemoryBacking::SharedMemfd));
   uint32_t slot = 0;
   for (const auto& r : memory_.regions()) {
     EMBER_TRY(vm_->setMemorySlot(slot++, r.start.raw, r.size, r.mapping.data()));
@@ -226,6 +232,9 @@ Result<void> Machine::setUpPci() {
   if (config_.balloon) {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), true));
   }
+  for (const auto& fs : config_.filesystems) {
+    EMBER_TRY(addFileSystem(fs));
+  }
   if (config_.pvpanic) {
     uint8_t slot = EMBER_TRY(pci_->addDevice(std::make_shared<devices::PvPanic>(exit_)));
     log::debug("pci 00:{:02x}.0: pvpanic-pci", slot);
@@ -288,6 +297,38 @@ Result<std::vector<devices::VirtioConsole::Port>> Machine::consolePorts(
     ports.push_back(devices::VirtioConsole::Port{p.name, false, std::move(backend)});
   }
   return ports;
+}
+
+Result<void> Machine::addFileSystem(const FsConfig& fs) {
+  UniqueFd socket;
+  std::string backend;
+  devices::VirtiofsdProcess* child = nullptr;
+  if (!fs.dir.empty()) {
+    virtiofsd_.push_back(EMBER_TRY(devices::VirtiofsdProcess::start(fs.dir, fs.readonly)));
+    child = virtiofsd_.back().get();
+    socket = child->takeSocket();
+    backend = child->describe();
+  } else {
+    auto conn = connectUnixSocket(fs.socket);
+    if (!conn) {
+      return makeError(conn.error().code, "--fs socket={}: {}", fs.socket, conn.error().message);
+    }
+    socket = std::move(*conn);
+    backend = "the vhost-user backend at " + fs.socket;
+  }
+  auto dev = devices::VirtioFs::create(std::move(socket), fs.tag, backend, memory_, loop_.get());
+  if (!dev) {
+    // A virtiofsd that could not start (not root, a bad directory) has exited by now: say so.
+    std::string why;
+    for (int i = 0; child != nullptr && i < 50 && why.empty(); ++i) {
+      if (auto status = child->exitStatus()) why = fmt::format(" ({} {})", backend, *status);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return makeError(dev.error().code, "--fs {}: {}{}", fs.dir.empty() ? fs.socket : fs.dir,
+                     dev.error().message, why);
+  }
+  log::debug("virtio-fs {}: {}{}", fs.tag, backend, fs.readonly ? " (read-only)" : "");
+  return addVirtioDevice(std::move(*dev), true);
 }
 
 Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,

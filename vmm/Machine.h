@@ -14,6 +14,7 @@
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
 #include "devices/VirtioConsole.h"
+#include "devices/VirtiofsdProcess.h"
 #include "kvm/Bus.h"
 #include "kvm/EventLoop.h"
 #include "kvm/GuestMemory.h"
@@ -47,6 +48,7 @@ class Machine {
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
   Result<std::vector<devices::VirtioConsole::Port>> consolePorts(devices::StreamPort** stdin_port);
+  Result<void> addFileSystem(const FsConfig& fs);
   Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
@@ -64,6 +66,8 @@ class Machine {
   std::unique_ptr<devices::ConsoleOutput> console_out_;
   std::unique_ptr<kvm::KvmIrqLine> com1_irq_;
   std::shared_ptr<devices::Uart8250> com1_;
+  // virtiofsd children of --fs DIR: stopped after their devices have stopped their rings.
+  std::vector<std::unique_ptr<devices::VirtiofsdProcess>> virtiofsd_;
   // Declared after everything the PCI devices use (VM, memory, loop, console output), so that
   // they are destroyed first.
   std::unique_ptr<pci::PciBus> pci_;

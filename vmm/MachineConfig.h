@@ -25,6 +25,15 @@ struct NetConfig {
 
 enum class ConsoleKind { Serial, Virtio };
 
+// --fs DIR[,tag=T][,readonly] (virtiofsd started by ember) or --fs socket=PATH,tag=T (a backend
+// someone else started): a virtio-fs device.
+struct FsConfig {
+  std::string dir;     // the shared directory, for a virtiofsd of ember's own
+  std::string socket;  // a running backend's vhost-user socket
+  std::string tag;
+  bool readonly = false;
+};
+
 // --serial-port NAME=stdio|file:PATH|socket:PATH: a named virtio-console port.
 struct SerialPortConfig {
   enum class Kind { Stdio, File, Socket };
@@ -44,6 +53,7 @@ struct MachineConfig {
   std::vector<DiskConfig> disks;
   ConsoleKind console = ConsoleKind::Serial;
   std::vector<SerialPortConfig> serial_ports;
+  std::vector<FsConfig> filesystems;
   bool rng = false;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
