@@ -31,6 +31,7 @@ const Entry kTests[] = {
     {{"virtio-net-ping", test_virtio_net_ping}, net_peer_present, true},
     {{"virtio-net-burst", test_virtio_net_burst}, net_present, true},
     {{"virtio-balloon", test_virtio_balloon}, balloon_present, true},
+    {{"virtio-fs", test_virtio_fs}, fs_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},

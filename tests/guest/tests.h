@@ -58,6 +58,10 @@ void test_virtio_net_burst(TestResult& r);
 bool net_present();
 bool net_peer_present();
 
+// virtio-fs through a vhost-user backend (tests_virtio_fs.cpp).
+void test_virtio_fs(TestResult& r);
+bool fs_present();
+
 // virtio-balloon (tests_balloon.cpp).
 void test_virtio_balloon(TestResult& r);
 bool balloon_present();

@@ -94,6 +94,43 @@ TEST_F(Fs, VirtiofsdStartsNegotiatesAndIsStoppedAtPowerOff) {
   EXPECT_EQ(socketDirs(), before) << "a socket directory was left behind";
 }
 
+// The test guest as a FUSE client on the real virtiofsd: it reads a host file through the
+// device's rings (handed to virtiofsd) and writes a new one that the host then finds.
+TEST_F(Fs, TheGuestReadsAndWritesHostFilesThroughVirtiofsd) {
+  std::ofstream(share + "/greeting") << "hello-from-the-host\n";
+  std::string report = dir.file("record.json");
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--fs", share + ",tag=shared", "--report",
+                     report, "--cmdline",
+                     "tests=virtio-fs fs.tag=shared fs.file=greeting fs.expect=hello-from-the-host "
+                     "fs.write=out.txt"});
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(linesStartingWith(r.out, "PASS virtio-fs modern").size(), 1u) << describe(r);
+  std::ifstream in(share + "/out.txt");
+  std::string written;
+  std::getline(in, written);
+  EXPECT_EQ(written, "written-by-the-test-guest");
+  std::ifstream rec(report);
+  auto j = nlohmann::json::parse(rec);
+  EXPECT_EQ(j["devices"][0]["face"], "modern");
+  EXPECT_GE(j["devices"][0]["activations"].get<int>(), 1);
+  EXPECT_EQ(j["devices"][0]["kicks"]["userspace"], 0) << "the kicks went to virtiofsd directly";
+}
+
+TEST_F(Fs, ReadonlyMeansTheGuestCannotWriteWhateverItSends) {
+  std::ofstream(share + "/greeting") << "hello-from-the-host\n";
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--fs", share + ",readonly", "--cmdline",
+                     "tests=virtio-fs fs.file=greeting fs.expect=hello-from-the-host "
+                     "fs.write=out.txt"});
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(linesStartingWith(r.out, "FAIL virtio-fs").size(), 1u) << describe(r);
+  EXPECT_NE(r.out.find("opcode 35 failed with errno 30"), std::string::npos)
+      << "FUSE_CREATE refused with EROFS\n"
+      << describe(r);
+  EXPECT_NE(r.out.find("read 'hello-from-the-host'"), std::string::npos) << describe(r);
+  EXPECT_NE(::access((share + "/out.txt").c_str(), F_OK), 0) << "nothing reached the host";
+}
+
 TEST_F(Fs, SigkillOfEmberTakesVirtiofsdWithIt) {
   ProcessOptions o;
   o.signal_after_ms = 1500;
