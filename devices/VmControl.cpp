@@ -19,6 +19,8 @@ const char* exitReasonName(ExitReason reason) {
       return "vcpu-crash";
     case ExitReason::GuestPanic:
       return "guest-panic";
+    case ExitReason::Timeout:
+      return "timeout";
     case ExitReason::Signal:
       return "signal";
     case ExitReason::ConsoleQuit:
@@ -54,6 +56,11 @@ ExitRequest ExitRequest::vcpuCrash(Crash crash, std::string message) {
 ExitRequest ExitRequest::guestPanic() {
   return ExitRequest{ExitReason::GuestPanic, kExitGuestPanic,
                      "the guest kernel panicked (pvpanic)"};
+}
+
+ExitRequest ExitRequest::timeout(double seconds) {
+  return ExitRequest{ExitReason::Timeout, kExitTimeout,
+                     fmt::format("the VM ran out of its --timeout of {} s", seconds)};
 }
 
 ExitRequest ExitRequest::fromSignal(int signal) {

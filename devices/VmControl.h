@@ -15,6 +15,7 @@ enum class ExitReason {
   DebugExit,
   VcpuCrash,
   GuestPanic,
+  Timeout,
   Signal,
   ConsoleQuit,
   StartupError
@@ -44,6 +45,7 @@ struct ExitRequest {
   static ExitRequest debugExit(uint32_t value);
   static ExitRequest vcpuCrash(Crash crash, std::string message);
   static ExitRequest guestPanic();
+  static ExitRequest timeout(double seconds);
   static ExitRequest fromSignal(int signal);
   static ExitRequest consoleQuit();
   static ExitRequest startupError(std::string message);
@@ -53,6 +55,8 @@ struct ExitRequest {
 constexpr int kExitGuestCrash = 3;
 // Exit status when the guest kernel reports a panic through pvpanic.
 constexpr int kExitGuestPanic = 4;
+// Exit status when --timeout ends the VM (timeout(1)'s).
+constexpr int kExitTimeout = 124;
 
 class VmControl {
  public:

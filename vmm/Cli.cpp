@@ -168,6 +168,10 @@ Result<SerialPortConfig> parseSerialPortSpec(const std::string& text) {
   }
   if (backend == "stdio") {
     port.kind = SerialPortConfig::Kind::Stdio;
+  } else if (backend == "stdout") {
+    port.kind = SerialPortConfig::Kind::Stdout;
+  } else if (backend == "stderr") {
+    port.kind = SerialPortConfig::Kind::Stderr;
   } else if (backend.starts_with("file:") && backend.size() > 5) {
     port.kind = SerialPortConfig::Kind::File;
     port.path = backend.substr(5);
@@ -175,9 +179,10 @@ Result<SerialPortConfig> parseSerialPortSpec(const std::string& text) {
     port.kind = SerialPortConfig::Kind::Socket;
     port.path = backend.substr(7);
   } else {
-    return makeError(Errc::InvalidArgument,
-                     "--serial-port {}: '{}' is not stdio, file:PATH or socket:PATH", port.name,
-                     backend);
+    return makeError(
+        Errc::InvalidArgument,
+        "--serial-port {}: '{}' is not stdio, stdout, stderr, file:PATH or socket:PATH", port.name,
+        backend);
   }
   return port;
 }
@@ -237,7 +242,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       "Exit status: 0 when the guest powers off or resets, the guest's value when it writes the "
       "debug-exit port (0xf4), 1 for a configuration or start-up error, 3 when the guest "
       "crashes the vCPU (triple fault, KVM internal error), 4 when the guest kernel panics "
-      "(with --pvpanic), 128+N after signal N. "
+      "(with --pvpanic), 124 when --timeout ran out, 128+N after signal N. "
       "ember run --report FILE writes the same outcome, with every vCPU's exits and every "
       "device's counters, as one JSON object.");
 
@@ -286,6 +291,10 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->check(CLI::IsMember({"serial", "virtio"}))
       ->capture_default_str();
   run->add_flag("--rng", cfg.rng, "Attach a virtio-rng device fed by getrandom(2)");
+  run->add_option("--serial-log", cfg.serial_log,
+                  "Where COM1 (the serial console, ttyS0) writes: a FILE (created or truncated), "
+                  "or - for stderr (default: stdout)")
+      ->check(non_empty);
   std::vector<std::string> filesystems;
   run->add_option("--fs", filesystems,
                   "Share a host directory through virtio-fs: DIR[,tag=T][,readonly] starts "
@@ -300,7 +309,8 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   run->add_option(
          "--serial-port", serial_ports,
          "A named virtio-console port (VIRTIO_CONSOLE_F_MULTIPORT), /dev/virtio-ports/NAME "
-         "in the guest: NAME=stdio (stdout, and stdin instead of the console), "
+         "in the guest: NAME=stdio (stdout, and stdin instead of the console), NAME=stdout "
+         "or NAME=stderr (output only), "
          "NAME=file:PATH (guest output into PATH) or NAME=socket:PATH (a unix socket "
          "ember listens on, one client at a time) (repeatable, up to 31)")
       ->take_all()
@@ -312,6 +322,11 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "CAP_NET_ADMIN; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
+  double timeout = 0;
+  run->add_option("--timeout", timeout,
+                  "Stop the VM after S seconds of run time and exit with status 124, as "
+                  "timeout(1) does")
+      ->check(CLI::PositiveNumber);
   run->add_flag(
       "--pvpanic", cfg.pvpanic,
       "Attach a pvpanic-pci device (QEMU's 1b36:0011, Linux's pvpanic-pci driver): a guest "
@@ -360,6 +375,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     cfg.disks.push_back(std::move(*disk));
   }
   cfg.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
+  if (timeout > 0) cfg.timeout = timeout;
   for (const auto& text : serial_ports) {
     auto port = parseSerialPortSpec(text);
     if (!port) {

@@ -185,8 +185,12 @@ TEST(Cli, ParseMemorySizeErrors) {
 TEST(Cli, SerialPorts) {
   auto cfg = runConfig({"run", "--kernel", "k", "--serial-port", "org.ember.out=stdio",
                         "--serial-port", "log_1=file:/tmp/x.log", "--serial-port",
-                        "ctl-2=socket:/run/ctl.sock", "--pvpanic"});
-  ASSERT_EQ(cfg.serial_ports.size(), 3u);
+                        "ctl-2=socket:/run/ctl.sock", "--serial-port", "o=stdout", "--serial-port",
+                        "e=stderr", "--pvpanic", "--serial-log", "-"});
+  ASSERT_EQ(cfg.serial_ports.size(), 5u);
+  EXPECT_EQ(cfg.serial_ports[3].kind, SerialPortConfig::Kind::Stdout);
+  EXPECT_EQ(cfg.serial_ports[4].kind, SerialPortConfig::Kind::Stderr);
+  EXPECT_EQ(cfg.serial_log, "-");
   EXPECT_EQ(cfg.serial_ports[0].name, "org.ember.out");
   EXPECT_EQ(cfg.serial_ports[0].kind, SerialPortConfig::Kind::Stdio);
   EXPECT_EQ(cfg.serial_ports[1].kind, SerialPortConfig::Kind::File);
@@ -206,7 +210,7 @@ TEST(Cli, SerialPortErrorsNameTheProblem) {
       {{"=stdio"}, "the name must be"},
       {{"a/b=stdio"}, "the name must be"},
       {{"a b=stdio"}, "the name must be"},
-      {{"a=tty"}, "is not stdio, file:PATH or socket:PATH"},
+      {{"a=tty"}, "is not stdio, stdout, stderr, file:PATH or socket:PATH"},
       {{"a=file:"}, "is not stdio"},
       {{"a=socket:"}, "is not stdio"},
       {{"a=stdio", "a=file:/x"}, "given twice"},

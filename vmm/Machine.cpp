@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -161,11 +162,11 @@ Result<void> Machine::loadKernel() {
 }
 
 Result<void> Machine::setUpLegacyDevices() {
-  console_out_ = std::make_unique<devices::ConsoleOutput>(STDOUT_FILENO);
+  consoles_ = EMBER_TRY(HostConsoles::create(config_));
   com1_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, kCom1Irq);
-  auto* out = console_out_.get();
-  com1_ = std::make_shared<devices::Uart8250>(*com1_irq_,
-                                              [out](std::span<const uint8_t> b) { out->write(b); });
+  auto* consoles = consoles_.get();
+  com1_ = std::make_shared<devices::Uart8250>(
+      *com1_irq_, [consoles](std::span<const uint8_t> b) { consoles->serialOutput(b); });
   EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
   EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
                         std::make_shared<devices::I8042>(exit_)));
@@ -202,10 +203,8 @@ Result<void> Machine::setUpPci() {
     auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
     EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
   }
-  devices::StreamPort* stdin_port = nullptr;  // the virtio-console port stdin feeds, if any
-  if (config_.console == ConsoleKind::Virtio || !config_.serial_ports.empty()) {
-    auto ports = EMBER_TRY(consolePorts(&stdin_port));
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(ports)), true));
+  if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(*ports)), true));
   }
   if (config_.rng) {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
@@ -243,60 +242,7 @@ Result<void> Machine::setUpPci() {
   // may move them later (Linux keeps them; the test guest relocates them).
   EMBER_TRY(pci_->assignResources(kPciIoStart, kPciIoSize, kPciMmio32Start, kPciMmio32Size));
 
-  // stdin feeds a stdio port if there is one, else whichever console was chosen.
-  devices::ConsoleInput::Sink sink;
-  if (stdin_port != nullptr) {
-    sink = [stdin_port](std::span<const uint8_t> b) { return stdin_port->pushInput(b); };
-  } else {
-    auto* uart = com1_.get();
-    sink = [uart](std::span<const uint8_t> b) { return uart->pushInput(b); };
-  }
-  console_in_ = std::make_unique<devices::ConsoleInput>(
-      *loop_, STDIN_FILENO, std::move(sink),
-      [this] { exit_.requestExit(devices::ExitRequest::consoleQuit()); });
-  auto* in = console_in_.get();
-  if (stdin_port != nullptr) {
-    stdin_port->setRoomCallback([in] { in->resume(); });
-  } else {
-    com1_->setInputRoomCallback([in] { in->resume(); });
-  }
-  EMBER_TRY(console_in_->start());
-  return {};
-}
-
-Result<std::vector<devices::VirtioConsole::Port>> Machine::consolePorts(
-    devices::StreamPort** stdin_port) {
-  // Port 0 is the console (hvc0) with --console virtio; named ports follow from port 1.
-  auto* out = console_out_.get();
-  auto to_stdout = [out](std::span<const uint8_t> b) { out->write(b); };
-  std::vector<devices::VirtioConsole::Port> ports;
-  if (config_.console == ConsoleKind::Virtio) {
-    auto port = std::make_unique<devices::StreamPort>(to_stdout);
-    *stdin_port = port.get();
-    ports.push_back(devices::VirtioConsole::Port{"", true, std::move(port)});
-  } else {
-    ports.push_back(devices::VirtioConsole::Port{"", false, nullptr});
-  }
-  for (const auto& p : config_.serial_ports) {
-    std::unique_ptr<devices::PortBackend> backend;
-    switch (p.kind) {
-      case SerialPortConfig::Kind::Stdio: {
-        auto port = std::make_unique<devices::StreamPort>(to_stdout);
-        *stdin_port = port.get();  // a stdio port takes stdin over the console
-        backend = std::move(port);
-        break;
-      }
-      case SerialPortConfig::Kind::File:
-        backend = EMBER_TRY(devices::FilePort::create(p.path));
-        break;
-      case SerialPortConfig::Kind::Socket:
-        backend = EMBER_TRY(devices::SocketPort::create(p.path, *loop_));
-        break;
-    }
-    log::debug("virtio-console port {}: {}", ports.size(), p.name);
-    ports.push_back(devices::VirtioConsole::Port{p.name, false, std::move(backend)});
-  }
-  return ports;
+  return consoles_->startInput(*loop_, *com1_, exit_);
 }
 
 Result<void> Machine::addFileSystem(const FsConfig& fs) {
@@ -406,7 +352,35 @@ std::vector<DeviceRecord> Machine::deviceRecords() const {
   return out;
 }
 
+Result<void> Machine::startTimeout() {
+  // A timerfd on the loop: the deadline is the run time, measured from the vCPUs' start.
+  timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer_fd_.valid()) {
+    return Error::fromErrno(Errc::Io, "timerfd_create");
+  }
+  double seconds = *config_.timeout;
+  itimerspec when{};
+  when.it_value.tv_sec = static_cast<time_t>(seconds);
+  when.it_value.tv_nsec =
+      static_cast<long>((seconds - static_cast<double>(when.it_value.tv_sec)) * 1e9);
+  if (when.it_value.tv_sec == 0 && when.it_value.tv_nsec == 0) when.it_value.tv_nsec = 1;
+  if (::timerfd_settime(timer_fd_.get(), 0, &when, nullptr) != 0) {
+    return Error::fromErrno(Errc::Io, "timerfd_settime");
+  }
+  timer_reg_ = EMBER_TRY(loop_->add(timer_fd_.get(), EPOLLIN, [this, seconds](uint32_t) {
+    exit_.requestExit(devices::ExitRequest::timeout(seconds));
+  }));
+  return {};
+}
+
 RunRecord Machine::run() {
+  if (config_.timeout) {
+    if (auto r = startTimeout(); !r) {
+      RunRecord record;
+      record.exit = devices::ExitRequest::startupError(r.error().message);
+      return record;
+    }
+  }
   loop_->start();
   auto started = std::chrono::steady_clock::now();
   for (auto& v : vcpus_) {
@@ -427,15 +401,9 @@ RunRecord Machine::run() {
     record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
   }
   record.devices = deviceRecords();
-  console_in_.reset();  // restores the terminal
-  pci_.reset();         // devices finish in-flight I/O and sync their disks
-  console_out_->flush(2000);
-  if (uint64_t dropped = console_out_->dropped(); dropped > 0) {
-    log::warn(
-        "console: {} bytes of guest output were dropped because stdout was not being "
-        "read fast enough",
-        dropped);
-  }
+  consoles_->stopInput();  // restores the terminal
+  pci_.reset();            // devices finish in-flight I/O and sync their disks
+  consoles_->flush();
   log::info("{}; exiting with status {}", record.exit.message, record.exit.status);
   return record;
 }

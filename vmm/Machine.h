@@ -8,8 +8,6 @@
 #include <memory>
 #include <vector>
 
-#include "devices/ConsoleInput.h"
-#include "devices/ConsoleOutput.h"
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
@@ -24,6 +22,7 @@
 #include "virtio/VirtioDevice.h"
 #include "virtio/VirtioPciTransport.h"
 #include "vmm/ExitLatch.h"
+#include "vmm/HostConsoles.h"
 #include "vmm/MachineConfig.h"
 #include "vmm/MemoryLayout.h"
 #include "vmm/RunRecord.h"
@@ -47,11 +46,11 @@ class Machine {
   Result<void> loadKernel();
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
-  Result<std::vector<devices::VirtioConsole::Port>> consolePorts(devices::StreamPort** stdin_port);
   Result<void> addFileSystem(const FsConfig& fs);
   Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
+  Result<void> startTimeout();
   std::vector<DeviceRecord> deviceRecords() const;
 
   MachineConfig config_;
@@ -63,7 +62,7 @@ class Machine {
   Bus pio_{"port I/O"};
   Bus mmio_{"MMIO"};
   std::unique_ptr<EventLoop> loop_;
-  std::unique_ptr<devices::ConsoleOutput> console_out_;
+  std::unique_ptr<HostConsoles> consoles_;
   std::unique_ptr<kvm::KvmIrqLine> com1_irq_;
   std::shared_ptr<devices::Uart8250> com1_;
   // virtiofsd children of --fs DIR: stopped after their devices have stopped their rings.
@@ -71,7 +70,6 @@ class Machine {
   // Declared after everything the PCI devices use (VM, memory, loop, console output), so that
   // they are destroyed first.
   std::unique_ptr<pci::PciBus> pci_;
-  std::unique_ptr<devices::ConsoleInput> console_in_;
   // Every virtio device, for the run record: its id and PCI address, and its transport (owned by
   // pci_).
   struct VirtioSlot {
@@ -82,6 +80,8 @@ class Machine {
   std::vector<VirtioSlot> virtio_slots_;
   UniqueFd signal_fd_;
   EventLoop::Registration signal_reg_;
+  UniqueFd timer_fd_;
+  EventLoop::Registration timer_reg_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
   // Boot vCPU entry, decided by the loader.
   uint64_t entry_ = 0;

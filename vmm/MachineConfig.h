@@ -36,7 +36,7 @@ struct FsConfig {
 
 // --serial-port NAME=stdio|file:PATH|socket:PATH: a named virtio-console port.
 struct SerialPortConfig {
-  enum class Kind { Stdio, File, Socket };
+  enum class Kind { Stdio, Stdout, Stderr, File, Socket };
   std::string name;
   Kind kind = Kind::Stdio;
   std::string path;  // File, Socket
@@ -53,11 +53,13 @@ struct MachineConfig {
   std::vector<DiskConfig> disks;
   ConsoleKind console = ConsoleKind::Serial;
   std::vector<SerialPortConfig> serial_ports;
+  std::string serial_log;  // where COM1 writes: empty for stdout, "-" for stderr, else a file
   std::vector<FsConfig> filesystems;
   bool rng = false;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
   bool pvpanic = false;             // a pvpanic-pci device
+  std::optional<double> timeout;    // --timeout: seconds of run time before the VM is stopped
   std::string report;               // --report: where the run record goes (empty: nowhere)
 };
 

@@ -56,6 +56,34 @@ TEST(Lifecycle, WithoutPvpanicTheGuestFindsNoDevice) {
       << describe(r);
 }
 
+TEST(Lifecycle, TimeoutStopsTheVmWithStatus124) {
+  ProcessOptions o;
+  o.timeout_ms = 20000;
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--timeout", "1.5", "--cmdline",
+                     "tests=sleep sleep.ms=15000"},
+                    o);
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 124) << describe(r);
+  EXPECT_LT(r.seconds, 8.0) << describe(r);
+  EXPECT_NE(r.err.find("--timeout of 1.5 s"), std::string::npos) << describe(r);
+}
+
+TEST(Lifecycle, SerialLogTakesTheSerialConsoleOffStdout) {
+  TempDir dir;
+  std::string log = dir.file("serial.log");
+  auto r = runEmber(
+      {"run", "--kernel", EMBER_TESTGUEST, "--serial-log", log, "--cmdline", "tests=serial"});
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_TRUE(linesStartingWith(r.out, "PASS").empty()) << describe(r);
+  auto bytes = readFile(log);
+  std::string text(bytes.begin(), bytes.end());
+  EXPECT_NE(text.find("PASS serial"), std::string::npos) << text;
+  auto to_stderr = runEmber(
+      {"run", "--kernel", EMBER_TESTGUEST, "--serial-log", "-", "--cmdline", "tests=serial"});
+  EXPECT_TRUE(linesStartingWith(to_stderr.out, "PASS").empty()) << describe(to_stderr);
+  EXPECT_NE(to_stderr.err.find("PASS serial"), std::string::npos) << describe(to_stderr);
+}
+
 class SignalStop : public ::testing::TestWithParam<int> {};
 
 TEST_P(SignalStop, StopsTheVmCleanly) {

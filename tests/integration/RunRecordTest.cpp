@@ -149,6 +149,17 @@ TEST(RunRecord, GuestPanicIsItsOwnReason) {
   EXPECT_EQ(j["exit"]["status"], 4);
 }
 
+TEST(RunRecord, TimeoutIsItsOwnReason) {
+  TempDir dir;
+  std::string report = dir.file("record.json");
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--timeout", "1", "--report", report,
+                     "--cmdline", "tests=sleep sleep.ms=15000"});
+  ASSERT_EQ(r.status, 124) << describe(r);
+  json j = readRecord(report);
+  EXPECT_EQ(j["exit"]["reason"], "timeout");
+  EXPECT_GE(j["run_time_s"].get<double>(), 0.9);
+}
+
 TEST(RunRecord, ResetThroughTheI8042) {
   TempDir dir;
   std::string report = dir.file("record.json");
