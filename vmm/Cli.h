@@ -11,6 +11,7 @@
 
 #include "kvm/Result.h"
 #include "vmm/MachineConfig.h"
+#include "vmm/OptionSpecs.h"
 
 namespace ember::vmm {
 
@@ -23,22 +24,5 @@ struct CliPrint {
 using CliOutcome = std::variant<CliRun, CliPrint>;
 
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv);
-
-// "PATH[,readonly][,serial=ID][,ioeventfd=on|off]" -> DiskConfig.
-Result<DiskConfig> parseDiskSpec(const std::string& text);
-
-// "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.
-Result<NetConfig> parseNetSpec(const std::string& text);
-
-// "NAME=stdio", "NAME=file:PATH" or "NAME=socket:PATH" -> SerialPortConfig. NAME: 1 to 64 of
-// [A-Za-z0-9._-] (it becomes /dev/virtio-ports/NAME in the guest).
-Result<SerialPortConfig> parseSerialPortSpec(const std::string& text);
-
-// "DIR[,tag=T][,readonly]" or "socket=PATH,tag=T" -> FsConfig; `index` names the default tag
-// (fs0, fs1, ...).
-Result<FsConfig> parseFsSpec(const std::string& text, size_t index);
-
-// "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
-Result<uint64_t> parseMemorySize(const std::string& text);
 
 }  // namespace ember::vmm
