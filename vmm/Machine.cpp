@@ -110,7 +110,9 @@ Result<void> Machine::loadKernel() {
   // ACPI first: both boot protocols carry the RSDP address to the guest.
   uint64_t rsdp = EMBER_TRY(writeAcpiTables(memory_, AcpiConfig{config_.cpus, 0, 0}));
   std::vector<uint8_t> initrd;
-  if (!config_.initrd.empty()) {
+  if (!config_.initrd_image.empty()) {
+    initrd = config_.initrd_image;
+  } else if (!config_.initrd.empty()) {
     initrd = EMBER_TRY(readImageFile(config_.initrd, layout_->lowRamEnd(), "initrd"));
   }
 

@@ -45,6 +45,7 @@ struct SerialPortConfig {
 struct MachineConfig {
   std::string kernel;
   std::string initrd;
+  std::vector<uint8_t> initrd_image;  // the initrd's bytes, used instead of reading `initrd`
   std::string cmdline;
   uint64_t memory = 256ULL << 20;
   uint32_t cpus = 1;
