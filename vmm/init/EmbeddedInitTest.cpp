@@ -3,7 +3,11 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "vmm/init/EmbeddedInit.h"
 
@@ -37,6 +41,15 @@ TEST(EmbeddedInit, IsAStaticX86_64Executable) {
   }
   EXPECT_TRUE(loadable);
   EXPECT_GE(header.e_entry, 1u);
+}
+
+TEST(EmbeddedInit, IsTheInitThisBuildMade) {
+  std::ifstream file(EMBER_INIT_FILE, std::ios::binary);
+  ASSERT_TRUE(file.good()) << EMBER_INIT_FILE;
+  std::vector<uint8_t> built{std::istreambuf_iterator<char>(file), {}};
+  std::span<const uint8_t> embedded = embeddedInit();
+  EXPECT_EQ(embedded.size(), built.size());
+  EXPECT_TRUE(std::equal(embedded.begin(), embedded.end(), built.begin(), built.end()));
 }
 
 }  // namespace
