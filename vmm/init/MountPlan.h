@@ -13,6 +13,9 @@
 //                       devtmpfs, devpts, /dev/shm, /tmp and /run, then each share at its guest
 //                       path. Done after the switch so that the paths, and any symlinks in them,
 //                       resolve inside the new root and never into the initramfs.
+//
+// A missing mount point is created (mkdir -p): in the overlay's upper layer for a `ro` root,
+// but in the host's own directory for a `rw` one.
 #pragma once
 
 #include <string>
