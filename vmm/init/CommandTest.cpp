@@ -15,6 +15,7 @@
 #include <string>
 
 #include "vmm/init/Command.h"
+#include "vmm/init/FileOps.h"
 #include "vmm/init/OwnedFd.h"
 #include "vmm/init/testing/TempDir.h"
 
@@ -37,13 +38,9 @@ class Capture {
   // Everything written, once every writer has closed (the command ended).
   std::string take() {
     write_ = OwnedFd();
-    std::string out;
-    char buffer[256];
-    ssize_t n;
-    while ((n = ::read(read_.get(), buffer, sizeof buffer)) > 0) {
-      out.append(buffer, static_cast<size_t>(n));
-    }
-    return out;
+    InitResult<std::string> out = readAll(read_.get(), 1 << 20);
+    EXPECT_TRUE(out.ok());
+    return out.ok() ? out.value() : "";
   }
 
  private:

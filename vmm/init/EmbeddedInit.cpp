@@ -2,17 +2,19 @@
 //
 // `.incbin` (GNU as manual, "Directives": .incbin "file") copies the file into this object's
 // read-only data; CMake passes its path as EMBER_INIT_PATH and makes the object depend on it,
-// so a rebuilt init relinks ember. Top-level asm keeps it in a C++ file: the compiler drives
-// the assembler with the same flags as everything else.
+// so a rebuilt init relinks ember. Top-level asm keeps it in a C++ file, built like every other
+// source of ember_vmm: an assembler source would be handed ember_flags' C++ warning, sanitizer
+// and fuzzer options too, and need them filtered out per language in every configuration.
 #include "vmm/init/EmbeddedInit.h"
 
 #ifndef EMBER_INIT_PATH
 #error "EMBER_INIT_PATH (the built ember_init) must be defined by the build"
 #endif
 
+// Defined by the asm below; hidden, so that they resolve within ember and never through a GOT.
 extern "C" {
-extern const uint8_t ember_init_begin[];
-extern const uint8_t ember_init_end[];
+__attribute__((visibility("hidden"))) extern const uint8_t ember_init_begin[];
+__attribute__((visibility("hidden"))) extern const uint8_t ember_init_end[];
 }
 
 asm(".pushsection .rodata.ember_init, \"a\", @progbits\n"

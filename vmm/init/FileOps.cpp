@@ -17,29 +17,37 @@ InitResult<OwnedFd> openFile(const std::string& path, int flags, mode_t mode) {
   return OwnedFd(fd);
 }
 
-InitResult<std::string> readFile(const std::string& path, size_t max_bytes) {
-  InitResult<OwnedFd> fd = openFile(path, O_RDONLY);
-  if (!fd.ok()) {
-    return fd.error();
-  }
+InitResult<std::string> readAll(int fd, size_t max_bytes) {
   std::string data;
   char buffer[4096];
   for (;;) {
-    ssize_t n = ::read(fd.value().get(), buffer, sizeof buffer);
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n < 0) {
-      return InitError::fromErrno("reading " + path);
+      return InitError::fromErrno("read");
     }
     if (n == 0) {
       return data;
     }
     if (data.size() + static_cast<size_t>(n) > max_bytes) {
-      return InitError{path + " is larger than " + std::to_string(max_bytes) + " bytes"};
+      return InitError{"more than " + std::to_string(max_bytes) + " bytes"};
     }
     data.append(buffer, static_cast<size_t>(n));
   }
+}
+
+InitResult<std::string> readFile(const std::string& path, size_t max_bytes) {
+  InitResult<OwnedFd> fd = openFile(path, O_RDONLY);
+  if (!fd.ok()) {
+    return fd.error();
+  }
+  InitResult<std::string> data = readAll(fd.value().get(), max_bytes);
+  if (!data.ok()) {
+    return InitError{"reading " + path + ": " + data.error().message};
+  }
+  return data;
 }
 
 InitResult<void> writeAll(int fd, std::string_view bytes) {

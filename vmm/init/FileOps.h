@@ -16,8 +16,11 @@ namespace ember::init {
 // Opens with O_CLOEXEC added to `flags`; the error names the path.
 InitResult<OwnedFd> openFile(const std::string& path, int flags, mode_t mode = 0);
 
-// The whole file; more than `max_bytes` is an error (the init reads only small files: the job,
-// sysfs attributes).
+// Everything up to end of file, retrying EINTR; more than `max_bytes` is an error.
+InitResult<std::string> readAll(int fd, size_t max_bytes);
+
+// The whole file, by readAll (the init reads only small files: the job, sysfs attributes); the
+// error names the path.
 InitResult<std::string> readFile(const std::string& path, size_t max_bytes);
 
 // write(2) until every byte is written, retrying EINTR and short writes.

@@ -28,7 +28,14 @@ TEST(FileOps, ReadsAWholeFileUpToItsBound) {
   EXPECT_EQ(read.value(), big);
   InitResult<std::string> over = readFile(path, 9999);
   ASSERT_FALSE(over.ok());
-  EXPECT_EQ(over.error().message, path + " is larger than 9999 bytes");
+  EXPECT_EQ(over.error().message, "reading " + path + ": more than 9999 bytes");
+}
+
+TEST(FileOps, ReadingADirectoryIsAnErrorNamingIt) {
+  TempDir dir;
+  InitResult<std::string> read = readFile(dir.path(), 100);
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().message, "reading " + dir.path() + ": read: Is a directory");
 }
 
 TEST(FileOps, AMissingFileIsAnErrorNamingIt) {

@@ -80,6 +80,7 @@ class Init {
  private:
   InitResult<void> prepare();
   InitResult<void> openPorts();
+  InitResult<void> openPortGroup(const std::vector<std::string>& names);
   ExecStatus execute();
   void report(const ExecStatus& status);
   int port(const std::string& name) const { return ports_.at(name).get(); }
@@ -144,8 +145,14 @@ InitResult<void> Init::prepare() {
 }
 
 InitResult<void> Init::openPorts() {
-  // The status port first, so that every later failure is reported on it.
-  std::vector<std::string> names = {job_.status_port, job_.stdout_port, job_.stderr_port};
+  // The status port on its own first, so that a missing output port is reported on it.
+  if (InitResult<void> status = openPortGroup({job_.status_port}); !status.ok()) {
+    return status;
+  }
+  return openPortGroup({job_.stdout_port, job_.stderr_port});
+}
+
+InitResult<void> Init::openPortGroup(const std::vector<std::string>& names) {
   log_.step("waiting for the virtio-console ports " + joined(names));
   InitResult<PortMap> found = waitForPorts("/sys", "/dev", names, kPortTimeout, kPortPoll);
   if (!found.ok()) {
@@ -154,13 +161,12 @@ InitResult<void> Init::openPorts() {
   if (InitResult<void> linked = linkPorts("/dev", found.value()); !linked.ok()) {
     return linked;
   }
-  for (const std::string& name : names) {
+  for (const auto& [name, device] : found.value()) {
     if (ports_.contains(name)) {
       continue;
     }
-    std::string path = "/dev/virtio-ports/" + name;
-    log_.step("opening port " + name + " (" + found.value().at(name) + ")");
-    InitResult<OwnedFd> fd = openFile(path, O_WRONLY | O_NOCTTY);
+    log_.step("opening port " + name + " (" + device + ")");
+    InitResult<OwnedFd> fd = openFile("/dev/virtio-ports/" + name, O_WRONLY | O_NOCTTY);
     if (!fd.ok()) {
       return InitError{"opening the virtio-console port: " + fd.error().message};
     }

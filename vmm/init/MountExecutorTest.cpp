@@ -62,12 +62,8 @@ std::string inMountNamespace(const std::function<std::string()>& body) {
     ::_exit(failure.empty() ? 0 : 1);
   }
   write_end = OwnedFd();
-  std::string failure;
-  char buffer[512];
-  ssize_t n;
-  while ((n = ::read(read_end.get(), buffer, sizeof buffer)) > 0) {
-    failure.append(buffer, static_cast<size_t>(n));
-  }
+  InitResult<std::string> report = readAll(read_end.get(), 1 << 20);
+  std::string failure = report.ok() ? report.value() : report.error().message;
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (failure.empty() && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
@@ -78,6 +74,19 @@ std::string inMountNamespace(const std::function<std::string()>& body) {
 
 std::string check(bool ok, const std::string& what) {
   return ok ? "" : what;
+}
+
+std::string failureOf(const InitResult<void>& done) {
+  return done.ok() ? "" : done.error().message;
+}
+
+// Makes a fresh tmpfs on DIR/scratch the root, so that the plans' absolute paths (/ember/...)
+// are made in it and not on the host's disk.
+std::string enterScratchRoot(const TempDir& dir) {
+  std::string scratch = dir.file("scratch");
+  MountPlan plan = {{MountStep::Kind::Mount, "tmpfs", scratch, "tmpfs", 0, ""}};
+  std::string failure = failureOf(performMounts(plan, ConsoleLog()));
+  return failure.empty() ? failureOf(switchRoot(scratch)) : failure;
 }
 
 mode_t modeOf(const std::string& path) {
@@ -151,18 +160,11 @@ TEST(MountExecutor, AssemblesAnOverlayRootSwitchesIntoItAndMountsTheSystemFilesy
   }
   TempDir dir;
   std::string failure = inMountNamespace([&]() -> std::string {
-    // A scratch root first, so that the plan's absolute paths (/ember/...) are made in it and
-    // not on the host's disk.
-    std::string scratch = dir.file("scratch");
-    MountPlan scratch_root = {{MountStep::Kind::Mount, "tmpfs", scratch, "tmpfs", 0, ""}};
-    if (InitResult<void> r = performMounts(scratch_root, ConsoleLog()); !r.ok()) {
-      return r.error().message;
+    if (std::string e = enterScratchRoot(dir); !e.empty()) {
+      return e;
     }
-    if (InitResult<void> r = switchRoot(scratch); !r.ok()) {
-      return r.error().message;
-    }
-    if (InitResult<void> r = performMounts(rootWithTmpfsLower(), ConsoleLog()); !r.ok()) {
-      return r.error().message;
+    if (std::string e = failureOf(performMounts(rootWithTmpfsLower(), ConsoleLog())); !e.empty()) {
+      return e;
     }
     // The lower layer is read-only; writes through the overlay land in the upper directory.
     if (::mkdir(std::string(kNewRoot).append("/written").c_str(), 0755) != 0) {
@@ -176,16 +178,15 @@ TEST(MountExecutor, AssemblesAnOverlayRootSwitchesIntoItAndMountsTheSystemFilesy
     if (::mkdir(std::string(kOverlayDir).append("/lower/x").c_str(), 0755) == 0 || errno != EROFS) {
       return "the lower layer is writable";
     }
-    if (InitResult<void> r = switchRoot(kNewRoot); !r.ok()) {
-      return r.error().message;
+    if (std::string e = failureOf(switchRoot(kNewRoot)); !e.empty()) {
+      return e;
     }
     if (std::string e = check(S_ISDIR(modeOf("/written")), "/ is not the overlay"); !e.empty()) {
       return e;
     }
-    ExecJob job;
-    job.shares = {};
-    if (InitResult<void> r = performMounts(systemMounts(job), ConsoleLog()); !r.ok()) {
-      return r.error().message;
+    if (std::string e = failureOf(performMounts(systemMounts(ExecJob()), ConsoleLog()));
+        !e.empty()) {
+      return e;
     }
     std::string problems;
     problems += check(modeOf("/proc/self/stat") != 0, "no /proc/self/stat; ");
@@ -206,21 +207,16 @@ TEST(MountExecutor, TheReadWriteRootIsMountedDirectly) {
   }
   TempDir dir;
   std::string failure = inMountNamespace([&]() -> std::string {
-    std::string scratch = dir.file("scratch");
-    MountPlan scratch_root = {{MountStep::Kind::Mount, "tmpfs", scratch, "tmpfs", 0, ""}};
-    if (InitResult<void> r = performMounts(scratch_root, ConsoleLog()); !r.ok()) {
-      return r.error().message;
-    }
-    if (InitResult<void> r = switchRoot(scratch); !r.ok()) {
-      return r.error().message;
+    if (std::string e = enterScratchRoot(dir); !e.empty()) {
+      return e;
     }
     ExecJob job;
     job.root_tag = "hostroot";
     job.root_access = Access::ReadWrite;
     MountPlan plan = rootMounts(job);
     plan[0].source = plan[0].fstype = "tmpfs";  // in place of virtio-fs
-    if (InitResult<void> r = performMounts(plan, ConsoleLog()); !r.ok()) {
-      return r.error().message;
+    if (std::string e = failureOf(performMounts(plan, ConsoleLog())); !e.empty()) {
+      return e;
     }
     if (::mkdir(std::string(kNewRoot).append("/w").c_str(), 0755) != 0) {
       return InitError::fromErrno("writing to the read-write root").message;

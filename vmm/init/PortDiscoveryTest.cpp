@@ -42,6 +42,18 @@ class FakePorts {
   TempDir dir_;
 };
 
+struct TimedWait {
+  InitResult<PortMap> ports;
+  std::chrono::steady_clock::duration took;
+};
+
+TimedWait timedWait(const FakePorts& fake, const std::vector<std::string>& names,
+                    std::chrono::milliseconds timeout, std::chrono::milliseconds interval) {
+  auto start = std::chrono::steady_clock::now();
+  InitResult<PortMap> ports = waitForPorts(fake.sys(), fake.dev(), names, timeout, interval);
+  return {std::move(ports), std::chrono::steady_clock::now() - start};
+}
+
 TEST(PortDiscovery, ScanFindsNamedPortsOnly) {
   FakePorts fake;
   fake.addDevice("vport0p1");
@@ -78,30 +90,25 @@ TEST(PortDiscovery, WaitSeesANameThatArrivesLater) {
     std::this_thread::sleep_for(100ms);
     fake.name("vport0p1", "late");
   });
-  auto start = std::chrono::steady_clock::now();
-  InitResult<PortMap> ports = waitForPorts(fake.sys(), fake.dev(), {"late"}, 10s, 10ms);
-  auto waited = std::chrono::steady_clock::now() - start;
+  TimedWait wait = timedWait(fake, {"late"}, 10s, 10ms);
   host.join();
-  ASSERT_TRUE(ports.ok()) << ports.error().message;
-  EXPECT_EQ(ports.value().at("late"), "vport0p1");
-  EXPECT_GE(waited, 90ms);
-  EXPECT_LT(waited, 5s);
+  ASSERT_TRUE(wait.ports.ok()) << wait.ports.error().message;
+  EXPECT_EQ(wait.ports.value().at("late"), "vport0p1");
+  EXPECT_GE(wait.took, 90ms);
+  EXPECT_LT(wait.took, 5s);
 }
 
 TEST(PortDiscovery, WaitGivesUpAfterTheTimeoutNamingWhatIsMissingAndWhatWasSeen) {
   FakePorts fake;
   fake.addDevice("vport0p1");
   fake.name("vport0p1", "status");
-  auto start = std::chrono::steady_clock::now();
-  InitResult<PortMap> ports =
-      waitForPorts(fake.sys(), fake.dev(), {"status", "out", "err"}, 200ms, 20ms);
-  auto waited = std::chrono::steady_clock::now() - start;
-  ASSERT_FALSE(ports.ok());
-  EXPECT_EQ(ports.error().message,
+  TimedWait wait = timedWait(fake, {"status", "out", "err"}, 200ms, 20ms);
+  ASSERT_FALSE(wait.ports.ok());
+  EXPECT_EQ(wait.ports.error().message,
             "virtio-console ports did not appear within 200 ms: out, err "
             "(named ports seen: status (vport0p1))");
-  EXPECT_GE(waited, 200ms);
-  EXPECT_LT(waited, 5s);
+  EXPECT_GE(wait.took, 200ms);
+  EXPECT_LT(wait.took, 5s);
 }
 
 TEST(PortDiscovery, WaitNeedsTheDeviceNodeToo) {
