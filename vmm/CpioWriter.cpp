@@ -161,7 +161,7 @@ void CpioWriter::writeEntry(const std::string& name, uint32_t mode, std::span<co
 
 Result<void> CpioWriter::addDirectory(std::string_view path, uint32_t mode) {
   // Asking again for a directory that is there as asked (even one made as a parent) is a no-op.
-  if (auto name = canonicalName(path); name.ok()) {
+  if (auto name = canonicalName(path); name.ok() && (mode & ~kPermissionBits) == 0) {
     if (auto it = modes_.find(*name); it != modes_.end() && it->second == (S_IFDIR | mode)) {
       return {};
     }

@@ -31,8 +31,9 @@ class CpioWriter {
  public:
   // The mode of a parent directory the archive creates because an entry below it was added first.
   static constexpr uint32_t kImplicitDirectoryMode = 0755;
-  // buffer-format.rst leaves lengths to the unpacker; Linux's init/initramfs.c skips a name
-  // longer than PATH_MAX (the NUL included) and a symlink target longer than PATH_MAX.
+  // buffer-format.rst leaves lengths to the unpacker: Linux's init/initramfs.c skips a name
+  // longer than PATH_MAX (4096, the NUL included), and symlink(2) takes a target shorter than
+  // PATH_MAX.
   static constexpr size_t kMaxNameSize = 4096;
   static constexpr size_t kMaxSymlinkTarget = 4095;
   // c_filesize is eight hex digits.

@@ -243,10 +243,15 @@ TEST(CpioWriter, RefusesModesBeyondThePermissionBits) {
     EXPECT_FALSE(w.addCharDevice("c", mode, 1, 3).ok()) << std::oct << mode;
   }
   EXPECT_EQ(w.size(), 0u);
+  // Not even for a directory that is there: its type bits in the mode are refused too.
+  ASSERT_TRUE(w.addDirectory("d", 0755).ok());
+  const size_t with_d = w.size();
+  EXPECT_FALSE(w.addDirectory("d", 040755).ok());
+  EXPECT_EQ(w.size(), with_d);
   EXPECT_TRUE(w.addFile("f", 07777, {}).ok());
   CpioArchive a = readBack(std::move(w).finish());
-  ASSERT_EQ(a.entries.size(), 1u);
-  EXPECT_EQ(a.entries[0].mode, 0107777u);
+  ASSERT_EQ(a.entries.size(), 2u);
+  EXPECT_EQ(a.entries[1].mode, 0107777u);
 }
 
 TEST(CpioWriter, SymlinksCarryTheirTargetAsDataWithoutANul) {

@@ -146,6 +146,13 @@ Result<KernelModules> KernelModules::parse(std::string_view modules_dep,
                                            std::string_view modules_builtin,
                                            std::string_view dep_file,
                                            std::string_view builtin_file) {
+  for (auto [text, file] :
+       {std::pair(modules_dep, dep_file), std::pair(modules_builtin, builtin_file)}) {
+    if (text.size() > kMaxFileSize) {
+      return makeError(Errc::OutOfRange, "{} is {} bytes, larger than the {} allowed", file,
+                       text.size(), kMaxFileSize);
+    }
+  }
   KernelModules index;
   // Pass 1: one module per line, with the line's number and its dependency text kept for pass 2.
   std::unordered_map<std::string_view, uint32_t> by_path;

@@ -244,6 +244,19 @@ TEST(KernelModules, MalformedLinesAreErrorsNamingTheFileAndLine) {
   EXPECT_CONTAINS(parseError("a.ko:\n", "kernel/b\n"), "modules.builtin:1:");
 }
 
+TEST(KernelModules, FilesLargerThanTheBoundAreRefusedUnread) {
+  const std::string huge(KernelModules::kMaxFileSize + 1, '\n');
+  auto dep = KernelModules::parse(huge, "");
+  ASSERT_FALSE(dep.ok());
+  EXPECT_EQ(dep.error().code, Errc::OutOfRange);
+  EXPECT_CONTAINS(dep.error().message, "modules.dep is");
+  auto builtin = KernelModules::parse("", huge);
+  ASSERT_FALSE(builtin.ok());
+  EXPECT_CONTAINS(builtin.error().message, "modules.builtin is");
+  // At the bound: read (blank lines only).
+  EXPECT_TRUE(KernelModules::parse(std::string_view(huge).substr(1), "").ok());
+}
+
 TEST(KernelModules, DependenciesWithoutALineOfTheirOwnAreErrors) {
   std::string e = parseError("a.ko:\nb.ko: a.ko\nc.ko: b.ko kernel/missing.ko\n");
   EXPECT_CONTAINS(e, "modules.dep:3: c.ko depends on kernel/missing.ko");
