@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "vmm/ElfLoader.h"
+#include "vmm/testing/TempDir.h"
 
 namespace ember::vmm {
 namespace {
@@ -413,44 +414,7 @@ TEST(ElfLoader, LoadRefusesSegmentsOutsideRamOrBelowTheMinimum) {
   EXPECT_TRUE(loadElf(*image, file, big, kTextAddr).ok());
 }
 
-// A scratch directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "ember-elf-XXXXXX";
-    path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
-  }
-  ~TempDir() {
-    for (const auto& f : files_) {
-      ::unlink(f.c_str());
-    }
-    if (!path_.empty()) {
-      ::rmdir(path_.c_str());
-    }
-  }
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const Bytes& bytes) {
-    std::string p = path_ + "/" + name;
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    EXPECT_GE(fd, 0);
-    if (fd >= 0) {
-      EXPECT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
-      ::close(fd);
-    }
-    files_.push_back(p);
-    return p;
-  }
-  std::string fifo(const std::string& name) {
-    std::string p = path_ + "/" + name;
-    EXPECT_EQ(::mkfifo(p.c_str(), 0600), 0);
-    files_.push_back(p);
-    return p;
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
+using ember::vmm::testing::TempDir;
 
 TEST(ElfLoader, ReadImageFileReadsWholeFilesUpToTheLimit) {
   TempDir dir;
@@ -467,7 +431,7 @@ TEST(ElfLoader, ReadImageFileReadsWholeFilesUpToTheLimit) {
   EXPECT_EQ(too_big.error().code, Errc::OutOfRange);
   EXPECT_NE(too_big.error().message.find("kernel"), std::string::npos);
 
-  auto empty = readImageFile(dir.write("empty", {}), 100, "initrd");
+  auto empty = readImageFile(dir.write("empty", Bytes{}), 100, "initrd");
   ASSERT_TRUE(empty.ok()) << empty.error().message;
   EXPECT_TRUE(empty->empty());
 }
