@@ -124,11 +124,11 @@ std::string depmodCommand(const std::string& dir) {
     std::string base = modules.parent_path().parent_path().string();
     std::string version = p.filename().string();
     if (base.empty() || base == "/") {
-      return fmt::format("depmod {}", version);
+      return fmt::format("`depmod {}`", version);
     }
-    return fmt::format("depmod -b {} {}", base, version);
+    return fmt::format("`depmod -b {} {}`", base, version);
   }
-  return "depmod -b BASE VERSION (for BASE/lib/modules/VERSION)";
+  return "`depmod -b BASE VERSION` (with the directory at BASE/lib/modules/VERSION)";
 }
 
 }  // namespace
@@ -272,11 +272,11 @@ Result<KernelModules> KernelModules::load(const std::string& dir) {
   auto dep = readImageFile(dep_path, kMaxFileSize, "module index");
   if (!dep.ok()) {
     if (dep.error().code == Errc::NotFound) {
-      return makeError(Errc::NotFound, "{}: no such file; run `{}` to make the module index",
+      return makeError(Errc::NotFound, "{}: no such file; run {} to make the module index",
                        dep_path, depmodCommand(dir));
     }
     return Error{dep.error().code,
-                 fmt::format("{} (run `{}` to make the module index)", dep.error().message,
+                 fmt::format("{} (run {} to make the module index)", dep.error().message,
                              depmodCommand(dir)),
                  dep.error().sys_errno};
   }

@@ -64,6 +64,13 @@ MountPlan rootMounts(const ExecJob& job) {
   };
 }
 
+namespace {
+bool within(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         path[dir.size()] == '/');
+}
+}  // namespace
+
 MountPlan systemMounts(const ExecJob& job) {
   MountPlan plan = {
       mountStep("proc", "/proc", "proc", kKernelFsFlags),
@@ -74,10 +81,14 @@ MountPlan systemMounts(const ExecJob& job) {
       mountStep("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                 "gid=5,mode=0620,ptmxmode=0666"),
       mountStep("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
-      mountStep("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"),
-      // The host's /run (its sockets, pid files and locks) means nothing in the guest.
-      mountStep("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"),
   };
+  if (!within(job.cwd, "/tmp")) {
+    plan.push_back(mountStep("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+  }
+  // The host's /run (its sockets, pid files and locks) means nothing in the guest.
+  if (!within(job.cwd, "/run")) {
+    plan.push_back(mountStep("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
+  }
   for (const ExecShare& share : job.shares) {
     plan.push_back(virtioFs(share.tag, share.guest_path, share.access));
   }

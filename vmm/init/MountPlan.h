@@ -11,8 +11,11 @@
 //                       for `rw`, the virtio-fs mount itself;
 //   systemMounts(job)   once the root is switched (MountExecutor's switchRoot): proc, sysfs,
 //                       devtmpfs, devpts, /dev/shm, /tmp and /run, then each share at its guest
-//                       path. Done after the switch so that the paths, and any symlinks in them,
-//                       resolve inside the new root and never into the initramfs.
+//                       path. A fresh /tmp or /run is left out when the command's working
+//                       directory is inside it (a CI job in a `mktemp -d` directory): the guest
+//                       then sees the host's, through the root. Done after the switch so that the
+//                       paths, and any symlinks in them, resolve inside the new root and never into
+//                       the initramfs.
 //
 // A missing mount point is created (mkdir -p): in the overlay's upper layer for a `ro` root,
 // but in the host's own directory for a `rw` one.

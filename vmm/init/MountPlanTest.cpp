@@ -76,6 +76,19 @@ TEST(MountPlan, SystemMountsGiveTheNewRootKernelFilesystemsAndFreshTmpfs) {
   EXPECT_LT(position(plan, "/dev"), position(plan, "/dev/shm"));
 }
 
+TEST(MountPlan, AWorkingDirectoryInsideTmpOrRunKeepsTheHostsThroughTheRoot) {
+  ExecJob job = jobWithRoot(Access::ReadOnly);
+  job.cwd = "/tmp/tmp.x1y2z3";
+  MountPlan in_tmp = systemMounts(job);
+  EXPECT_EQ(find(in_tmp, "/tmp"), nullptr);
+  EXPECT_NE(find(in_tmp, "/run"), nullptr);
+  job.cwd = "/run/user/1000";
+  EXPECT_EQ(find(systemMounts(job), "/run"), nullptr);
+  EXPECT_NE(find(systemMounts(job), "/tmp"), nullptr);
+  job.cwd = "/tmpfoo";  // not inside /tmp
+  EXPECT_NE(find(systemMounts(job), "/tmp"), nullptr);
+}
+
 TEST(MountPlan, SharesFollowTheSystemMountsInJobOrderWithTheirAccess) {
   ExecJob job = jobWithRoot(Access::ReadOnly);
   job.shares = {{"src", "/home/u/src", Access::ReadWrite},
