@@ -227,7 +227,7 @@ def run_main(argv: list[str]) -> int:
         if not (path.is_file() or path.is_block_device()):
             raise Fail(f"--disk {spec}: {path} is not a regular file or block device on this "
                        "machine")
-    packages = ["busybox-static", "cpio", "lz4"]
+    packages = ["busybox-static", "cpio", "lz4", "kmod"]
     if o.mode == "l1" or o.monitor == "qemu":
         packages.append("qemu-system-x86")
     cache = Path(o.cache)
