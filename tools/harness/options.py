@@ -109,15 +109,15 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
         raise UsageError(f"--ioeventfd wants on or off, got '{o.ioeventfd}'")
     if o.monitor not in ("ember", "qemu"):
         raise UsageError(f"--monitor wants ember or qemu, got '{o.monitor}'")
-    if o.monitor == "qemu" and (o.devices or o.net_balloon or o.user_rng or o.user_disks
-                                or o.other_ember_args):
-        raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
-                         "--rng, --net-balloon or other ember options than --cpus and --memory")
     if o.exec_suite and (o.net_balloon or o.monitor != "ember" or o.legacy or o.ioeventfd != "on"
                          or not o.devices or o.user_rng or o.user_disks or o.ember_args
                          or o.user_cmdline or o.log_level):
         raise UsageError("--exec-suite runs its own `ember exec` cases: no other boot option "
                          "(only --ember, --cache, --timeout, --verbose, --keep, --l1)")
+    if o.monitor == "qemu" and (o.devices or o.net_balloon or o.user_rng or o.user_disks
+                                or o.other_ember_args):
+        raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
+                         "--rng, --net-balloon or other ember options than --cpus and --memory")
     memory_kib(o.memory)
     return o
 
