@@ -33,7 +33,7 @@ namespace {
 // The child's side, between fork and exec: only async-signal-safe calls, and _exit on failure
 // (its status tells the parent, whose connection then fails).
 [[noreturn]] void execVirtiofsd(const std::string& exe, const std::string& dir, bool readonly,
-                                int listen_fd, const std::vector<char*>& argv) {
+                                int listen_fd, int log_fd, const std::vector<char*>& argv) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() == 1) _exit(120);  // ember is already gone
   if (readonly) {
@@ -48,6 +48,7 @@ namespace {
   if (::dup2(listen_fd, 3) != 3) _exit(122);  // dup2 clears FD_CLOEXEC on fd 3
   int devnull = ::open("/dev/null", O_RDONLY);
   if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+  if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
   ::dup2(STDERR_FILENO, STDOUT_FILENO);  // ember's stdout is the guest's
   sigset_t none;
   sigemptyset(&none);
@@ -59,7 +60,7 @@ namespace {
 }  // namespace
 
 Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::string& dir,
-                                                                  bool readonly) {
+                                                                  bool readonly, int log_fd) {
   std::string exe = binary();
   if (::access(exe.c_str(), X_OK) != 0) {
     return makeError(Errc::NotFound,
@@ -96,6 +97,11 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
   std::string source = "source=" + dir;
   std::vector<std::string> args = {exe,  "--fd=3",     "-o", source,
                                    "-o", "cache=auto", "-o", "log_level=warn"};
+  // The namespace sandbox pivot_roots into DIR, which cannot work for the root itself (EBUSY:
+  // the bind of / over / is not where the process's root is); chroot(2) into / can.
+  if (dir == "/") {
+    args.insert(args.end(), {"-o", "sandbox=chroot"});
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -106,7 +112,7 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
     return Error::fromErrno(Errc::Io, fmt::format("--fs {}: fork", dir), err);
   }
   if (pid == 0) {
-    execVirtiofsd(exe, dir, readonly, listener.get(), argv);
+    execVirtiofsd(exe, dir, readonly, listener.get(), log_fd, argv);
   }
   // From here the object owns the child: an error below stops it again.
   std::unique_ptr<VirtiofsdProcess> child(new VirtiofsdProcess(dir, pid, UniqueFd()));

@@ -28,7 +28,9 @@ class VirtiofsdProcess {
 
   // The binary: $EMBER_VIRTIOFSD, else kDefaultBinary.
   static std::string binary();
-  static Result<std::unique_ptr<VirtiofsdProcess>> start(const std::string& dir, bool readonly);
+  // `log_fd`: where the child's stdout and stderr go (-1: ember's stderr).
+  static Result<std::unique_ptr<VirtiofsdProcess>> start(const std::string& dir, bool readonly,
+                                                         int log_fd = -1);
   ~VirtiofsdProcess();
   VirtiofsdProcess(const VirtiofsdProcess&) = delete;
   VirtiofsdProcess& operator=(const VirtiofsdProcess&) = delete;

@@ -14,7 +14,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   app.set_version_flag("--version", "ember " EMBER_VERSION);
   app.require_subcommand(1);
   app.footer(
-      "Exit status: 0 when the guest powers off or resets, the guest's value when it writes the "
+      "ember exec runs one command in a guest (ember exec --help has its own exit statuses). "
+      "ember run's exit status: 0 when the guest powers off or resets, the guest's value when it "
+      "writes the "
       "debug-exit port (0xf4), 1 for a configuration or start-up error, 3 when the guest "
       "crashes the vCPU (triple fault, KVM internal error), 4 when the guest kernel panics "
       "(with --pvpanic), 124 when --timeout ran out, 128+N after signal N. "
@@ -117,6 +119,73 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "guest (e.g. 128M)")
       ->check(non_empty);
 
+  ExecRequest exec_request;
+  std::string exec_memory = "512M";
+  std::string exec_modules;
+  std::vector<std::string> exec_shares;
+  double exec_timeout = 0;
+  CLI::App* exec = app.add_subcommand(
+      "exec",
+      "Boot a kernel with the host's files as its root, run one command in it, and exit with "
+      "the command's status (its stdout and stderr are ember's).");
+  exec->footer(
+      "The guest sees the host's root (or --root) read-only through virtio-fs, under a tmpfs "
+      "overlay that takes its writes (--rw writes through), plus each --share read-write. The "
+      "command runs in the current directory, as the current user, with PATH, TERM, HOME, USER, "
+      "LANG and LC_* from here, and stdin from /dev/null; with no CMD and stdin on a terminal, "
+      "an interactive shell. The guest kernel needs virtio-pci, virtio-console, virtio-fs (FUSE) "
+      "and overlayfs, built in or as modules in --modules. Needs virtiofsd "
+      "(/usr/lib/qemu/virtiofsd from qemu-system-common, or $EMBER_VIRTIOFSD).\n"
+      "Exit status: the command's; 128+N when it died of signal N; 126 when it could not be "
+      "executed, 127 when it was not found; 124 when --timeout ran out; 125 when ember or the "
+      "guest could not set up (one line says which); 255 when the guest kernel panicked.");
+  exec->add_option("--kernel", exec_request.kernel, "Kernel to boot: a Linux bzImage")
+      ->required()
+      ->check(non_empty);
+  exec->add_option("--initrd", exec_request.initrd,
+                   "An initrd that ember's own initramfs is appended to")
+      ->check(non_empty);
+  exec->add_option("--modules", exec_modules,
+                   "The kernel's modules directory, with modules.dep (default: "
+                   "/lib/modules/<the bzImage's release>); 'none' when everything needed is "
+                   "built in")
+      ->check(non_empty);
+  exec->add_option("--root", exec_request.root, "Host directory that is the guest's root")
+      ->check(non_empty)
+      ->capture_default_str();
+  exec->add_flag("--rw", exec_request.rw,
+                 "Let the guest write through to the root (default: its writes go to a tmpfs "
+                 "and are lost at exit)");
+  exec->add_option("--share", exec_shares,
+                   "HOST[:GUEST[:ro]]: a host directory the guest sees at GUEST (default: the "
+                   "same path), read-write unless ro (repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
+  exec->add_option("--timeout", exec_timeout,
+                   "Stop the VM after S seconds and exit with status 124, as timeout(1) does")
+      ->check(CLI::PositiveNumber);
+  exec->add_option("--cpus", exec_request.cpus, "Number of vCPUs")
+      ->check(CLI::Range(1u, 254u))
+      ->capture_default_str();
+  exec->add_option("--memory,-m", exec_memory,
+                   "Guest RAM: a size with a K, M, G or T suffix (plain numbers are MiB)")
+      ->capture_default_str();
+  exec->add_flag("--verbose,-v", exec_request.verbose,
+                 "Show the kernel's console, the guest init's steps and ember's log on stderr");
+  exec->add_option("--log", exec_request.log,
+                   "Write the kernel's console (and virtiofsd's messages) to FILE (default: a "
+                   "file in $TMPDIR, removed after a run that worked, named after one that did "
+                   "not)")
+      ->check(non_empty);
+  exec->add_option("--append", exec_request.append, "More words for the kernel command line");
+  exec->add_option("--kvm-device", exec_request.kvm_device, "KVM device node")
+      ->check(non_empty)
+      ->capture_default_str();
+  exec->add_option("--report", exec_request.report,
+                   "When ember exits, write the run record to FILE (as ember run --report)")
+      ->check(non_empty);
+  exec->add_option("command", exec_request.argv, "The command and its arguments, after --");
+
   std::vector<std::string> args;
   for (int i = argc - 1; i > 0; --i) {
     args.emplace_back(argv[i]);
@@ -135,7 +204,25 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     if (what.empty()) {
       what = "invalid command line";
     }
-    return makeError(Errc::InvalidArgument, "{} (see ember run --help)", what);
+    return makeError(Errc::InvalidArgument, "{} (see ember {} --help)", what,
+                     exec->parsed() ? "exec" : "run");
+  }
+  if (exec->parsed()) {
+    auto mem = parseMemorySize(exec_memory);
+    if (!mem) {
+      return makeError(Errc::InvalidArgument, "--memory: {}", mem.error().message);
+    }
+    exec_request.memory = *mem;
+    if (exec_modules == "none") {
+      exec_request.no_modules = true;
+    } else {
+      exec_request.modules = exec_modules;
+    }
+    for (const auto& text : exec_shares) {
+      exec_request.shares.push_back(EMBER_TRY(parseShareSpec(text)));
+    }
+    if (exec_timeout > 0) exec_request.timeout = exec_timeout;
+    return CliOutcome(CliExec{std::move(exec_request)});
   }
   auto mem = parseMemorySize(memory);
   if (!mem) {

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "kvm/Result.h"
+#include "vmm/ExecRequest.h"
 #include "vmm/MachineConfig.h"
 #include "vmm/OptionSpecs.h"
 
@@ -21,7 +22,13 @@ struct CliRun {
 struct CliPrint {
   std::string text;  // help or version, printed to stdout, exit status 0
 };
-using CliOutcome = std::variant<CliRun, CliPrint>;
+struct CliExec {
+  ExecRequest request;
+};
+using CliOutcome = std::variant<CliRun, CliPrint, CliExec>;
+
+// ember exec's status for a command line it cannot use (docker run's 125); ember run's is 1.
+constexpr int kExecUsageError = 125;
 
 Result<CliOutcome> parseCommandLine(int argc, const char* const* argv);
 

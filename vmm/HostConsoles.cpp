@@ -79,6 +79,9 @@ Result<std::optional<std::vector<devices::VirtioConsole::Port>>> HostConsoles::v
 }
 
 Result<void> HostConsoles::startInput(EventLoop& loop, devices::Uart8250& uart, ExitLatch& exit) {
+  if (!config_.stdin_input) {
+    return {};
+  }
   devices::ConsoleInput::Sink sink;
   if (stdin_port_ != nullptr) {
     auto* port = stdin_port_;

@@ -1,6 +1,7 @@
 // Machine assembly and the run/stop sequence.
 #include "vmm/Machine.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -252,7 +253,16 @@ Result<void> Machine::addFileSystem(const FsConfig& fs) {
   std::string backend;
   devices::VirtiofsdProcess* child = nullptr;
   if (!fs.dir.empty()) {
-    virtiofsd_.push_back(EMBER_TRY(devices::VirtiofsdProcess::start(fs.dir, fs.readonly)));
+    if (!config_.backend_log.empty() && !backend_log_.valid()) {
+      backend_log_.reset(
+          ::open(config_.backend_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+      if (!backend_log_.valid()) {
+        return Error::fromErrno(Errc::Io, fmt::format("{}: cannot open it for virtiofsd's messages",
+                                                      config_.backend_log));
+      }
+    }
+    virtiofsd_.push_back(EMBER_TRY(devices::VirtiofsdProcess::start(
+        fs.dir, fs.readonly, backend_log_.valid() ? backend_log_.get() : -1)));
     child = virtiofsd_.back().get();
     socket = child->takeSocket();
     backend = child->describe();

@@ -67,6 +67,7 @@ class Machine {
   std::shared_ptr<devices::Uart8250> com1_;
   // virtiofsd children of --fs DIR: stopped after their devices have stopped their rings.
   std::vector<std::unique_ptr<devices::VirtiofsdProcess>> virtiofsd_;
+  UniqueFd backend_log_;  // config_.backend_log, opened for the first virtiofsd
   // Declared after everything the PCI devices use (VM, memory, loop, console output), so that
   // they are destroyed first.
   std::unique_ptr<pci::PciBus> pci_;

@@ -57,6 +57,10 @@ struct MachineConfig {
   std::string serial_log;  // where COM1 writes: empty for stdout, "-" for stderr, else a file
   std::vector<FsConfig> filesystems;
   bool rng = false;
+  bool stdin_input = true;  // stdin feeds the console (false: ember never reads stdin)
+  // Where the virtiofsd children ember starts write their messages: empty for ember's stderr,
+  // else a file (appended to).
+  std::string backend_log;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
   bool pvpanic = false;             // a pvpanic-pci device

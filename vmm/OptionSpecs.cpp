@@ -234,4 +234,37 @@ Result<FsConfig> parseFsSpec(const std::string& text, size_t index) {
   return fs;
 }
 
+Result<ExecShareConfig> parseShareSpec(const std::string& text) {
+  ExecShareConfig share;
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon == std::string::npos ? colon : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3 || parts[0].empty()) {
+    return makeError(Errc::InvalidArgument,
+                     "--share {}: use HOST[:GUEST[:ro]] (a host directory, where the guest sees "
+                     "it, and ro to make it read-only)",
+                     text);
+  }
+  share.host = parts[0];
+  if (parts.size() >= 2) {
+    share.guest = parts[1];
+    if (share.guest.empty() || share.guest[0] != '/') {
+      return makeError(Errc::InvalidArgument, "--share {}: the guest path {} is not absolute", text,
+                       share.guest.empty() ? "\"\"" : share.guest);
+    }
+  }
+  if (parts.size() == 3) {
+    if (parts[2] != "ro" && parts[2] != "rw") {
+      return makeError(Errc::InvalidArgument, "--share {}: '{}' is neither ro nor rw", text,
+                       parts[2]);
+    }
+    share.readonly = parts[2] == "ro";
+  }
+  return share;
+}
+
 }  // namespace ember::vmm

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kvm/Result.h"
+#include "vmm/ExecRequest.h"
 #include "vmm/MachineConfig.h"
 
 namespace ember::vmm {
@@ -24,6 +25,10 @@ Result<SerialPortConfig> parseSerialPortSpec(const std::string& text);
 // "DIR[,tag=T][,readonly]" or "socket=PATH,tag=T" -> FsConfig; `index` names the default tag
 // (fs0, fs1, ...).
 Result<FsConfig> parseFsSpec(const std::string& text, size_t index);
+
+// ember exec's "HOST[:GUEST[:ro|rw]]" -> ExecShareConfig. GUEST, when given, is absolute; the
+// host path is kept as given (the caller resolves it).
+Result<ExecShareConfig> parseShareSpec(const std::string& text);
 
 // "256M", "3G", "1024K", "2T" or a plain number of MiB -> bytes.
 Result<uint64_t> parseMemorySize(const std::string& text);

@@ -66,5 +66,30 @@ TEST(OptionSpecs, ParseMemorySizeErrors) {
   }
 }
 
+TEST(OptionSpecs, ParseShareSpec) {
+  auto plain = parseShareSpec("/srv/data");
+  ASSERT_TRUE(plain.ok()) << plain.error().message;
+  EXPECT_EQ(plain->host, "/srv/data");
+  EXPECT_EQ(plain->guest, "");
+  EXPECT_FALSE(plain->readonly);
+  auto moved = parseShareSpec("out:/mnt/out");
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(moved->host, "out");
+  EXPECT_EQ(moved->guest, "/mnt/out");
+  auto ro = parseShareSpec("/a:/b:ro");
+  ASSERT_TRUE(ro.ok());
+  EXPECT_TRUE(ro->readonly);
+  EXPECT_FALSE(parseShareSpec("/a:/b:rw")->readonly);
+}
+
+TEST(OptionSpecs, ParseShareSpecErrors) {
+  for (const char* bad : {"", ":/b", "/a:b", "/a:", "/a:/b:rx", "/a:/b:ro:x"}) {
+    auto r = parseShareSpec(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("--share"), std::string::npos) << r.error().message;
+  }
+  EXPECT_NE(parseShareSpec("/a:b").error().message.find("not absolute"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::vmm

@@ -2,9 +2,11 @@
 // write the run record (--report) however the run ended.
 #include <cstdio>
 #include <optional>
+#include <string_view>
 
 #include "kvm/Log.h"
 #include "vmm/Cli.h"
+#include "vmm/ExecSession.h"
 #include "vmm/Machine.h"
 #include "vmm/RunRecord.h"
 
@@ -33,11 +35,21 @@ int main(int argc, char** argv) {
   using namespace ember;
   auto outcome = vmm::parseCommandLine(argc, argv);
   if (!outcome) {
+    bool exec = argc > 1 && std::string_view(argv[1]) == "exec";
+    if (exec) {
+      std::fprintf(stderr, "ember exec: %s\n", outcome.error().message.c_str());
+      return vmm::kExecUsageError;
+    }
     return fail(outcome.error().message);
   }
   if (auto* print = std::get_if<vmm::CliPrint>(&*outcome)) {
     std::fputs(print->text.c_str(), stdout);
     return 0;
+  }
+  if (auto* exec = std::get_if<vmm::CliExec>(&*outcome)) {
+    log::Level level = exec->request.verbose ? log::Level::Info : log::Level::Warn;
+    log::setLevel(level);
+    return vmm::runExec(exec->request);
   }
   const auto& config = std::get<vmm::CliRun>(*outcome).config;
   log::Level level = log::Level::Info;

@@ -131,6 +131,24 @@ TEST_F(Fs, ReadonlyMeansTheGuestCannotWriteWhateverItSends) {
   EXPECT_NE(::access((share + "/out.txt").c_str(), F_OK), 0) << "nothing reached the host";
 }
 
+// The host's root itself, as ember exec shares it: virtiofsd cannot pivot_root into / and runs
+// with its chroot sandbox there; readonly still refuses the guest's write.
+TEST_F(Fs, TheHostRootIsSharedReadOnly) {
+  const std::string name = "ember-fs-test-" + std::to_string(::getpid());
+  const std::string probe = "/" + name;
+  { std::ofstream(probe) << "hello-from-the-root\n"; }
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--fs", "/,tag=root,readonly", "--cmdline",
+                     "tests=virtio-fs fs.tag=root fs.file=" + name +
+                         " fs.expect=hello-from-the-root fs.write=" + name + ".out"});
+  ::unlink(probe.c_str());
+  bool leaked = ::access((probe + ".out").c_str(), F_OK) == 0;
+  ::unlink((probe + ".out").c_str());
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_NE(r.out.find("read 'hello-from-the-root'"), std::string::npos) << describe(r);
+  EXPECT_NE(r.out.find("opcode 35 failed with errno 30"), std::string::npos) << describe(r);
+  EXPECT_FALSE(leaked) << "the guest's write reached the host's /";
+}
+
 TEST_F(Fs, SigkillOfEmberTakesVirtiofsdWithIt) {
   ProcessOptions o;
   o.signal_after_ms = 1500;
