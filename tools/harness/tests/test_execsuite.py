@@ -24,7 +24,8 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(r.flakes, [])
         names = [name for name, _ in r.results]
         for name in ("out-err", "uname", "share-rw", "root-overlay", "many-files", "panic",
-                     "timeout", "setup-no-virtiofsd", "status-137", "virtiofs-read"):
+                     "timeout", "setup-no-virtiofsd", "status-137", "virtiofs-read", "cwd-env-ids",
+                     "rw-root", "share-ro", "exec-uptime"):
             self.assertIn(name, names)
         for key in ("exec-true-wall-s", "exec-boot-uptime-s", "virtiofs-read-mbps"):
             self.assertRegex(r.values[key], r"^[0-9.]+$")
