@@ -25,12 +25,33 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes) {
     if (broken_) {
       return;
     }
-    size_t room = capacity_ - buffer_.size();
+    size_t limit = 2 * capacity_;  // hasRoom()'s writers may overshoot the capacity
+    size_t room = buffer_.size() < limit ? limit - buffer_.size() : 0;
     size_t n = std::min(room, bytes.size());
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + n);
     dropped_ += bytes.size() - n;
   }
   cv_.notify_one();
+}
+
+bool ConsoleOutput::hasRoom() {
+  std::lock_guard lock(mutex_);
+  if (broken_ || buffer_.size() < capacity_) {
+    return true;
+  }
+  want_room_ = true;
+  return false;
+}
+
+int ConsoleOutput::addRoomCallback(std::function<void()> callback) {
+  std::lock_guard lock(callbacks_mutex_);
+  room_callbacks_.emplace(next_callback_, std::move(callback));
+  return next_callback_++;
+}
+
+void ConsoleOutput::removeRoomCallback(int id) {
+  std::lock_guard lock(callbacks_mutex_);
+  room_callbacks_.erase(id);
 }
 
 uint64_t ConsoleOutput::dropped() const {
@@ -47,6 +68,18 @@ bool ConsoleOutput::flush(int timeout_ms) {
 void ConsoleOutput::writerLoop(std::stop_token stop) {
   std::vector<uint8_t> chunk;
   for (;;) {
+    bool call_back = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (want_room_ && (buffer_.size() <= capacity_ / 2 || broken_)) {
+        want_room_ = false;
+        call_back = true;
+      }
+    }
+    if (call_back) {
+      std::lock_guard lock(callbacks_mutex_);
+      for (auto& [id, callback] : room_callbacks_) callback();
+    }
     {
       std::unique_lock lock(mutex_);
       writing_ = false;

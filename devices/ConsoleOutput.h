@@ -4,12 +4,19 @@
 // ordinary blocking writes (so the shared stdout file description is never switched to
 // O_NONBLOCK behind the user's shell). When the buffer is full because the reader is not keeping
 // up, new bytes are dropped and counted (hostile-guest case 36) rather than stalling the guest.
+//
+// A writer that can wait (a virtio-console port, whose buffers stay in the guest's ring) asks
+// hasRoom() first and is called back when the buffer has drained to half: flow control instead
+// of drops. Such a writer may overshoot the capacity by what it took before asking again; bytes
+// beyond twice the capacity are dropped all the same.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -24,6 +31,13 @@ class ConsoleOutput {
   ConsoleOutput& operator=(const ConsoleOutput&) = delete;
 
   void write(std::span<const uint8_t> bytes);
+  // Whether the buffer is below its capacity; when it is not, the room callbacks run once it has
+  // drained to half.
+  bool hasRoom();
+  // Callbacks for hasRoom()'s writers, run on the writer thread with no lock of this object's
+  // data held. removeRoomCallback() waits for a running callback to return.
+  int addRoomCallback(std::function<void()> callback);
+  void removeRoomCallback(int id);
   // Waits up to `timeout_ms` for the buffer to drain; returns whether it did.
   bool flush(int timeout_ms);
   uint64_t dropped() const;
@@ -39,7 +53,11 @@ class ConsoleOutput {
   std::deque<uint8_t> buffer_;
   bool writing_ = false;
   uint64_t dropped_ = 0;
-  bool broken_ = false;  // the output fd failed (EPIPE, EIO): discard from now on
+  bool broken_ = false;         // the output fd failed (EPIPE, EIO): discard from now on
+  bool want_room_ = false;      // hasRoom() said no: call back at half
+  std::mutex callbacks_mutex_;  // held while the callbacks run
+  std::map<int, std::function<void()>> room_callbacks_;
+  int next_callback_ = 0;
   std::jthread writer_;
 };
 

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <vector>
@@ -75,6 +76,63 @@ TEST(Hostile, Case36_ConsoleFloodWithBlockedStdoutNeverBlocksTheWriter) {
   size_t prefix = 0;
   while (prefix < got.size() && got[prefix] == byteAt(prefix)) ++prefix;
   EXPECT_GE(prefix, kCapacity / 2) << "the first bytes written were not the first delivered";
+}
+
+// Flow control for writers that can wait (virtio-console ports): hasRoom() says no while the
+// buffer is at its capacity, and the room callback runs once the reader has drained it to half;
+// a removed callback no longer runs.
+TEST(ConsoleOutput, HasRoomSaysNoWhenFullAndCallsBackAtHalf) {
+  Pipe p;
+  ASSERT_GE(p.w, 0);
+  ASSERT_GT(fcntl(p.w, F_SETPIPE_SZ, 4096), 0);
+  constexpr size_t kCapacity = 8 * 1024;
+  ConsoleOutput out(p.w, kCapacity);
+  std::promise<void> called;
+  std::atomic<int> calls{0};
+  int id = out.addRoomCallback([&] {
+    if (calls.fetch_add(1) == 0) called.set_value();
+  });
+  // Nobody reads: the pipe fills, the writer thread blocks on one chunk, the buffer fills.
+  uint8_t chunk[512] = {};
+  size_t written = 0;
+  for (int i = 0; i < 1000 && out.hasRoom(); ++i) {
+    out.write(chunk);
+    written += sizeof chunk;
+    usleep(100);
+  }
+  ASSERT_FALSE(out.hasRoom()) << "the buffer never filled";
+  EXPECT_EQ(out.dropped(), 0u) << "a writer that asks first loses nothing";
+  EXPECT_EQ(calls.load(), 0);
+  // The reader catches up: the callback runs, and everything written arrives.
+  std::vector<uint8_t> got;
+  auto future = called.get_future();
+  fcntl(p.r, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 5000 && got.size() < written; ++i) {
+    uint8_t buf[4096];
+    ssize_t n = read(p.r, buf, sizeof buf);
+    if (n > 0) {
+      got.insert(got.end(), buf, buf + n);
+    } else {
+      usleep(1000);
+    }
+  }
+  EXPECT_EQ(got.size(), written);
+  EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_TRUE(out.hasRoom());
+  EXPECT_EQ(calls.load(), 1);
+  out.removeRoomCallback(id);
+}
+
+TEST(ConsoleOutput, WritersThatDoNotAskAreBoundedAtTwiceTheCapacity) {
+  Pipe p;
+  ASSERT_GE(p.w, 0);
+  ASSERT_GT(fcntl(p.w, F_SETPIPE_SZ, 4096), 0);
+  constexpr size_t kCapacity = 8 * 1024;
+  ConsoleOutput out(p.w, kCapacity);
+  std::vector<uint8_t> big(10 * kCapacity);
+  out.write(big);
+  // Kept: at most twice the capacity, plus the chunk the writer thread took and the pipe.
+  EXPECT_GE(out.dropped(), big.size() - 2 * kCapacity - 4096 - 4096);
 }
 
 TEST(Hostile, Case36_StdinFloodIsReadOnlyAsFastAsTheGuestTakesIt) {

@@ -26,6 +26,9 @@ class PortHost {
   virtual size_t pushInput(std::span<const uint8_t> bytes) = 0;
   // The host side opened or closed (the guest hears PORT_OPEN once its driver has the port).
   virtual void setHostOpen(bool open) = 0;
+  // The backend can take guest output again (after canTake() said no): the device serves the
+  // port's transmit queue.
+  virtual void outputRoom() = 0;
 };
 
 class PortBackend {
@@ -35,6 +38,11 @@ class PortBackend {
   virtual void attach(PortHost& host) { (void)host; }
   // Bytes the guest wrote to the port.
   virtual void write(std::span<const uint8_t> bytes) = 0;
+  // Whether the backend takes more guest output now (asked before each of the guest's buffers,
+  // with the device's lock held). No leaves the guest's buffers in its ring, unused, so that the
+  // guest's writer waits instead of its output being dropped, until the backend calls
+  // PortHost::outputRoom(). Called with the device's lock held.
+  virtual bool canTake() { return true; }
   // The guest posted receive buffers: input may flow again.
   virtual void room() {}
   // The guest opened (an application has the port) or closed it.

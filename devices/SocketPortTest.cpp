@@ -26,6 +26,7 @@ struct FakeHost : PortHost {
     return n;
   }
   void setHostOpen(bool open) override { opens.push_back(open); }
+  void outputRoom() override {}
   size_t room = 1 << 20;
   std::string received;
   std::vector<bool> opens;

@@ -28,6 +28,7 @@ class VirtioConsole::Host : public PortHost {
     return console_.pushInput(port_, bytes);
   }
   void setHostOpen(bool open) override { console_.setHostOpen(port_, open); }
+  void outputRoom() override { console_.outputRoom(port_); }
 
  private:
   VirtioConsole& console_;
@@ -172,20 +173,54 @@ void VirtioConsole::transmitLocked(uint32_t port) {
   const GuestMemory& mem = *act_->memory;
   PortBackend& backend = *ports_[port].backend;
   std::vector<uint8_t> bytes;
-  bool intact =
-      serveQueue(*act_, transmitQueue(port), [&](const ChainBuffers& bufs) -> ChainOutcome {
-        for (const auto& seg : bufs.readable) {
-          uint32_t len = std::min(seg.len, kMaxTransmitChunk);
-          bytes.resize(len);
-          EMBER_TRY(mem.read(GuestAddress(seg.addr), bytes));
-          backend.write(bytes);
-          counters_.bytes += len;
-          counters_.dropped += seg.len - len;
-        }
+  bool intact = serveQueueWhile(
+      *act_, transmitQueue(port), [&] { return backend.canTake(); },
+      [&](const ChainBuffers& bufs) -> ChainOutcome {
+        EMBER_TRY(writeChainLocked(backend, mem, bufs, bytes));
         ++counters_.requests;
         return completeChain(0);
       });
   counters_.errors += intact ? 0 : 1;
+}
+
+Result<void> VirtioConsole::writeChainLocked(PortBackend& backend, const GuestMemory& mem,
+                                             const ChainBuffers& bufs,
+                                             std::vector<uint8_t>& bytes) {
+  for (const auto& seg : bufs.readable) {
+    uint32_t len = std::min(seg.len, kMaxTransmitChunk);
+    bytes.resize(len);
+    EMBER_TRY(mem.read(GuestAddress(seg.addr), bytes));
+    backend.write(bytes);
+    counters_.bytes += len;
+    counters_.dropped += seg.len - len;
+  }
+  return {};
+}
+
+void VirtioConsole::outputRoom(uint32_t port) {
+  std::lock_guard lock(mutex_);
+  if (live(port)) {
+    transmitLocked(port);
+  }
+}
+
+void VirtioConsole::writeHeldOutputLocked() {
+  // What the driver queued and a slow backend had not taken yet: written out now, read only
+  // (nothing reaches guest memory once the reset completes), so that the guest's last output
+  // before a power-off is not lost. The backends bound what they keep (ConsoleOutput).
+  if (!act_) return;
+  const GuestMemory& mem = *act_->memory;
+  std::vector<uint8_t> bytes;
+  for (uint32_t port = 0; port < ports_.size(); ++port) {
+    SplitQueue* q = live(port) ? act_->queue(transmitQueue(port)) : nullptr;
+    if (q == nullptr) continue;
+    for (uint16_t n = 0; n < q->size(); ++n) {
+      auto chain = q->pop();
+      if (!chain || !*chain) break;
+      auto bufs = collectChain(**chain);
+      if (!bufs || !writeChainLocked(*ports_[port].backend, mem, *bufs, bytes)) break;
+    }
+  }
 }
 
 void VirtioConsole::controlFromDriverLocked(std::vector<std::pair<PortBackend*, bool>>& opened) {
@@ -307,6 +342,7 @@ DeviceCounters VirtioConsole::counters() const {
 
 QueueSet VirtioConsole::reset() {
   std::lock_guard lock(mutex_);
+  writeHeldOutputLocked();
   control_.reset();
   pending_control_.clear();
   multiport_negotiated_ = false;

@@ -11,7 +11,10 @@
 // taken while the guest has posted receive buffers on the port, otherwise the backend pauses
 // until the guest adds buffers (its room() is called then). A device with one port is the plain
 // console and offers no MULTIPORT, as before. Guest writes beyond 64 KiB per buffer, and writes to
-// a port without a backend, are dropped and counted; control messages the device has not sent
+// a port without a backend, are dropped and counted. A backend that cannot keep up says so
+// (PortBackend::canTake): the port's buffers then stay in the guest's ring until it has room, so
+// the guest's writer waits instead of losing output; at reset (and so at power-off) what is still
+// queued is written out; control messages the device has not sent
 // yet wait in a queue whose size is bounded by the ports (ConsoleControl answers each driver
 // message once).
 #pragma once
@@ -28,6 +31,7 @@
 #include "devices/ConsoleControl.h"
 #include "devices/ConsolePort.h"
 #include "kvm/Log.h"
+#include "virtio/QueueProcessing.h"
 #include "virtio/VirtioDevice.h"
 
 namespace ember::devices {
@@ -85,6 +89,10 @@ class VirtioConsole : public virtio::VirtioDevice {
   bool live(uint32_t port) const;  // active, and the port's queues exist in the negotiation
   std::optional<uint32_t> portOfQueue(uint16_t queue) const;
   void transmitLocked(uint32_t port);
+  Result<void> writeChainLocked(PortBackend& backend, const GuestMemory& mem,
+                                const virtio::ChainBuffers& bufs, std::vector<uint8_t>& bytes);
+  void outputRoom(uint32_t port);
+  void writeHeldOutputLocked();
   void controlFromDriverLocked(std::vector<std::pair<PortBackend*, bool>>& opened);
   void sendControlLocked();
   void queueControlLocked(ControlMessage message);

@@ -104,7 +104,9 @@ struct RecordingPort : PortBackend {
   void room() override { ++rooms; }
   void guestOpen(bool o) override { guest_open.push_back(o); }
   bool hostOpen() const override { return open; }
+  bool canTake() override { return take; }
   bool open;
+  bool take = true;  // false: a backend whose output is full
   PortHost* host = nullptr;
   std::string written;
   int rooms = 0;
@@ -275,6 +277,40 @@ TEST(VirtioConsoleMultiport, DataOnNamedPortsAndTheGuestOpeningThem) {
   r.sendControl(2, kPortOpen, 0);
   EXPECT_EQ(r.port_b->guest_open, (std::vector<bool>{true, false}));
   EXPECT_FALSE(r.console->guestOpen(2));
+}
+
+// Flow control: while a port's backend cannot take output, the guest's buffers stay in its ring
+// (not used, so its writer waits); outputRoom() has them written and used, in order; what is
+// still queued at a reset is written out without touching guest memory.
+TEST(VirtioConsoleMultiport, ABackendWithoutRoomLeavesTheGuestsBuffersQueued) {
+  MultiportRig r;
+  r.init();
+  r.bringUp();
+  r.port_a->take = false;
+  for (const char* text : {"one ", "two "}) {
+    uint64_t a = r.q(5).alloc(4);
+    writeBytes(r.h.mem, a, bytes(text));
+    r.q(5).post({{a, 4, false}});
+  }
+  r.h.kickModern(5);
+  EXPECT_EQ(r.port_a->written, "");
+  EXPECT_FALSE(r.q(5).popUsed()) << "a buffer was used while the backend had no room";
+  r.port_a->take = true;
+  r.port_a->host->outputRoom();
+  EXPECT_EQ(r.port_a->written, "one two ");
+  EXPECT_EQ(r.q(5).drainUsed().size(), 2u);
+
+  r.port_a->take = false;
+  uint64_t last = r.q(5).alloc(5);
+  writeBytes(r.h.mem, last, bytes("last\n"));
+  r.q(5).post({{last, 5, false}});
+  r.h.kickModern(5);
+  EXPECT_EQ(r.port_a->written, "one two ");
+  r.h.commonWrite(virtio::common::kDeviceStatus, 1, 0);  // the driver resets the device
+  EXPECT_EQ(r.port_a->written, "one two last\n");
+  EXPECT_FALSE(r.q(5).popUsed()) << "guest memory written after the reset";
+  r.port_a->host->outputRoom();  // after the reset: nothing to serve, nothing happens
+  EXPECT_EQ(r.port_a->written, "one two last\n");
 }
 
 TEST(Hostile, ConsoleControlQueueFloodsAndBadPortsFromTheDriver) {

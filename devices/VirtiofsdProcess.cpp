@@ -60,18 +60,20 @@ namespace {
 }  // namespace
 
 Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::string& dir,
-                                                                  bool readonly, int log_fd) {
+                                                                  bool readonly, int log_fd,
+                                                                  const std::string& label) {
+  const std::string what = label.empty() ? "--fs " + dir : label;
   std::string exe = binary();
   if (::access(exe.c_str(), X_OK) != 0) {
     return makeError(Errc::NotFound,
-                     "--fs {}: virtiofsd is not at {} (install qemu-system-common, or set "
+                     "{}: virtiofsd is not at {} (install qemu-system-common, or set "
                      "EMBER_VIRTIOFSD to its path)",
-                     dir, exe);
+                     what, exe);
   }
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
       ::access(dir.c_str(), R_OK | X_OK) != 0) {
-    return makeError(Errc::NotFound, "--fs {}: not a directory ember can read", dir);
+    return makeError(Errc::NotFound, "{}: not a directory ember can read", what);
   }
   // The socket, in a private directory that is gone again before this returns.
   const char* runtime = std::getenv("XDG_RUNTIME_DIR");
@@ -80,7 +82,7 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
   std::vector<char> tmp(tmpl.begin(), tmpl.end());
   tmp.push_back('\0');
   if (::mkdtemp(tmp.data()) == nullptr) {
-    return Error::fromErrno(Errc::Io, fmt::format("--fs {}: mkdtemp {}", dir, tmpl));
+    return Error::fromErrno(Errc::Io, fmt::format("{}: mkdtemp {}", what, tmpl));
   }
   std::string sock_dir = tmp.data(), sock_path = sock_dir + "/vhost-user.sock";
   auto cleanup = [&] {
@@ -90,7 +92,7 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
   auto listening = listenUnixSocket(sock_path, 1, /*nonblocking=*/false);
   if (!listening) {
     cleanup();
-    return makeError(listening.error().code, "--fs {}: the vhost-user socket: {}", dir,
+    return makeError(listening.error().code, "{}: the vhost-user socket: {}", what,
                      listening.error().message);
   }
   UniqueFd listener = std::move(*listening);
@@ -109,7 +111,7 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
   if (pid < 0) {
     int err = errno;
     cleanup();
-    return Error::fromErrno(Errc::Io, fmt::format("--fs {}: fork", dir), err);
+    return Error::fromErrno(Errc::Io, fmt::format("{}: fork", what), err);
   }
   if (pid == 0) {
     execVirtiofsd(exe, dir, readonly, listener.get(), log_fd, argv);
@@ -120,10 +122,10 @@ Result<std::unique_ptr<VirtiofsdProcess>> VirtiofsdProcess::start(const std::str
   auto conn = connectUnixSocket(sock_path);
   cleanup();
   if (!conn) {
-    return makeError(conn.error().code, "--fs {}: virtiofsd: {}", dir, conn.error().message);
+    return makeError(conn.error().code, "{}: virtiofsd: {}", what, conn.error().message);
   }
   child->socket_ = std::move(*conn);
-  log::debug("--fs {}: virtiofsd started (pid {}{})", dir, pid, readonly ? ", read-only" : "");
+  log::debug("{}: virtiofsd started (pid {}{})", what, pid, readonly ? ", read-only" : "");
   return child;
 }
 

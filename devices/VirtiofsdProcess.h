@@ -28,9 +28,11 @@ class VirtiofsdProcess {
 
   // The binary: $EMBER_VIRTIOFSD, else kDefaultBinary.
   static std::string binary();
-  // `log_fd`: where the child's stdout and stderr go (-1: ember's stderr).
+  // `log_fd`: where the child's stdout and stderr go (-1: ember's stderr). `label` starts every
+  // error message: the option the user gave (default "--fs DIR").
   static Result<std::unique_ptr<VirtiofsdProcess>> start(const std::string& dir, bool readonly,
-                                                         int log_fd = -1);
+                                                         int log_fd = -1,
+                                                         const std::string& label = "");
   ~VirtiofsdProcess();
   VirtiofsdProcess(const VirtiofsdProcess&) = delete;
   VirtiofsdProcess& operator=(const VirtiofsdProcess&) = delete;

@@ -39,10 +39,17 @@ Result<ChainBuffers> collectOrReturn(SplitQueue& q, DescriptorChain& chain);
 // Pops every available chain into `handle(DescriptorChain&)`, then re-arms notifications and
 // repeats while buffers arrived meanwhile. Stops (without error) when `size` chains are in
 // flight: completions will call it again. An error is a ring-protocol violation.
-template <typename Handle>
-Result<void> drainAvailable(SplitQueue& q, Handle&& handle) {
+//
+// With `more`, asked before each pop: false stops at once, leaving the rest of the ring where
+// it is and notifications as they are; the device serves the queue again when it can take more
+// (flow control toward a slow host side).
+template <typename Handle, typename More>
+Result<void> drainAvailable(SplitQueue& q, Handle&& handle, More&& more) {
   for (;;) {
     for (;;) {
+      if (!more()) {
+        return {};
+      }
       auto chain = EMBER_TRY(q.pop());
       if (!chain) {
         break;
@@ -52,11 +59,16 @@ Result<void> drainAvailable(SplitQueue& q, Handle&& handle) {
     if (q.inFlight() >= q.size()) {
       return {};
     }
-    bool more = EMBER_TRY(q.armNotification());
-    if (!more) {
+    bool arrived = EMBER_TRY(q.armNotification());
+    if (!arrived) {
       return {};
     }
   }
+}
+
+template <typename Handle>
+Result<void> drainAvailable(SplitQueue& q, Handle&& handle) {
+  return drainAvailable(q, std::forward<Handle>(handle), [] { return true; });
 }
 
 // For devices that fill the driver's buffers with host data as it comes (console input, control
@@ -86,26 +98,37 @@ inline ChainOutcome keepChain() {
 // round if it asked to be (queueUsed decides, with EVENT_IDX), and a ring-protocol violation,
 // from the ring or from `handle`, sets DEVICE_NEEDS_RESET. The caller holds the device's lock.
 // Returns false after such a violation.
-template <typename Handle>
-bool serveQueue(Activation& act, uint16_t index, Handle&& handle) {
+//
+// serveQueueWhile() asks `more()` before each chain (drainAvailable's flow control).
+template <typename Handle, typename More>
+bool serveQueueWhile(Activation& act, uint16_t index, More&& more, Handle&& handle) {
   SplitQueue* q = act.queue(index);
   if (q == nullptr) {
     return true;
   }
-  auto r = drainAvailable(*q, [&](DescriptorChain& chain) -> Result<void> {
-    auto bufs = EMBER_TRY(collectOrReturn(*q, chain));
-    std::optional<uint32_t> used = EMBER_TRY(handle(bufs));
-    if (used) {
-      EMBER_TRY(q->pushUsed(bufs.head, *used));
-    }
-    return {};
-  });
+  auto r = drainAvailable(
+      *q,
+      [&](DescriptorChain& chain) -> Result<void> {
+        auto bufs = EMBER_TRY(collectOrReturn(*q, chain));
+        std::optional<uint32_t> used = EMBER_TRY(handle(bufs));
+        if (used) {
+          EMBER_TRY(q->pushUsed(bufs.head, *used));
+        }
+        return {};
+      },
+      std::forward<More>(more));
   act.host->queueUsed(index, *q);
   if (!r) {
     act.host->needsReset(r.error().message);
     return false;
   }
   return true;
+}
+
+template <typename Handle>
+bool serveQueue(Activation& act, uint16_t index, Handle&& handle) {
+  return serveQueueWhile(
+      act, index, [] { return true; }, std::forward<Handle>(handle));
 }
 
 }  // namespace ember::virtio

@@ -170,7 +170,7 @@ Result<std::unique_ptr<ExecSession>> ExecSession::prepare(const ExecRequest& req
 
 Result<void> ExecSession::planFileSystems(const ExecHost& host) {
   std::string root = EMBER_TRY(readableDirectory(request_.root, "--root"));
-  config_.filesystems.push_back(FsConfig{root, "", kRootTag, !request_.rw});
+  config_.filesystems.push_back(FsConfig{root, "", kRootTag, !request_.rw, "--root " + root});
   job_.root_tag = kRootTag;
   job_.root_access = request_.rw ? init::Access::ReadWrite : init::Access::ReadOnly;
   for (size_t i = 0; i < request_.shares.size(); ++i) {
@@ -183,7 +183,7 @@ Result<void> ExecSession::planFileSystems(const ExecHost& host) {
                        share.host);
     }
     std::string tag = fmt::format("ember-share{}", i);
-    config_.filesystems.push_back(FsConfig{dir, "", tag, share.readonly});
+    config_.filesystems.push_back(FsConfig{dir, "", tag, share.readonly, "--share " + dir});
     job_.shares.push_back(init::ExecShare{
         tag, guest, share.readonly ? init::Access::ReadOnly : init::Access::ReadWrite});
   }

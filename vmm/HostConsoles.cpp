@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "devices/ConsoleOutputPort.h"
 #include "devices/FilePort.h"
 #include "devices/SocketPort.h"
 #include "kvm/Log.h"
@@ -59,11 +60,12 @@ Result<std::optional<std::vector<devices::VirtioConsole::Port>>> HostConsoles::v
         backend = std::move(port);
         break;
       }
+      // Output-only ports wait for a slow reader instead of dropping (ConsoleOutputPort).
       case SerialPortConfig::Kind::Stdout:
-        backend = std::make_unique<devices::StreamPort>(writer(stdout_.get()));
+        backend = std::make_unique<devices::ConsoleOutputPort>(*stdout_);
         break;
       case SerialPortConfig::Kind::Stderr:
-        backend = std::make_unique<devices::StreamPort>(writer(stderr_.get()));
+        backend = std::make_unique<devices::ConsoleOutputPort>(*stderr_);
         break;
       case SerialPortConfig::Kind::File:
         backend = EMBER_TRY(devices::FilePort::create(p.path));

@@ -262,7 +262,7 @@ Result<void> Machine::addFileSystem(const FsConfig& fs) {
       }
     }
     virtiofsd_.push_back(EMBER_TRY(devices::VirtiofsdProcess::start(
-        fs.dir, fs.readonly, backend_log_.valid() ? backend_log_.get() : -1)));
+        fs.dir, fs.readonly, backend_log_.valid() ? backend_log_.get() : -1, fs.option)));
     child = virtiofsd_.back().get();
     socket = child->takeSocket();
     backend = child->describe();
@@ -282,8 +282,10 @@ Result<void> Machine::addFileSystem(const FsConfig& fs) {
       if (auto status = child->exitStatus()) why = fmt::format(" ({} {})", backend, *status);
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    return makeError(dev.error().code, "--fs {}: {}{}", fs.dir.empty() ? fs.socket : fs.dir,
-                     dev.error().message, why);
+    std::string what = !fs.option.empty() ? fs.option
+                       : fs.dir.empty()   ? "--fs socket=" + fs.socket
+                                          : "--fs " + fs.dir;
+    return makeError(dev.error().code, "{}: {}{}", what, dev.error().message, why);
   }
   log::debug("virtio-fs {}: {}{}", fs.tag, backend, fs.readonly ? " (read-only)" : "");
   return addVirtioDevice(std::move(*dev), true);

@@ -32,6 +32,7 @@ struct FsConfig {
   std::string socket;  // a running backend's vhost-user socket
   std::string tag;
   bool readonly = false;
+  std::string option;  // how the user asked for it, for messages (empty: "--fs DIR")
 };
 
 // --serial-port NAME=stdio|file:PATH|socket:PATH: a named virtio-console port.
