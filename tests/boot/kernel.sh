@@ -8,7 +8,9 @@
 #   LINUX_RELEASE  the kernel release, e.g. 6.1.0-50-cloud-amd64
 #   LINUX_BZIMAGE  the bzImage (the L1 kernel QEMU boots)
 #   LINUX_VMLINUX  the uncompressed ELF extracted from it (the kernel Ember boots)
-#   LINUX_MODULES  the release's module tree (lib/modules/<release>/kernel)
+#   LINUX_MODULES  the release's module tree (lib/modules/<release>/kernel); its parent also
+#                  holds modules.dep, which the package leaves to the installing machine's
+#                  depmod, made here with `depmod -b` (for ember exec, which reads it)
 
 # shellcheck source=../../tools/linux-version
 source "$EMBER_ROOT/tools/linux-version"
@@ -118,6 +120,17 @@ linux_prepare_locked() {
   if [[ ! -f "$LINUX_VMLINUX" ]]; then
     log "extracting vmlinux from $(basename "$LINUX_BZIMAGE")"
     linux_extract_vmlinux "$LINUX_BZIMAGE" "$LINUX_VMLINUX"
+  fi
+  # A Debian kernel package ships modules.order and modules.builtin; modules.dep is written by
+  # depmod when the package is installed (its postinst). depmod writes each index to a temporary
+  # file and renames it, so a modules.dep that exists is whole (its other indexes go unused).
+  if [[ ! -f "$tree/lib/modules/$LINUX_RELEASE/modules.dep" ]]; then
+    log "making modules.dep for $LINUX_RELEASE (depmod -b)"
+    # depmod is in /sbin (kmod), which a user's PATH may lack.
+    if ! PATH="$PATH:/usr/sbin:/sbin" depmod -b "$tree" "$LINUX_RELEASE"; then
+      log "error: depmod -b $tree $LINUX_RELEASE failed"
+      return 1
+    fi
   fi
 }
 

@@ -1,7 +1,8 @@
 """The initramfs images of a boot, made by tests/boot/build-initramfs: the guest's (busybox, its
 virtio modules, tests/boot/l2-init), and for --l1 the L1's: tests/boot/l1-init, the KVM modules,
 the monitor (ember, or QEMU with its libraries and firmware), the guest's kernel and initramfs,
-and /ember/args, the monitor's arguments one per line."""
+and /ember/args, the monitor's arguments one per line; for --exec-suite the L1 of the `ember
+exec` suite (execsuite)."""
 from __future__ import annotations
 
 import shutil
@@ -9,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
+from . import execsuite, qemu
 from . import plan as plan_
-from . import qemu
 from .output import Fail, UsageError
 from .shell import ROOT, Kernel
 
@@ -81,15 +82,25 @@ def net_settings() -> str:
             f"bytes={plan_.NET_BYTES}\n")
 
 
+def with_libraries(binary: Path, dest: Optional[str] = None) -> list[tuple[str, str]]:
+    """The binary (at DEST, default its own path) and the shared libraries ldd finds for it and
+    the loader, each at its own path: the L1 has no other copy of them."""
+    if not binary.is_file():
+        raise Fail(f"no {binary}")
+    ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL)
+    if "not found" in ldd.stdout:
+        raise Fail(f"ldd {binary}: a library is missing:\n{ldd.stdout}")
+    return [(str(binary), dest or str(binary))] + [(lib, lib) for lib in ldd_libraries(ldd.stdout)]
+
+
 def _qemu_files(work: Path) -> list[tuple[str, str]]:
     """QEMU, the shared libraries it links (and the loader) and the firmware microvm loads, at
     the paths it was built for; /ember/monitor tells l1-init to run it instead of ember."""
     binary = shutil.which(qemu.QEMU)
     if binary is None:
         raise Fail(f"no {qemu.QEMU} on PATH")
-    ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    files = [(binary, "/usr/bin/qemu-system-x86_64")]
-    files += [(lib, lib) for lib in ldd_libraries(ldd.stdout)]
+    files = with_libraries(Path(binary), "/usr/bin/qemu-system-x86_64")
     files += [(str(FIRMWARE_DIR / fw), str(FIRMWARE_DIR / fw)) for fw in QEMU_FIRMWARE
               if (FIRMWARE_DIR / fw).exists()]
     (work / "monitor").write_text("/usr/bin/qemu-system-x86_64\n")
@@ -126,3 +137,11 @@ def is_dynamic(binary: str) -> bool:
     return subprocess.run(["ldd", binary], capture_output=True,
                           stdin=subprocess.DEVNULL).returncode == 0
 
+
+def l1_exec(work: Path, kernel: Kernel, ember: str, verbose: bool) -> Path:
+    """The L1 of tools/linux-boot --exec-suite: the KVM modules, ember, virtiofsd with its
+    libraries, and what execsuite.files lists (the kernel, its modules directory, l1-exec)."""
+    files = (_ember_file(work, ember) + with_libraries(execsuite.VIRTIOFSD)
+             + execsuite.files(work, kernel, verbose))
+    return build(work / "l1-initramfs.cpio", ROOT / "tests/boot/l1-init", kernel.modules,
+                 list(L1_KVM), files)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import (consoles, flake, hostchecks, images, initramfs, options, plan as plan_, proc, qemu,
-               record, shell, summary, watchdog)
+from . import (consoles, execsuite, flake, hostchecks, images, initramfs, options, plan as plan_,
+               proc, qemu, record, retry, shell, summary, watchdog)
 from .output import Fail, UsageError, header_comment, log
 
 ENTRY = shell.ROOT / "tools/linux-boot"
@@ -131,11 +131,58 @@ def show_log(path: Path, title: str, verbose: bool) -> None:
     sys.stderr.flush()
 
 
+def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -> int:
+    """--exec-suite: one L1 runs tests/boot/l1-exec, whose report is on its second serial port
+    (the l2-console log). Its checks are the verdict's guest report, its FLAKE lines (runs it
+    tried again) are reported as retries, and its measurements are shown."""
+    l1_initramfs = initramfs.l1_exec(work, kernel, o.ember, o.verbose)
+    log(f"running the ember exec suite on Linux {kernel.release} inside an emulated-SVM L1 "
+        f"(QEMU TCG, timeout {o.timeout} s)")
+    start = time.monotonic()
+    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
+                          logs.l2_console, [])
+    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console},
+                                  watchdog.rules("l1", execsuite.MONITOR))
+    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
+    elapsed = time.monotonic() - start
+    if r.status != 0:
+        sys.stderr.write(consoles.read(work / "qemu.out"))
+    logs.l1_console.touch()
+    l1 = consoles.read(logs.l1_console)
+    report = execsuite.parse(consoles.read(logs.l2_console))
+    problems = [] if not report.summary or report.consistent() else [
+        f"the suite's summary '{report.summary}' does not count its {len(report.results)} "
+        "PASS and FAIL lines"]
+    verdict = flake.classify(flake.Boot("l1", execsuite.MONITOR, r.status, r.stop, l1,
+                                        consoles.ember_status(l1), report.summary,
+                                        host_failed=len(problems), host_total=1))
+    if report.text:
+        print(report.text)
+    for f in report.flakes:
+        print(f"{retry.PREFIX}ember exec suite: {f}; tried again in the same L1", file=sys.stderr,
+              flush=True)
+    problems = list(verdict.problems) + problems
+    if o.verbose or problems:
+        show_log(logs.l1_console, "the L1's console", o.verbose or not report.summary)
+    timing = summary.timing(elapsed, execsuite.MONITOR, consoles.l1_up(l1), consoles.monitor_ran(l1))
+    if report.values:
+        log(f"exec: {execsuite.measurements(report)}")
+    what = plan_.title(o)
+    if problems:
+        log(f"{what} FAILED ({timing}): {'; '.join(problems)}")
+        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.* (l2-console.log: the suite's report)")
+        return verdict.status if verdict.status != flake.PASSED else flake.FAILED
+    log(f"{what} passed ({timing})")
+    return flake.PASSED
+
+
 def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
     logs = Logs(Path(o.cache) / "logs", plan_.variant(o))
     logs.dir.mkdir(parents=True, exist_ok=True)
     for f in (logs.l2_console, logs.ember_log, logs.l1_console, logs.record):
         f.unlink(missing_ok=True)
+    if o.exec_suite:
+        return exec_suite(o, kernel, work, logs)
     imgs = images.make(work) if o.devices else None
     p = plan_.make(o, imgs)
     l2_initramfs = initramfs.guest(work, kernel, p)
@@ -227,9 +274,11 @@ def run_main(argv: list[str]) -> int:
         if not (path.is_file() or path.is_block_device()):
             raise Fail(f"--disk {spec}: {path} is not a regular file or block device on this "
                        "machine")
-    packages = ["busybox-static", "cpio", "lz4"]
+    packages = ["busybox-static", "cpio", "lz4", "kmod"]
     if o.mode == "l1" or o.monitor == "qemu":
         packages.append("qemu-system-x86")
+    if o.exec_suite:
+        packages.append("qemu-system-common")  # virtiofsd
     cache = Path(o.cache)
     shell.ensure_packages(packages, cache)
     kernel = shell.linux_prepare(cache)

@@ -23,6 +23,7 @@ class Options:
     ioeventfd: str = "on"
     devices: bool = True
     net_balloon: bool = False
+    exec_suite: bool = False
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -54,7 +55,7 @@ _FLAGS = {
     "--l1": ("mode", "l1"), "--direct": ("mode", "direct"), "--auto": ("mode", "auto"),
     "--verbose": ("verbose", True), "--keep": ("keep", True), "--legacy": ("legacy", True),
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
-    "--rng": ("user_rng", True),
+    "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
 }
 
 
@@ -108,6 +109,11 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
         raise UsageError(f"--ioeventfd wants on or off, got '{o.ioeventfd}'")
     if o.monitor not in ("ember", "qemu"):
         raise UsageError(f"--monitor wants ember or qemu, got '{o.monitor}'")
+    if o.exec_suite and (o.net_balloon or o.monitor != "ember" or o.legacy or o.ioeventfd != "on"
+                         or not o.devices or o.user_rng or o.user_disks or o.ember_args
+                         or o.user_cmdline or o.log_level):
+        raise UsageError("--exec-suite runs its own `ember exec` cases: no other boot option "
+                         "(only --ember, --cache, --timeout, --verbose, --keep, --l1)")
     if o.monitor == "qemu" and (o.devices or o.net_balloon or o.user_rng or o.user_disks
                                 or o.other_ember_args):
         raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
@@ -117,9 +123,13 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
 
 
 def resolve_mode(o: Options, hardware_virt: bool) -> None:
-    """--auto becomes --direct with VMX or SVM, --l1 otherwise; --net-balloon needs the L1."""
+    """--auto becomes --direct with VMX or SVM, --l1 otherwise (always with --exec-suite);
+    --net-balloon needs the L1."""
+    if o.exec_suite and o.mode == "direct":
+        raise UsageError("--exec-suite runs in the L1 (its / a tmpfs that ember exec shares): "
+                         "it needs --l1 (or --auto)")
     if o.mode == "auto":
-        o.mode = "direct" if hardware_virt else "l1"
+        o.mode = "l1" if o.exec_suite else "direct" if hardware_virt else "l1"
     if o.net_balloon and o.mode != "l1":
         raise UsageError("--net-balloon runs the tap's other end inside the L1: it needs --l1 "
                          "(or --auto choosing it)")

@@ -57,7 +57,8 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
     return [(not o.devices, "-bare", " --no-devices"), (o.legacy, "-legacy", " --legacy"),
             (o.ioeventfd == "off", "-ioeventfd-off", " --ioeventfd=off"),
             (o.net_balloon, "-net-balloon", " --net-balloon"),
-            (o.monitor == "qemu", "-qemu", " --monitor qemu")]
+            (o.monitor == "qemu", "-qemu", " --monitor qemu"),
+            (o.exec_suite, "-exec-suite", " --exec-suite")]
 
 
 def variant(o: Options) -> str:
