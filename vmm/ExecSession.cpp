@@ -128,8 +128,13 @@ ExecOutcome execOutcome(const devices::ExitRequest& exit, const std::optional<st
     default:
       break;
   }
+  // Only the first line counts; text without a newline is parsed whole, so that the reason says
+  // the line is unfinished (the file is read no further than kMaxStatusBytes).
   std::string first_line;
-  if (status) first_line = status->substr(0, status->find('\n') + 1);
+  if (status) {
+    size_t newline = status->find('\n');
+    first_line = newline == std::string::npos ? *status : status->substr(0, newline + 1);
+  }
   std::string parse_error;
   std::optional<init::ExecStatus> parsed;
   if (!first_line.empty()) parsed = init::ExecStatus::parse(first_line, &parse_error);
@@ -298,9 +303,10 @@ ExecOutcome ExecSession::finish(const devices::ExitRequest& exit) {
   bool have_log = !kernel_log_.empty() && ::stat(kernel_log_.c_str(), &st) == 0 && st.st_size > 0;
   ExecOutcome outcome =
       execOutcome(exit, readStatusFile(status_file_), have_log ? kernel_log_ : "", request_.argv);
-  if (outcome.status == kExitSetupFailed || outcome.status == kExitPanicked) {
-    if (request_.log.empty() && !request_.verbose) scratch_.keep();
-  }
+  // Kept only when the line points at the log in it: a start-up error before the guest wrote
+  // anything leaves nothing behind.
+  bool failed = outcome.status == kExitSetupFailed || outcome.status == kExitPanicked;
+  if (failed && have_log && request_.log.empty()) scratch_.keep();
   return outcome;
 }
 
