@@ -59,8 +59,9 @@ std::string joined(const std::vector<std::string>& words) {
   return out;
 }
 
-// The status port's file is the guest's writing: only its first kMaxStatusBytes are read (the
-// one line the init writes is far shorter; ExecStatus::parse judges the rest).
+// The status port's file is the guest's writing: it takes only the first kMaxStatusBytes (so that
+// the guest cannot fill $TMPDIR through it), and only they are read (the one line the init writes
+// is far shorter; ExecStatus::parse judges the rest).
 constexpr size_t kMaxStatusBytes = 4096;
 
 std::optional<std::string> readStatusFile(const std::string& path) {
@@ -282,7 +283,7 @@ void ExecSession::planMachine() {
   config_.serial_ports = {
       {kStdoutPort, SerialPortConfig::Kind::Stdout, ""},
       {kStderrPort, SerialPortConfig::Kind::Stderr, ""},
-      {kStatusPort, SerialPortConfig::Kind::File, status_file_},
+      {kStatusPort, SerialPortConfig::Kind::File, status_file_, kMaxStatusBytes},
   };
   if (request_.verbose) {
     config_.serial_log = "-";

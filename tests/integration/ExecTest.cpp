@@ -197,9 +197,12 @@ TEST_F(Exec, AStatusWithoutANewlineIs125) {
 }
 
 TEST_F(Exec, AnEightKibStatusIs125) {
-  // 512 x 16 bytes and no newline: more than ember reads of the status port's file.
+  // 512 x 16 bytes and no newline: more than the status port's file takes, or ember reads.
   expectGuestFailure(exec("ember.status:0123456789abcdef", {}, " ports.repeat=512"),
                      "does not end in a newline");
+  auto dirs = scratchDirs();
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_EQ(readFile(dirs[0] + "/status").size(), 4096u) << "the guest's flood is cut at 4 KiB";
 }
 
 TEST_F(Exec, NoStatusAtAllIs125) {
