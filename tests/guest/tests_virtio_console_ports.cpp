@@ -31,7 +31,7 @@ constexpr size_t kMaxName = 64;
 constexpr uint16_t kCtrlBufs = 16;
 constexpr uint32_t kCtrlBufLen = 256;  // 8-byte header + a name (ember's are at most 64 bytes)
 constexpr uint32_t kQuietMs = 1000;    // no control message for this long: the device is done
-constexpr size_t kTextPages = 8;       // the largest TEXT (after ports.repeat): 32 KiB
+constexpr size_t kTextPages = 16;      // the largest TEXT (after ports.repeat): 64 KiB
 constexpr size_t kSpecLen = 1024;
 
 struct Port {
