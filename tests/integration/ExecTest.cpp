@@ -162,6 +162,18 @@ TEST_F(Exec, TheCommandsOutputsAndExitStatusPassThrough) {
   EXPECT_TRUE(scratchDirs().empty()) << "the scratch directory is removed after a run that worked";
 }
 
+TEST_F(Exec, AFullBufferOfOutputArrivesWhole) {
+  // 64 KiB in one transmit buffer, the most ember takes in one; the status is repeated too, and
+  // only its first line counts.
+  auto r = exec("ember.stdout:0123456789abcdef,ember.status:exit%200%0a", {}, " ports.repeat=4096");
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::string expected;
+  for (int i = 0; i < 4096; ++i) expected += "0123456789abcdef";
+  EXPECT_EQ(r.out.size(), expected.size());
+  EXPECT_TRUE(r.out == expected) << "the bytes in order";
+}
+
 TEST_F(Exec, ASignalIs128PlusItsNumber) {
   auto r = exec("ember.status:signal%209%0a");
   ASSERT_FALSE(r.timed_out) << describe(r);
