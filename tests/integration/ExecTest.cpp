@@ -63,15 +63,14 @@ std::vector<int> virtiofsdFor(const std::string& dir) {
   return out;
 }
 
-class Exec : public ::testing::Test {
+// $TMPDIR is a TempDir of the test's, where ember exec makes its scratch directory.
+class ExecSetupError : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::access(kVirtiofsd, X_OK) != 0) GTEST_SKIP() << kVirtiofsd << " is not installed";
-    if (::geteuid() != 0) GTEST_SKIP() << "virtiofsd needs root";
     const char* old = std::getenv("TMPDIR");
     if (old != nullptr) saved_tmpdir_ = old;
     had_tmpdir_ = old != nullptr;
-    ::setenv("TMPDIR", tmp.path().c_str(), 1);  // ember exec's scratch directory goes here
+    ::setenv("TMPDIR", tmp.path().c_str(), 1);
   }
   void TearDown() override {
     if (had_tmpdir_) {
@@ -147,6 +146,16 @@ class Exec : public ::testing::Test {
  private:
   std::string saved_tmpdir_;
   bool had_tmpdir_ = false;
+};
+
+// Runs that boot the test guest, with virtiofsd serving the root.
+class Exec : public ExecSetupError {
+ protected:
+  void SetUp() override {
+    ExecSetupError::SetUp();
+    if (::access(kVirtiofsd, X_OK) != 0) GTEST_SKIP() << kVirtiofsd << " is not installed";
+    if (::geteuid() != 0) GTEST_SKIP() << "virtiofsd needs root";
+  }
 };
 
 const std::string kOutAndErr = "ember.stdout:out%0a,ember.stderr:err%0a,";
@@ -267,38 +276,38 @@ TEST_F(Exec, NoVirtiofsdOutlivesEmber) {
 }
 
 // Host-side set-up errors: 125 and one line, before or instead of a guest.
-TEST_F(Exec, NoVirtiofsdIsOneLine) {
+TEST_F(ExecSetupError, NoVirtiofsdIsOneLine) {
   ::setenv("EMBER_VIRTIOFSD", "/nonexistent/virtiofsd", 1);
   auto r = exec("ember.status:exit%200%0a");
   ::unsetenv("EMBER_VIRTIOFSD");
   expectSetupError(r, "virtiofsd");
 }
 
-TEST_F(Exec, ARootThatDoesNotExistIsOneLine) {
+TEST_F(ExecSetupError, ARootThatDoesNotExistIsOneLine) {
   expectSetupError(exec("ember.status:exit%200%0a", {"--root", "/nonexistent"}), "/nonexistent");
 }
 
-TEST_F(Exec, AKernelThatIsNoBzImageNeedsModules) {
+TEST_F(ExecSetupError, AKernelThatIsNoBzImageNeedsModules) {
   expectSetupError(runEmber({"exec", "--kernel", EMBER_TESTGUEST, "--append",
                              "tests=virtio-console-ports", "--", "true"}),
                    "--modules");
 }
 
-TEST_F(Exec, AModulesDirectoryWithoutModulesDepIsOneLine) {
+TEST_F(ExecSetupError, AModulesDirectoryWithoutModulesDepIsOneLine) {
   std::string modules = tmp.file("modules");
   ASSERT_EQ(::mkdir(modules.c_str(), 0755), 0);
   auto r = runEmber({"exec", "--kernel", EMBER_TESTGUEST, "--modules", modules, "--", "true"});
   expectSetupError(r, "modules.dep");
 }
 
-TEST_F(Exec, NoCommandWithoutATerminalIsOneLine) {
+TEST_F(ExecSetupError, NoCommandWithoutATerminalIsOneLine) {
   ProcessOptions o;
   o.stdin_data = "";  // a pipe, not a terminal
   expectSetupError(runEmber({"exec", "--kernel", EMBER_TESTGUEST, "--modules", "none"}, o),
                    "no command given");
 }
 
-TEST_F(Exec, AnUnknownOptionIsOneLine) {
+TEST_F(ExecSetupError, AnUnknownOptionIsOneLine) {
   expectSetupError(
       runEmber({"exec", "--kernel", EMBER_TESTGUEST, "--no-such-option", "--", "true"}),
       "--no-such-option");
