@@ -36,6 +36,27 @@ TEST(FilePort, HoldsWhatTheGuestWrote) {
   ::unlink(tmpl);
 }
 
+TEST(FilePort, ALimitKeepsTheFirstBytesAndCountsTheRest) {
+  char tmpl[] = "/tmp/ember-fileport-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  {
+    auto port = FilePort::create(tmpl, 8);
+    ASSERT_TRUE(port) << port.error().message;
+    (*port)->write(bytes("exit "));
+    (*port)->write(bytes("7\nexit 9\n"));
+    (*port)->write(bytes("more"));
+    EXPECT_EQ((*port)->droppedBytes(), 10u);
+    EXPECT_EQ((*port)->failedBytes(), 0u);
+  }
+  std::ifstream in(tmpl);
+  std::stringstream s;
+  s << in.rdbuf();
+  EXPECT_EQ(s.str(), "exit 7\ne");
+  ::unlink(tmpl);
+}
+
 TEST(FilePort, APathThatCannotBeCreatedIsAnError) {
   auto port = FilePort::create("/nonexistent-ember-dir/port.log");
   ASSERT_FALSE(port);

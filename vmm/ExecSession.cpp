@@ -59,8 +59,9 @@ std::string joined(const std::vector<std::string>& words) {
   return out;
 }
 
-// The status port's file is the guest's writing: only its first kMaxStatusBytes are read (the
-// one line the init writes is far shorter; ExecStatus::parse judges the rest).
+// The status port's file is the guest's writing: it takes only the first kMaxStatusBytes (so that
+// the guest cannot fill $TMPDIR through it), and only they are read (the one line the init writes
+// is far shorter; ExecStatus::parse judges the rest).
 constexpr size_t kMaxStatusBytes = 4096;
 
 std::optional<std::string> readStatusFile(const std::string& path) {
@@ -128,8 +129,13 @@ ExecOutcome execOutcome(const devices::ExitRequest& exit, const std::optional<st
     default:
       break;
   }
+  // Only the first line counts; text without a newline is parsed whole, so that the reason says
+  // the line is unfinished (the file is read no further than kMaxStatusBytes).
   std::string first_line;
-  if (status) first_line = status->substr(0, status->find('\n') + 1);
+  if (status) {
+    size_t newline = status->find('\n');
+    first_line = newline == std::string::npos ? *status : status->substr(0, newline + 1);
+  }
   std::string parse_error;
   std::optional<init::ExecStatus> parsed;
   if (!first_line.empty()) parsed = init::ExecStatus::parse(first_line, &parse_error);
@@ -277,7 +283,7 @@ void ExecSession::planMachine() {
   config_.serial_ports = {
       {kStdoutPort, SerialPortConfig::Kind::Stdout, ""},
       {kStderrPort, SerialPortConfig::Kind::Stderr, ""},
-      {kStatusPort, SerialPortConfig::Kind::File, status_file_},
+      {kStatusPort, SerialPortConfig::Kind::File, status_file_, kMaxStatusBytes},
   };
   if (request_.verbose) {
     config_.serial_log = "-";
@@ -298,9 +304,10 @@ ExecOutcome ExecSession::finish(const devices::ExitRequest& exit) {
   bool have_log = !kernel_log_.empty() && ::stat(kernel_log_.c_str(), &st) == 0 && st.st_size > 0;
   ExecOutcome outcome =
       execOutcome(exit, readStatusFile(status_file_), have_log ? kernel_log_ : "", request_.argv);
-  if (outcome.status == kExitSetupFailed || outcome.status == kExitPanicked) {
-    if (request_.log.empty() && !request_.verbose) scratch_.keep();
-  }
+  // Kept only when the line points at the log in it: a start-up error before the guest wrote
+  // anything leaves nothing behind.
+  bool failed = outcome.status == kExitSetupFailed || outcome.status == kExitPanicked;
+  if (failed && have_log && request_.log.empty()) scratch_.keep();
   return outcome;
 }
 

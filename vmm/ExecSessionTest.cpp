@@ -149,6 +149,30 @@ TEST(ExecSession, TheScratchDirectoryGoesWithTheSession) {
   EXPECT_NE(::access(log.substr(0, log.rfind('/')).c_str(), F_OK), 0) << "left behind";
 }
 
+TEST(ExecSession, AFailureKeepsTheScratchDirectoryOnlyWhenItsLogHasSomething) {
+  Fixture f;
+  std::string log;
+  {
+    auto session = ExecSession::prepare(f.request, f.host);
+    ASSERT_TRUE(session.ok()) << session.error().message;
+    log = (*session)->kernelLog();
+    ExecOutcome o = (*session)->finish(ExitRequest::startupError("--fs /: virtiofsd is not at /x"));
+    EXPECT_EQ(o.status, 125);
+    EXPECT_EQ(o.message, "--fs /: virtiofsd is not at /x") << "no log to point at";
+  }
+  EXPECT_NE(::access(log.substr(0, log.rfind('/')).c_str(), F_OK), 0) << "left behind";
+  {
+    auto session = ExecSession::prepare(f.request, f.host);
+    ASSERT_TRUE(session.ok()) << session.error().message;
+    log = (*session)->kernelLog();
+    std::ofstream(log) << "the guest's console\n";
+    ExecOutcome o = (*session)->finish(ExitRequest::powerOff("guest powered off (ACPI S5)"));
+    EXPECT_EQ(o.status, 125);
+    EXPECT_CONTAINS(o.message, "(kernel log: " + log + ")");
+  }
+  EXPECT_EQ(::access(log.c_str(), F_OK), 0) << "the log the line points at is kept";
+}
+
 TEST(ExecSession, ACwdOutsideTheRootStartsAtSlashAndTheRootRwIsWrittenThrough) {
   Fixture f;
   f.host.cwd = f.dir.path();
@@ -303,6 +327,10 @@ TEST(ExecOutcome, FailuresOfEmberOrTheGuestAre125WithOneLine) {
     EXPECT_EQ(o.status, 125);
     EXPECT_CONTAINS(o.message, "the guest stopped (guest powered off (ACPI S5))");
     EXPECT_EQ(o.message.find('\n'), std::string::npos);
+  }
+  // Text with no newline (or none within what ember reads) is an unfinished line, said so.
+  for (const auto& status : {std::string("exit 7"), std::string(5000, 'x')}) {
+    EXPECT_CONTAINS(outcomeOf(off, status).message, "(status line does not end in a newline)");
   }
   ExecOutcome crash =
       outcomeOf(ExitRequest::vcpuCrash({0, "SHUTDOWN", std::nullopt}, "triple fault"), "");

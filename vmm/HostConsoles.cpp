@@ -68,7 +68,7 @@ Result<std::optional<std::vector<devices::VirtioConsole::Port>>> HostConsoles::v
         backend = std::make_unique<devices::ConsoleOutputPort>(*stderr_);
         break;
       case SerialPortConfig::Kind::File:
-        backend = EMBER_TRY(devices::FilePort::create(p.path));
+        backend = EMBER_TRY(devices::FilePort::create(p.path, p.limit));
         break;
       case SerialPortConfig::Kind::Socket:
         backend = EMBER_TRY(devices::SocketPort::create(p.path, loop));

@@ -40,7 +40,8 @@ struct SerialPortConfig {
   enum class Kind { Stdio, Stdout, Stderr, File, Socket };
   std::string name;
   Kind kind = Kind::Stdio;
-  std::string path;  // File, Socket
+  std::string path;    // File, Socket
+  uint64_t limit = 0;  // File: the most bytes the file takes (0: no limit)
 };
 
 struct MachineConfig {

@@ -18,6 +18,9 @@ void test_crash(TestResult& r);
 void test_sleep(TestResult& r);
 void test_reboot(TestResult& r);
 void test_pvpanic(TestResult& r);
+// A multiport virtio-console driven as Linux does, writing ports.write=
+// (tests_virtio_console_ports.cpp).
+void test_virtio_console_ports(TestResult& r);
 bool explicit_only();
 
 // Basic platform tests (tests_basic.cpp).

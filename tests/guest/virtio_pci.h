@@ -34,7 +34,7 @@ constexpr unsigned kFeatIndirectDesc = 28, kFeatEventIdx = 29, kFeatVersion1 = 3
 class VirtioPci {
  public:
   static constexpr uint16_t kNoVector = 0xffff;
-  static constexpr uint16_t kMaxQueues = 8;
+  static constexpr uint16_t kMaxQueues = 66;  // a 32-port virtio-console: 2 x (32 + 1)
 
   // Finds the registers of `face` (and the MSI-X capability), enables decoding and bus
   // mastering. The BARs must already have their final addresses.
