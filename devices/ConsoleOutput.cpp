@@ -1,11 +1,13 @@
 // Bounded, drop-counting console output with a writer thread.
 #include "devices/ConsoleOutput.h"
 
+#include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
+#include <string>
 #include <vector>
 
 namespace ember::devices {
@@ -28,8 +30,21 @@ void ConsoleOutput::write(std::span<const uint8_t> bytes) {
     size_t limit = 2 * capacity_;  // hasRoom()'s writers may overshoot the capacity
     size_t room = buffer_.size() < limit ? limit - buffer_.size() : 0;
     size_t n = std::min(room, bytes.size());
+    if (total_limit_ != 0) {
+      if (accepted_ >= total_limit_) {
+        dropped_ += bytes.size();
+        return;
+      }
+      n = static_cast<size_t>(std::min<uint64_t>(n, total_limit_ - accepted_));
+    }
     buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + n);
     dropped_ += bytes.size() - n;
+    accepted_ += n;
+    if (total_limit_ != 0 && accepted_ >= total_limit_) {
+      std::string cut =
+          fmt::format("\n[ember: output cut here, at its limit of {} bytes]\n", total_limit_);
+      buffer_.insert(buffer_.end(), cut.begin(), cut.end());
+    }
   }
   cv_.notify_one();
 }
@@ -52,6 +67,16 @@ int ConsoleOutput::addRoomCallback(std::function<void()> callback) {
 void ConsoleOutput::removeRoomCallback(int id) {
   std::lock_guard lock(callbacks_mutex_);
   room_callbacks_.erase(id);
+}
+
+void ConsoleOutput::setTotalLimit(uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  total_limit_ = bytes;
+}
+
+bool ConsoleOutput::cut() const {
+  std::lock_guard lock(mutex_);
+  return total_limit_ != 0 && accepted_ >= total_limit_;
 }
 
 uint64_t ConsoleOutput::dropped() const {

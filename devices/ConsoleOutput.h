@@ -41,6 +41,12 @@ class ConsoleOutput {
   // Waits up to `timeout_ms` for the buffer to drain; returns whether it did.
   bool flush(int timeout_ms);
   uint64_t dropped() const;
+  // At most `bytes` in all reach the fd (0: no limit); then one line says where the output was
+  // cut, and the rest is dropped and counted (a log file the guest could otherwise grow without
+  // end).
+  void setTotalLimit(uint64_t bytes);
+  // Whether the limit cut the output.
+  bool cut() const;
 
  private:
   void writerLoop(std::stop_token stop);
@@ -53,6 +59,8 @@ class ConsoleOutput {
   std::deque<uint8_t> buffer_;
   bool writing_ = false;
   uint64_t dropped_ = 0;
+  uint64_t total_limit_ = 0;    // 0: none
+  uint64_t accepted_ = 0;       // bytes taken into the buffer so far
   bool broken_ = false;         // the output fd failed (EPIPE, EIO): discard from now on
   bool want_room_ = false;      // hasRoom() said no: call back at half
   std::mutex callbacks_mutex_;  // held while the callbacks run

@@ -135,6 +135,31 @@ TEST(ConsoleOutput, WritersThatDoNotAskAreBoundedAtTwiceTheCapacity) {
   EXPECT_GE(out.dropped(), big.size() - 2 * kCapacity - 4096 - 4096);
 }
 
+// A log file's limit: the first bytes up to it, one line saying where it was cut, nothing more.
+TEST(ConsoleOutput, ATotalLimitCutsTheOutputWithOneLine) {
+  Pipe p;
+  ASSERT_GE(p.w, 0);
+  {
+    ConsoleOutput out(p.w);
+    out.setTotalLimit(100);
+    std::vector<uint8_t> first(60, 'a'), second(90, 'b');
+    out.write(first);
+    out.write(second);
+    out.write(second);
+    EXPECT_TRUE(out.flush(5000));
+    EXPECT_TRUE(out.cut());
+    EXPECT_EQ(out.dropped(), 140u);
+  }
+  ::close(p.w);
+  p.w = -1;
+  std::string got;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(p.r, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+  EXPECT_EQ(got, std::string(60, 'a') + std::string(40, 'b') +
+                     "\n[ember: output cut here, at its limit of 100 bytes]\n");
+}
+
 TEST(Hostile, Case36_StdinFloodIsReadOnlyAsFastAsTheGuestTakesIt) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop);

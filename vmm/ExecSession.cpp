@@ -32,6 +32,9 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 // A kernel image larger than this is not one (Debian's bzImage is ~8 MiB).
 constexpr uint64_t kMaxKernelImage = 256ULL << 20;
 constexpr uint64_t kMaxInitrd = 2ULL << 30;
+// The kernel log is the guest's writing, into a file in $TMPDIR: bounded (a boot with --verbose
+// writes ~100 KiB; a panic's trace a few more).
+constexpr uint64_t kMaxKernelLog = 64ULL << 20;
 
 bool isDirectory(const std::string& path) {
   struct stat st {};
@@ -290,6 +293,7 @@ void ExecSession::planMachine() {
     kernel_log_.clear();
   } else {
     config_.serial_log = kernel_log_;
+    config_.serial_log_limit = kMaxKernelLog;
     config_.backend_log = kernel_log_;
   }
   // The interactive shell's terminal is virtio-console port 0 (hvc0), fed by stdin in raw mode;

@@ -100,6 +100,7 @@ TEST(ExecSession, PlansTheMachineTheJobAndTheInitramfs) {
   EXPECT_EQ(config.serial_ports[2].kind, SerialPortConfig::Kind::File);
   EXPECT_EQ(config.serial_log, (*session)->kernelLog());
   EXPECT_EQ(config.backend_log, (*session)->kernelLog());
+  EXPECT_EQ(config.serial_log_limit, 64ULL << 20) << "the guest cannot fill $TMPDIR";
   EXPECT_TRUE(config.pvpanic);
   EXPECT_FALSE(config.stdin_input);
   EXPECT_EQ(config.timeout, 30.0);

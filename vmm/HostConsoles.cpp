@@ -26,6 +26,7 @@ Result<std::unique_ptr<HostConsoles>> HostConsoles::create(const MachineConfig& 
                               fmt::format("--serial-log {}: cannot create it", config.serial_log));
     }
     c->serial_file_ = std::make_unique<devices::ConsoleOutput>(c->serial_fd_.get());
+    c->serial_file_->setTotalLimit(config.serial_log_limit);
     c->serial_ = c->serial_file_.get();
   }
   return c;
@@ -108,7 +109,10 @@ void HostConsoles::flush() {
   for (auto* out : {stdout_.get(), stderr_.get(), serial_file_.get()}) {
     if (out == nullptr) continue;
     out->flush(2000);
-    if (uint64_t dropped = out->dropped(); dropped > 0) {
+    if (uint64_t dropped = out->dropped(); dropped > 0 && out->cut()) {
+      log::warn("console: {} was cut at its limit of {} bytes ({} more bytes of guest output)",
+                config_.serial_log, config_.serial_log_limit, dropped);
+    } else if (dropped > 0) {
       log::warn(
           "console: {} bytes of guest output were dropped because {} was not being read fast "
           "enough",

@@ -57,6 +57,7 @@ struct MachineConfig {
   ConsoleKind console = ConsoleKind::Serial;
   std::vector<SerialPortConfig> serial_ports;
   std::string serial_log;  // where COM1 writes: empty for stdout, "-" for stderr, else a file
+  uint64_t serial_log_limit = 0;  // for a file: the most written to it (0: no limit)
   std::vector<FsConfig> filesystems;
   bool rng = false;
   bool stdin_input = true;  // stdin feeds the console (false: ember never reads stdin)
