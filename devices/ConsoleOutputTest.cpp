@@ -37,6 +37,21 @@ uint8_t byteAt(size_t i) {
   return static_cast<uint8_t>(i * 7 + i / 251);
 }
 
+// Reads the pipe without blocking into `got` until it holds `want` bytes, polling every
+// millisecond up to `tries` times.
+void readUpTo(int fd, size_t want, int tries, std::vector<uint8_t>& got) {
+  fcntl(fd, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < tries && got.size() < want; ++i) {
+    uint8_t buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      got.insert(got.end(), buf, buf + n);
+    } else {
+      usleep(1000);
+    }
+  }
+}
+
 TEST(Hostile, Case36_ConsoleFloodWithBlockedStdoutNeverBlocksTheWriter) {
   Pipe p;
   ASSERT_GE(p.w, 0);
@@ -61,16 +76,7 @@ TEST(Hostile, Case36_ConsoleFloodWithBlockedStdoutNeverBlocksTheWriter) {
   // The reader wakes up: what was kept arrives in order, a prefix of what was written (drops
   // happen at the tail, while full), and nothing beyond what was not dropped.
   std::vector<uint8_t> got;
-  fcntl(p.r, F_SETFL, O_NONBLOCK);
-  for (int i = 0; i < 2000 && got.size() < kTotal - dropped; ++i) {
-    uint8_t buf[4096];
-    ssize_t n = read(p.r, buf, sizeof buf);
-    if (n > 0) {
-      got.insert(got.end(), buf, buf + n);
-    } else {
-      usleep(1000);
-    }
-  }
+  readUpTo(p.r, kTotal - dropped, 2000, got);
   EXPECT_TRUE(out.flush(1000));
   EXPECT_EQ(got.size(), kTotal - dropped);
   size_t prefix = 0;
@@ -106,16 +112,7 @@ TEST(ConsoleOutput, HasRoomSaysNoWhenFullAndCallsBackAtHalf) {
   // The reader catches up: the callback runs, and everything written arrives.
   std::vector<uint8_t> got;
   auto future = called.get_future();
-  fcntl(p.r, F_SETFL, O_NONBLOCK);
-  for (int i = 0; i < 5000 && got.size() < written; ++i) {
-    uint8_t buf[4096];
-    ssize_t n = read(p.r, buf, sizeof buf);
-    if (n > 0) {
-      got.insert(got.end(), buf, buf + n);
-    } else {
-      usleep(1000);
-    }
-  }
+  readUpTo(p.r, written, 5000, got);
   EXPECT_EQ(got.size(), written);
   EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_TRUE(out.hasRoom());

@@ -204,7 +204,7 @@ void VirtioConsole::outputRoom(uint32_t port) {
   }
 }
 
-void VirtioConsole::writeHeldOutputLocked() {
+void VirtioConsole::writeQueuedOutputLocked() {
   // What the driver queued and a slow backend had not taken yet: written out now, read only
   // (nothing reaches guest memory once the reset completes), so that the guest's last output
   // before a power-off is not lost. The backends bound what they keep (ConsoleOutput).
@@ -342,7 +342,7 @@ DeviceCounters VirtioConsole::counters() const {
 
 QueueSet VirtioConsole::reset() {
   std::lock_guard lock(mutex_);
-  writeHeldOutputLocked();
+  writeQueuedOutputLocked();
   control_.reset();
   pending_control_.clear();
   multiport_negotiated_ = false;

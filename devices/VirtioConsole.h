@@ -92,7 +92,7 @@ class VirtioConsole : public virtio::VirtioDevice {
   Result<void> writeChainLocked(PortBackend& backend, const GuestMemory& mem,
                                 const virtio::ChainBuffers& bufs, std::vector<uint8_t>& bytes);
   void outputRoom(uint32_t port);
-  void writeHeldOutputLocked();
+  void writeQueuedOutputLocked();
   void controlFromDriverLocked(std::vector<std::pair<PortBackend*, bool>>& opened);
   void sendControlLocked();
   void queueControlLocked(ControlMessage message);

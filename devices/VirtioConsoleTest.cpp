@@ -152,6 +152,12 @@ struct MultiportRig {
     }
     h.kickModern(VirtioConsole::kControlReceiveQueue);
   }
+  // Posts `text` as one guest buffer on transmit queue `queue` (not kicked).
+  void postText(uint16_t queue, const std::string& text) {
+    uint64_t a = q(queue).alloc(text.size());
+    writeBytes(h.mem, a, bytes(text));
+    q(queue).post({{a, static_cast<uint32_t>(text.size()), false}});
+  }
   void sendControl(uint32_t id, uint16_t event, uint16_t value) {
     auto m = ControlMessage{id, event, value, {}}.encode();
     uint64_t a = q(3).alloc(m.size());
@@ -253,14 +259,10 @@ TEST(VirtioConsoleMultiport, DataOnNamedPortsAndTheGuestOpeningThem) {
   r.init();
   r.bringUp();
   // Guest -> host on port 1 (transmit queue 5), and on the console.
-  uint64_t a = r.q(5).alloc(5);
-  writeBytes(r.h.mem, a, bytes("hello"));
-  r.q(5).post({{a, 5, false}});
+  r.postText(5, "hello");
   r.h.kickModern(5);
   EXPECT_EQ(r.port_a->written, "hello");
-  uint64_t c = r.q(1).alloc(3);
-  writeBytes(r.h.mem, c, bytes("con"));
-  r.q(1).post({{c, 3, false}});
+  r.postText(1, "con");
   r.h.kickModern(1);
   EXPECT_EQ(r.out0, "con");
   // Host -> guest on port 2 (receive queue 6): only into posted buffers.
@@ -287,11 +289,8 @@ TEST(VirtioConsoleMultiport, ABackendWithoutRoomLeavesTheGuestsBuffersQueued) {
   r.init();
   r.bringUp();
   r.port_a->take = false;
-  for (const char* text : {"one ", "two "}) {
-    uint64_t a = r.q(5).alloc(4);
-    writeBytes(r.h.mem, a, bytes(text));
-    r.q(5).post({{a, 4, false}});
-  }
+  r.postText(5, "one ");
+  r.postText(5, "two ");
   r.h.kickModern(5);
   EXPECT_EQ(r.port_a->written, "");
   EXPECT_FALSE(r.q(5).popUsed()) << "a buffer was used while the backend had no room";
@@ -301,9 +300,7 @@ TEST(VirtioConsoleMultiport, ABackendWithoutRoomLeavesTheGuestsBuffersQueued) {
   EXPECT_EQ(r.q(5).drainUsed().size(), 2u);
 
   r.port_a->take = false;
-  uint64_t last = r.q(5).alloc(5);
-  writeBytes(r.h.mem, last, bytes("last\n"));
-  r.q(5).post({{last, 5, false}});
+  r.postText(5, "last\n");
   r.h.kickModern(5);
   EXPECT_EQ(r.port_a->written, "one two ");
   r.h.commonWrite(virtio::common::kDeviceStatus, 1, 0);  // the driver resets the device
@@ -364,9 +361,7 @@ TEST(Hostile, ConsoleControlBufferTooSmallForAPortName) {
 TEST(VirtioConsoleMultiport, WithoutMultiportOnlyTheConsolePortWorks) {
   MultiportRig r;
   r.init(/*multiport=*/false);
-  uint64_t c = r.q(1).alloc(2);
-  writeBytes(r.h.mem, c, bytes("ok"));
-  r.q(1).post({{c, 2, false}});
+  r.postText(1, "ok");
   r.h.kickModern(1);
   EXPECT_EQ(r.out0, "ok");
   EXPECT_EQ(r.port_a->host->pushInput(bytes("x")), 0u);

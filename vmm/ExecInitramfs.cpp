@@ -13,7 +13,7 @@ std::string guestModulePath(const ModuleFile& file) {
   return kModulesDir + file.path;
 }
 
-Result<std::vector<uint8_t>> buildExecInitramfs(init::ExecJob job, const std::string& modules_dir,
+Result<std::vector<uint8_t>> buildExecInitramfs(init::ExecJob& job, const std::string& modules_dir,
                                                 std::span<const ModuleFile> modules,
                                                 std::span<const uint8_t> init) {
   job.modules.clear();

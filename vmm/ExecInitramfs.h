@@ -24,9 +24,10 @@ namespace ember::vmm {
 // Where a module file of the plan is in the guest.
 std::string guestModulePath(const ModuleFile& file);
 
-// The archive for `job`, whose module list is set here to `modules` in load order (each read
-// from `modules_dir`), and `init` as /init. A job that validate() refuses is an error.
-Result<std::vector<uint8_t>> buildExecInitramfs(init::ExecJob job, const std::string& modules_dir,
+// The archive for `job`, whose module list is set here to the guest paths of `modules` in load
+// order (each read from `modules_dir`), and `init` as /init. A job that validate() refuses is an
+// error.
+Result<std::vector<uint8_t>> buildExecInitramfs(init::ExecJob& job, const std::string& modules_dir,
                                                 std::span<const ModuleFile> modules,
                                                 std::span<const uint8_t> init);
 

@@ -253,7 +253,6 @@ Result<void> ExecSession::planModulesAndInitramfs() {
   }
   appendArchive(initrd, image);
   config_.initrd_image = std::move(initrd);
-  for (const auto& file : plan.files) job_.modules.push_back(guestModulePath(file));
   return {};
 }
 

@@ -36,33 +36,6 @@ size_t lineCount(const std::string& text) {
   return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-// The pids of live virtiofsd processes whose source is exactly `dir`.
-std::vector<int> virtiofsdFor(const std::string& dir) {
-  std::vector<int> out;
-  DIR* proc = ::opendir("/proc");
-  while (dirent* e = ::readdir(proc)) {
-    int pid = std::atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
-    std::stringstream s;
-    s << in.rdbuf();
-    std::string cmd = s.str();
-    std::string source = "source=" + dir;
-    size_t at = cmd.find(source);
-    bool exact = at != std::string::npos &&
-                 (at + source.size() == cmd.size() || cmd[at + source.size()] == '\0' ||
-                  cmd[at + source.size()] == ',');
-    if (contains(cmd, "virtiofsd") && exact) {
-      std::ifstream st(std::string("/proc/") + e->d_name + "/stat");
-      std::string line;
-      std::getline(st, line);
-      if (!contains(line, ") Z ")) out.push_back(pid);  // a zombie is gone already
-    }
-  }
-  ::closedir(proc);
-  return out;
-}
-
 // $TMPDIR is a TempDir of the test's, where ember exec makes its scratch directory.
 class ExecSetupError : public ::testing::Test {
  protected:

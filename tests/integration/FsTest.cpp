@@ -19,30 +19,6 @@ namespace {
 
 const char* kVirtiofsd = "/usr/lib/qemu/virtiofsd";
 
-// The pids of virtiofsd processes sharing `dir`.
-std::vector<int> virtiofsdFor(const std::string& dir) {
-  std::vector<int> out;
-  DIR* proc = ::opendir("/proc");
-  while (dirent* e = ::readdir(proc)) {
-    int pid = std::atoi(e->d_name);
-    if (pid <= 0) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
-    std::stringstream s;
-    s << in.rdbuf();
-    std::string cmd = s.str();
-    if (cmd.find("virtiofsd") != std::string::npos &&
-        cmd.find("source=" + dir) != std::string::npos) {
-      // A zombie is gone already, only not reaped by init yet.
-      std::ifstream st(std::string("/proc/") + e->d_name + "/stat");
-      std::string line;
-      std::getline(st, line);
-      if (line.find(") Z ") == std::string::npos) out.push_back(pid);
-    }
-  }
-  ::closedir(proc);
-  return out;
-}
-
 std::vector<std::string> socketDirs() {
   std::vector<std::string> out;
   DIR* tmp = ::opendir("/tmp");

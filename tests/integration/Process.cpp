@@ -1,6 +1,7 @@
 // fork/exec with pipes, a poll loop and a kill on timeout.
 #include "Process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -147,6 +149,33 @@ TempDir::~TempDir() {
 std::vector<uint8_t> readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<int> virtiofsdFor(const std::string& dir) {
+  std::vector<int> out;
+  const std::string source = "source=" + dir;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = ::readdir(proc)) {
+    int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
+    std::stringstream s;
+    s << in.rdbuf();
+    std::string cmd = s.str();
+    size_t at = cmd.find(source);
+    size_t end = at + source.size();
+    bool exact =
+        at != std::string::npos && (end == cmd.size() || cmd[end] == '\0' || cmd[end] == ',');
+    if (cmd.find("virtiofsd") == std::string::npos || !exact) continue;
+    // A zombie is gone already, only not reaped by its parent yet.
+    std::ifstream st(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    std::getline(st, line);
+    if (line.find(") Z ") == std::string::npos) out.push_back(pid);
+  }
+  ::closedir(proc);
+  return out;
 }
 
 }  // namespace ember::test

@@ -59,6 +59,9 @@ class TempDir {
 // The whole content of a file (empty when it cannot be read).
 std::vector<uint8_t> readFile(const std::string& path);
 
+// The pids of live (not zombie) virtiofsd processes whose `source=` option is exactly `dir`.
+std::vector<int> virtiofsdFor(const std::string& dir);
+
 // Lines of `text` that start with `prefix`.
 std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix);
 
