@@ -310,6 +310,25 @@ TEST(VirtioConsoleMultiport, ABackendWithoutRoomLeavesTheGuestsBuffersQueued) {
   EXPECT_EQ(r.port_a->written, "one two last\n");
 }
 
+// Hostile: what is still queued at a reset is the guest's to describe; a buffer outside guest
+// memory ends the write-out there (nothing read from it, nothing written anywhere), what came
+// before it is written, and the device resets as usual.
+TEST(Hostile, QueuedConsoleOutputWithABufferOutsideMemoryAtReset) {
+  MultiportRig r;
+  r.init();
+  r.bringUp();
+  r.port_a->take = false;
+  r.postText(5, "kept ");
+  r.q(5).post({{0xffff'ffff'0000ULL, 64, false}});
+  r.postText(5, "after");
+  r.h.kickModern(5);
+  EXPECT_EQ(r.port_a->written, "");
+  r.h.commonWrite(virtio::common::kDeviceStatus, 1, 0);
+  EXPECT_EQ(r.port_a->written, "kept ");
+  EXPECT_EQ(r.h.modernStatus(), 0);
+  EXPECT_FALSE(r.q(5).popUsed());
+}
+
 TEST(Hostile, ConsoleControlQueueFloodsAndBadPortsFromTheDriver) {
   MultiportRig r;
   r.init();
