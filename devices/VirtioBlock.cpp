@@ -22,13 +22,20 @@ constexpr uint64_t kMaxWarnings = 20;
 }  // namespace
 
 Result<std::unique_ptr<VirtioBlock>> VirtioBlock::create(BlockFile file, std::string serial,
-                                                         EventLoop* loop) {
+                                                         EventLoop* loop, BlockEngineKind engine) {
   if (serial.size() > blk::kIdBytes) {
     return makeError(Errc::InvalidArgument, "--disk {}: serial '{}' is longer than 20 bytes",
                      file.path(), serial);
   }
+  // The engine first: the device's destructor relies on having one.
+  auto aio = createBlockEngine(engine, kQueueSize);
+  if (!aio) {
+    return makeError(aio.error().code, "--disk {},aio={}: {}", file.path(), blockEngineName(engine),
+                     aio.error().message);
+  }
   std::unique_ptr<VirtioBlock> dev(new VirtioBlock(std::move(file), std::move(serial)));
-  dev->aio_ = EMBER_TRY(AioEngine::create(kQueueSize));
+  dev->aio_ = std::move(*aio);
+  dev->completions_.reserve(kQueueSize);
   if (loop != nullptr) {
     auto* raw = dev.get();
     dev->completion_reg_ = EMBER_TRY(
@@ -112,10 +119,10 @@ void VirtioBlock::processLocked() {
   SplitQueue& q = *act_->queue(0);
   auto r = drainAvailable(q, [&](DescriptorChain& chain) { return handleChainLocked(chain); });
   ring_blocked_ = q.inFlight() >= q.size();  // chains left waiting for in-flight room
-  submitPendingLocked();
-  // Requests the kernel finished inside io_submit (page-cache hits, tmpfs) are completed now,
-  // without a trip through the eventfd and the event loop.
-  if (submitted_ > 0) {
+  submitLocked();
+  // Requests the kernel finished inside the submission (page-cache hits, tmpfs, aio=sync) are
+  // completed now, without a trip through the eventfd and the event loop.
+  if (outstanding_ > 0) {
     reapLocked();
   }
   if (pushed_) {
@@ -180,15 +187,6 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
       completeLocked(bufs->head, io.status_addr, blk::kStatusOk, static_cast<uint32_t>(done + 1));
       return {};
     }
-    case blk::kTypeFlush:
-      if (submitted_ + pending_.size() > 0) {
-        // Writes completed to the guest before the flush must be covered: wait for what is in
-        // flight (by running the flush when the queue drains).
-        deferred_flushes_.emplace_back(bufs->head, io.status_addr);
-      } else {
-        flushLocked(bufs->head, io.status_addr);
-      }
-      return {};
     default:
       break;
   }
@@ -203,11 +201,27 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
   slot.busy = true;
   slot.head = bufs->head;
   slot.status_addr = io.status_addr;
+  slot.iov.clear();
+  slot.flush = io.type == blk::kTypeFlush;
+  if (slot.flush) {
+    slot.write = false;
+    slot.sector = 0;
+    slot.expected = 0;
+    slot.used_len = 1;
+    if (outstanding_ > 0) {
+      // Writes completed to the guest before the flush must be covered: wait for what is in
+      // flight (the flush is issued when the engine has nothing outstanding).
+      deferred_flushes_.push_back(index);
+    } else {
+      aio_->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
+      ++outstanding_;
+    }
+    return {};
+  }
   slot.write = io.type == blk::kTypeOut;
   slot.sector = io.sector;
   slot.expected = io.data_len;
   slot.used_len = slot.write ? 1 : static_cast<uint32_t>(io.data_len + 1);
-  slot.iov.clear();
   for (const auto& seg : io.data) {
     EMBER_TRY(mem.toIovecs(GuestAddress(seg.addr), seg.len, slot.iov));
   }
@@ -219,42 +233,24 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
     }
     if (aligned) fd = file_.directFd();
   }
-  aio_->prepare(&slot.cb, fd, slot.write, slot.iov, io.sector * blk::kSectorSize);
-  slot.cb.data = &slot;  // completion -> slot
-  pending_.push_back(&slot.cb);
+  aio_->enqueue(BlockEngineRequest{index, slot.write ? BlockOp::Write : BlockOp::Read, fd, slot.iov,
+                                   io.sector * blk::kSectorSize});
+  ++outstanding_;
   return {};
 }
 
-void VirtioBlock::submitPendingLocked() {
-  while (!pending_.empty()) {
-    auto n = aio_->submit(pending_);
-    if (!n) {
-      // io_submit(2) submits a batch up to the first iocb it refuses, and reports an error only
-      // when that is the first one: fail that request alone and go on with the rest.
-      warnLocked("cannot submit I/O: " + n.error().message);
-      finishSlotLocked(*static_cast<Slot*>(pending_.front()->data), -n.error().sys_errno);
-      pending_.erase(pending_.begin());
-      continue;
-    }
-    if (*n == 0) {
-      // EAGAIN: the kernel is out of AIO resources. A completion retries the rest; with nothing
-      // in flight none would come and the queue would hang, so the request fails instead.
-      if (submitted_ > 0) {
-        return;
-      }
-      warnLocked("cannot submit I/O: the kernel has no AIO resources and nothing is in flight");
-      finishSlotLocked(*static_cast<Slot*>(pending_.front()->data), -EAGAIN);
-      pending_.erase(pending_.begin());
-      continue;
-    }
-    submitted_ += *n;
-    pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(*n));
-  }
+void VirtioBlock::submitLocked() {
+  aio_->submit();
 }
 
 void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {
   uint8_t status = blk::kStatusOk;
-  if (result < 0 || static_cast<uint64_t>(result) != slot.expected) {
+  if (slot.flush && result < 0) {
+    status = blk::kStatusIoErr;
+    ++failed_;
+    warnLocked(fmt::format("flush failed: fdatasync {}: {}", file_.path(),
+                           std::strerror(static_cast<int>(-result))));
+  } else if (!slot.flush && (result < 0 || static_cast<uint64_t>(result) != slot.expected)) {
     status = blk::kStatusIoErr;
     ++failed_;
     warnLocked(fmt::format("{} of {} bytes at sector {} failed: {}", slot.write ? "write" : "read",
@@ -269,38 +265,35 @@ void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {
   free_slots_.push_back(static_cast<uint16_t>(&slot - slots_.data()));
 }
 
-void VirtioBlock::flushLocked(uint16_t head, uint64_t status_addr) {
-  auto r = file_.sync();
-  if (!r) {
-    warnLocked(r.error().message);
-    ++failed_;
-  }
-  completeLocked(head, status_addr, r ? blk::kStatusOk : blk::kStatusIoErr, 1);
-}
-
 bool VirtioBlock::reapLocked() {
-  auto done = aio_->reap();
-  for (const auto& c : done) {
-    --submitted_;
-    finishSlotLocked(*static_cast<Slot*>(c.cb->data), c.result);
+  completions_.clear();
+  aio_->reap(completions_);
+  for (const auto& c : completions_) {
+    --outstanding_;
+    finishSlotLocked(slots_[c.tag], c.result);
   }
-  if (submitted_ + pending_.size() == 0 && !deferred_flushes_.empty()) {
-    for (auto [head, status_addr] : deferred_flushes_) {
-      flushLocked(head, status_addr);
+  if (outstanding_ == 0 && !deferred_flushes_.empty()) {
+    // Everything before the flushes has completed: issue them (their completions come in a
+    // later round).
+    for (uint16_t index : deferred_flushes_) {
+      aio_->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
+      ++outstanding_;
     }
     deferred_flushes_.clear();
+    submitLocked();
   }
-  return !done.empty();
+  return !completions_.empty();
 }
 
 void VirtioBlock::processCompletions() {
   std::lock_guard lock(mutex_);
   if (!act_) {
-    submitted_ -= std::min(submitted_, aio_->reap().size());
-    return;  // reset raced: results are discarded
+    completions_.clear();
+    aio_->reap(completions_);  // reset raced: results are discarded
+    return;
   }
   bool completed = reapLocked();
-  submitPendingLocked();
+  submitLocked();
   // Chains may have been waiting for free in-flight room; otherwise just signal the completions.
   if (completed && ring_blocked_ && act_->host->mayProcess()) {
     processLocked();
@@ -314,11 +307,8 @@ QueueSet VirtioBlock::reset() {
   std::lock_guard lock(mutex_);
   // In-flight requests are waited for and their results discarded: after this returns nothing
   // is written to guest memory (hostile-guest case 25).
-  if (submitted_ > 0) {
-    aio_->wait(submitted_);
-  }
-  submitted_ = 0;
-  pending_.clear();
+  aio_->drain();
+  outstanding_ = 0;
   deferred_flushes_.clear();
   free_slots_.clear();
   for (uint16_t i = 0; i < kQueueSize; ++i) {

@@ -1,12 +1,16 @@
-// virtio-blk (virtio 1.2, 5.2) on a raw image file, with libaio.
+// virtio-blk (virtio 1.2, 5.2) on a raw image file, with an I/O engine chosen by `aio=` (libaio,
+// io_uring or sync; devices/BlockEngine.h).
 //
 // Requests are parsed and validated by parseBlockRequest, then batched per kick into one
-// io_submit; completions arrive on the AIO eventfd in the event loop, which writes each status
-// byte and returns the chain to the used ring. Aligned requests use an O_DIRECT descriptor when
-// the file system allows it, everything else the buffered one. An I/O error or short transfer
-// fails only its own request (hostile-guest case 37). Reset waits for in-flight requests and
-// discards their results, so nothing is written to guest memory afterwards (case 25). FLUSH is
-// an fdatasync of the image, done after every earlier request has completed.
+// submission to the engine; completions arrive on the engine's eventfd in the event loop, which
+// writes each status byte and returns the chain to the used ring. Every completion collected in
+// one round is pushed before the used ring is signalled once (queueUsed, which applies
+// EVENT_IDX / VRING_AVAIL_F_NO_INTERRUPT), so a batch costs one interrupt. Aligned requests use an
+// O_DIRECT descriptor when the file system allows it, everything else the buffered one. An I/O
+// error or short transfer fails only its own request (hostile-guest case 37). Reset waits for
+// in-flight requests and discards their results, so nothing is written to guest memory afterwards
+// (case 25). FLUSH is the engine's fdatasync of the image, issued after every earlier request has
+// completed.
 #pragma once
 
 #include <mutex>
@@ -14,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "devices/AioEngine.h"
+#include "devices/BlockEngine.h"
 #include "devices/BlockFile.h"
 #include "devices/BlockRequest.h"
 #include "kvm/EventLoop.h"
@@ -29,8 +33,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   static constexpr uint32_t kSizeMax = 1 << 20;
 
   // `loop` serves the completion eventfd; without one, call processCompletions() (tests).
-  static Result<std::unique_ptr<VirtioBlock>> create(BlockFile file, std::string serial,
-                                                     EventLoop* loop);
+  static Result<std::unique_ptr<VirtioBlock>> create(
+      BlockFile file, std::string serial, EventLoop* loop,
+      BlockEngineKind engine = BlockEngineKind::LibAio);
   ~VirtioBlock() override;
 
   std::string name() const override;
@@ -45,7 +50,8 @@ class VirtioBlock : public virtio::VirtioDevice {
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
 
-  // Handles finished AIO requests (the event loop calls this when the eventfd fires).
+  BlockEngineKind engineKind() const { return aio_->kind(); }
+  // Handles finished I/O requests (the event loop calls this when the eventfd fires).
   void processCompletions();
   const BlockFile& file() const { return file_; }
   uint64_t failedRequests() const;
@@ -55,7 +61,6 @@ class VirtioBlock : public virtio::VirtioDevice {
 
  private:
   struct Slot {
-    iocb cb{};
     std::vector<iovec> iov;
     uint16_t head = 0;
     uint64_t status_addr = 0;
@@ -63,6 +68,7 @@ class VirtioBlock : public virtio::VirtioDevice {
     uint32_t used_len = 0;
     bool write = false;
     uint64_t sector = 0;
+    bool flush = false;
     bool busy = false;
   };
 
@@ -70,26 +76,24 @@ class VirtioBlock : public virtio::VirtioDevice {
   Result<void> handleChainLocked(virtio::DescriptorChain& chain);
   void completeLocked(uint16_t head, uint64_t status_addr, uint8_t status, uint32_t used_len);
   void finishSlotLocked(Slot& slot, int64_t result);
-  void submitPendingLocked();
+  void submitLocked();
   void processLocked();
-  bool reapLocked();  // completes finished AIO requests; true if there were any
+  bool reapLocked();  // completes finished requests; true if there were any
   void warnLocked(const std::string& what);
-  void flushLocked(uint16_t head, uint64_t status_addr);
 
   BlockFile file_;
   std::string serial_;
-  std::unique_ptr<AioEngine> aio_;
+  std::unique_ptr<BlockEngine> aio_;
   EventLoop::Registration completion_reg_;
   mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
   std::vector<Slot> slots_;
   std::vector<uint16_t> free_slots_;
-  std::vector<iocb*> pending_;  // prepared, not yet accepted by io_submit
-  size_t submitted_ = 0;        // accepted by the kernel, not yet completed
-  std::vector<std::pair<uint16_t, uint64_t>> deferred_flushes_;  // waiting for writes to finish
-  bool pushed_ = false;
-  bool ring_blocked_ = false;  // the last drain stopped at the in-flight cap          // used
-                               // entries added since the last interrupt decision
+  size_t outstanding_ = 0;                  // given to the engine, completion not yet reaped
+  std::vector<uint16_t> deferred_flushes_;  // flush slots waiting for earlier requests
+  std::vector<BlockCompletion> completions_;
+  bool pushed_ = false;        // used entries added since the last interrupt decision
+  bool ring_blocked_ = false;  // the last drain stopped at the in-flight cap
   uint64_t failed_ = 0;
   uint64_t rejected_ = 0;
   uint64_t completed_ = 0;

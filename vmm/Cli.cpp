@@ -57,8 +57,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->capture_default_str();
   std::vector<std::string> disks;
   run->add_option("--disk", disks,
-                  "Attach a virtio-blk disk: PATH[,readonly][,serial=ID][,ioeventfd=off] "
-                  "(repeatable)")
+                  "Attach a virtio-blk disk: "
+                  "PATH[,readonly][,serial=ID][,ioeventfd=off][,aio=libaio|io_uring|sync] "
+                  "(aio: the host I/O engine, default libaio; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
   std::string console = "serial";

@@ -199,11 +199,14 @@ Result<void> Machine::setUpPci() {
 
   for (const auto& d : config_.disks) {
     auto file = EMBER_TRY(devices::BlockFile::open(d.path, d.read_only));
-    log::debug(
-        "disk {}: {} bytes, {}{}", d.path, file.sizeBytes(), d.read_only ? "read-only, " : "",
-        file.directFd() >= 0 ? fmt::format("O_DIRECT ({}-byte alignment)", file.directAlignment())
-                             : std::string("buffered (no O_DIRECT here)"));
-    auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
+    log::debug("disk {}: {} bytes, {}{}, aio={}", d.path, file.sizeBytes(),
+               d.read_only ? "read-only, " : "",
+               file.directFd() >= 0
+                   ? fmt::format("O_DIRECT ({}-byte alignment)", file.directAlignment())
+                   : std::string("buffered (no O_DIRECT here)"),
+               devices::blockEngineName(d.aio));
+    auto blk =
+        EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio));
     EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {

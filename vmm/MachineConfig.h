@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "devices/BlockEngine.h"
+
 namespace ember::vmm {
 
 struct DiskConfig {
@@ -14,6 +16,7 @@ struct DiskConfig {
   bool read_only = false;
   std::string serial;
   bool ioeventfd = true;
+  devices::BlockEngineKind aio = devices::BlockEngineKind::LibAio;  // aio=
 };
 
 struct NetConfig {

@@ -77,9 +77,23 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
                          disk.path, value);
       }
       disk.ioeventfd = value == "on";
+    } else if (key == "aio") {
+      // QEMU's -drive aio= names (native is libaio there); sync runs the I/O inline.
+      if (value == "libaio" || value == "native") {
+        disk.aio = devices::BlockEngineKind::LibAio;
+      } else if (value == "io_uring") {
+        disk.aio = devices::BlockEngineKind::IoUring;
+      } else if (value == "sync") {
+        disk.aio = devices::BlockEngineKind::Sync;
+      } else {
+        return makeError(Errc::InvalidArgument,
+                         "--disk {}: aio must be libaio, io_uring or sync, not '{}'", disk.path,
+                         value);
+      }
     } else {
       return makeError(Errc::InvalidArgument,
-                       "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off)",
+                       "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off, "
+                       "aio=libaio|io_uring|sync)",
                        disk.path, field);
     }
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "Process.h"
+#include "devices/testing/DenyIoUring.h"
 
 namespace ember::test {
 namespace {
@@ -61,6 +62,39 @@ TEST(Hostile, Case39_UnknownOption) {
 
 TEST(Hostile, Case40_KernelThatIsNotAnImage) {
   expectOneErrorLine(runEmber({"run", "--kernel", EMBER_SOURCE_DIR "/README.md"}), "README.md");
+}
+
+TEST(Hostile, Case39_UnknownDiskEngine) {
+  TempDir dir;
+  std::string disk = dir.file("d.img");
+  { std::ofstream(disk).put('\0'); }
+  ASSERT_EQ(truncate(disk.c_str(), 1 << 20), 0);
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", disk + ",aio=threads"});
+  expectOneErrorLine(r, "aio must be libaio, io_uring or sync, not 'threads'");
+}
+
+// aio=io_uring where io_uring_setup is refused (a seccomp filter, as under a container runtime's
+// default profile; kernel.io_uring_disabled=2 has the same effect): one line naming the fix, and
+// the same command with aio=libaio runs.
+TEST(Hostile, Case39_IoUringUnavailable) {
+  TempDir dir;
+  std::string disk = dir.file("d.img");
+  { std::ofstream(disk).put('\0'); }
+  ASSERT_EQ(truncate(disk.c_str(), 1 << 20), 0);
+  ProcessOptions opts;
+  opts.before_exec = [] {
+    if (!devices::testing::denyIoUringSetup()) _exit(99);
+  };
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", disk + ",aio=io_uring",
+                     "--cmdline", "tests=serial"},
+                    opts);
+  expectOneErrorLine(r, "aio=io_uring: io_uring_setup: Operation not permitted");
+  EXPECT_NE(r.err.find("kernel.io_uring_disabled=0"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("use aio=libaio"), std::string::npos) << describe(r);
+  auto ok = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", disk + ",aio=libaio",
+                      "--cmdline", "tests=serial"},
+                     opts);
+  EXPECT_EQ(ok.status, 0) << describe(ok);
 }
 
 TEST(Hostile, Case39_MissingDiskFile) {

@@ -38,6 +38,9 @@ ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOpti
     } else {
       dup2(in[0], 0);
     }
+    if (opts.before_exec) {
+      opts.before_exec();
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));  // execv's API
     args.push_back(nullptr);

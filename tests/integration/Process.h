@@ -28,6 +28,8 @@ struct ProcessOptions {
   // every 100 ms, with the child's pid and its stdout so far. It must return quickly; the child
   // is not reaped until runProcess returns, so the pid stays valid inside the callback.
   std::function<void(pid_t pid, const std::string& out)> on_tick;
+  // Runs in the child between fork and exec (async-signal-safe calls only, e.g. prctl).
+  std::function<void()> before_exec;
 };
 
 ProcessResult runProcess(const std::vector<std::string>& argv, const ProcessOptions& opts = {});
