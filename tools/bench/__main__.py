@@ -21,6 +21,9 @@ def main() -> int:
     p.add_argument("--rows", help="comma-separated subset of " + ",".join(ALL_ROWS))
     p.add_argument("--linux", action="store_true",
                    help="add row 5: tools/linux-boot in the emulated-SVM L1 (minutes per run)")
+    p.add_argument("--blk-engines",
+                   help="comma-separated aio= engines (libaio,io_uring,sync): the blk row once "
+                        "more per engine, side by side in the same run")
     p.add_argument("--build-dir", required=True)
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--callgrind", action="store_true",

@@ -34,14 +34,17 @@ class Commands:
     disk: Path
     s: Settings  # read when a command is made (--callgrind changes the counts between runs)
     qemu_cache: str
+    blk_engines: tuple[str, ...] = ()  # --blk-engines: extra ember blk boots, one per aio=
 
     def guest_cmdline(self, benches, face) -> str:
         s = self.s
         return (f"tests={','.join(benches)} virtio={face} kick.count={s.kick_count} "
                 f"blk.count={s.blk_count} irq.count={s.irq_count}")
 
-    def ember_cmd(self, benches, face, ioeventfd, report: Optional[Path] = None) -> list[str]:
-        disk = str(self.disk) + ("" if ioeventfd else ",ioeventfd=off")
+    def ember_cmd(self, benches, face, ioeventfd, report: Optional[Path] = None,
+                  aio: Optional[str] = None) -> list[str]:
+        disk = (str(self.disk) + ("" if ioeventfd else ",ioeventfd=off")
+                + (f",aio={aio}" if aio else ""))
         return [str(self.ember), "run", "--kernel", str(self.guest), "--memory", GUEST_MEMORY,
                 "--log-level", "warn", "--disk", disk, "--rng",
                 "--cmdline", self.guest_cmdline(benches, face)] + _report(report)
@@ -107,6 +110,15 @@ class Commands:
                 # isa-debug-exit: QEMU exits with (status << 1) | 1.
                 boots.append(Boot("qemu", face, ioeventfd, tuple(benches),
                                   self.qemu_cmd(benches, face, ioeventfd), 1))
+                if "blk" in rows:
+                    # --blk-engines: the blk row again per I/O engine, in the same run, next to
+                    # the boots above (monitor "ember aio=E").
+                    for aio in self.blk_engines:
+                        r = logs / f"ember-{aio}-{face}-{'ioev' if ioeventfd else 'user'}" \
+                                   ".report.json"
+                        boots.append(Boot(f"ember aio={aio}", face, ioeventfd, ("bench-blk",),
+                                          self.ember_cmd(["bench-blk"], face, ioeventfd, r, aio),
+                                          0, r))
             if "irq" in rows:
                 boots.append(Boot("floor", face, True, ("bench-irq",),
                                   self.floor_cmd(["bench-irq"], face, True, True), 0))

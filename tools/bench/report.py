@@ -70,12 +70,12 @@ class Report:
                 for ioev in (True, False):
                     for depth in DEPTHS:
                         q = self.st("blk", "qemu", face, ioev, depth)
-                        for mon in ("ember", "qemu"):
+                        for mon in self.blk_monitors():
                             s = self.st("blk", mon, face, ioev, depth)
                             if not s:
                                 continue
                             note = f"{1e9 / s['median']:,.0f} req/s"
-                            if mon == "ember" and q:
+                            if mon.startswith("ember") and q:
                                 note += f", {s['median'] / q['median']:.2f}x QEMU"
                             rows.append(["blk read 4K", mon, f"{face} {KICK_OF[face]}", on(ioev),
                                          str(depth), fmt_ns(s["median"]), fmt_ns(s["min"]),
@@ -189,6 +189,12 @@ class Report:
                 o["rps_max"] = round(1e9 / s["min"])
             objs.append(o)
         return objs
+
+    def blk_monitors(self) -> list[str]:
+        """ember, then each `ember aio=E` of --blk-engines, then qemu."""
+        engines = sorted({k[1] for k in self.r.samples
+                          if k[0] == "blk" and k[1].startswith("ember aio=")})
+        return ["ember"] + engines + ["qemu"]
 
     def blk_medians(self):
         """(face, ioeventfd, depth, Ember's median, QEMU's median or None) for each blk case."""

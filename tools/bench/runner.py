@@ -75,6 +75,18 @@ def rows_asked(rows: Optional[str], linux: bool) -> list[str]:
     return out
 
 
+BLK_ENGINES = ("libaio", "io_uring", "sync")
+
+
+def blk_engines(text: Optional[str]) -> tuple[str, ...]:
+    out = tuple(e for e in (text or "").split(",") if e)
+    for e in out:
+        if e not in BLK_ENGINES:
+            raise SystemExit(f"tools/bench: unknown --blk-engines engine '{e}' (engines: "
+                             f"{', '.join(BLK_ENGINES)})")
+    return out
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -104,7 +116,8 @@ class Bench:
         self.direct = o_direct_works(self.disk)
         # QEMU's aio=native needs O_DIRECT (cache=none); tmpfs has it since Linux 6.6.
         self.qemu_cache = "cache=none,aio=native" if self.direct else "cache=writeback,aio=threads"
-        self.cmds = Commands(self.ember, self.floor, self.guest, self.disk, self.s, self.qemu_cache)
+        self.cmds = Commands(self.ember, self.floor, self.guest, self.disk, self.s, self.qemu_cache,
+                             blk_engines(getattr(args, "blk_engines", None)))
         self.command = "tools/bench/run"
         self.date = ""
         self.elapsed = 0.0
@@ -156,7 +169,7 @@ class Bench:
         return cycles * 1e6 / self.tsc_khz / count
 
     def run_boot(self, b: Boot, run: int) -> None:
-        base = self.logs / f"{b.monitor}-{b.face}-{'ioev' if b.ioeventfd else 'user'}-" \
+        base = self.logs / f"{b.monitor.replace(' ', '-')}-{b.face}-{'ioev' if b.ioeventfd else 'user'}-" \
                            f"{'-'.join(x[6:] for x in b.benches)}-run{run}"
         if b.report is not None:
             b.report.unlink(missing_ok=True)

@@ -53,6 +53,19 @@ class CommandsTest(unittest.TestCase):
         self.assertEqual({b.ok_status for b in boots if b.monitor == "qemu"}, {1})
         self.assertTrue(all(b.report is None for b in boots if b.monitor != "ember"))
 
+    def test_blk_engines_add_one_blk_boot_per_engine(self):
+        c = commands()
+        c.blk_engines = ("io_uring", "sync")
+        boots = [b for b in c.boots(["blk"], Path("/l")) if b.monitor.startswith("ember aio=")]
+        self.assertEqual(len(boots), 2 * 2 * 2)  # engines x faces x ioeventfd settings
+        b = next(b for b in boots if b.monitor == "ember aio=io_uring" and b.face == "modern"
+                 and not b.ioeventfd)
+        self.assertEqual(b.benches, ("bench-blk",))
+        self.assertIn("/shm/disk.img,ioeventfd=off,aio=io_uring", b.cmd)
+        self.assertEqual(b.cmd[-2:], ["--report", str(b.report)])
+        self.assertEqual([b for b in c.boots(["kick"], Path("/l"))
+                          if b.monitor.startswith("ember aio=")], [])
+
     def test_only_the_rows_asked_for(self):
         boots = commands().boots(["irq"], Path("/l"))
         self.assertEqual([(b.monitor, b.face, b.ioeventfd) for b in boots], [
