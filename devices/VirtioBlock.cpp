@@ -17,43 +17,62 @@ using namespace virtio;
 namespace {
 // 5.2.3 feature bits.
 constexpr uint64_t kFeatureSizeMax = 1ULL << 1, kFeatureSegMax = 1ULL << 2, kFeatureRo = 1ULL << 5,
-                   kFeatureBlkSize = 1ULL << 6, kFeatureFlush = 1ULL << 9;
+                   kFeatureBlkSize = 1ULL << 6, kFeatureFlush = 1ULL << 9, kFeatureMq = 1ULL << 12;
 constexpr uint64_t kMaxWarnings = 20;
 }  // namespace
 
 Result<std::unique_ptr<VirtioBlock>> VirtioBlock::create(BlockFile file, std::string serial,
-                                                         EventLoop* loop, BlockEngineKind engine) {
+                                                         EventLoop* loop, BlockEngineKind engine,
+                                                         uint16_t num_queues) {
   if (serial.size() > blk::kIdBytes) {
     return makeError(Errc::InvalidArgument, "--disk {}: serial '{}' is longer than 20 bytes",
                      file.path(), serial);
   }
-  // The engine first: the device's destructor relies on having one.
-  auto aio = createBlockEngine(engine, kQueueSize);
-  if (!aio) {
-    return makeError(aio.error().code, "--disk {},aio={}: {}", file.path(), blockEngineName(engine),
-                     aio.error().message);
+  if (num_queues < 1 || num_queues > kMaxQueues) {
+    return makeError(Errc::InvalidArgument, "--disk {}: num-queues must be 1 to {}, not {}",
+                     file.path(), kMaxQueues, num_queues);
+  }
+  // The engines first: the device's destructor relies on having them.
+  std::vector<std::unique_ptr<RequestQueue>> queues;
+  for (uint16_t q = 0; q < num_queues; ++q) {
+    auto aio = createBlockEngine(engine, kQueueSize);
+    if (!aio) {
+      return makeError(aio.error().code, "--disk {},aio={}: {}", file.path(),
+                       blockEngineName(engine), aio.error().message);
+    }
+    auto rq = std::make_unique<RequestQueue>();
+    rq->index = q;
+    rq->aio = std::move(*aio);
+    rq->slots.resize(kQueueSize);
+    for (uint16_t i = 0; i < kQueueSize; ++i) {
+      rq->free_slots.push_back(static_cast<uint16_t>(kQueueSize - 1 - i));
+    }
+    rq->completions.reserve(kQueueSize);
+    queues.push_back(std::move(rq));
   }
   std::unique_ptr<VirtioBlock> dev(new VirtioBlock(std::move(file), std::move(serial)));
-  dev->aio_ = std::move(*aio);
-  dev->completions_.reserve(kQueueSize);
+  dev->queues_ = std::move(queues);
   if (loop != nullptr) {
     auto* raw = dev.get();
-    dev->completion_reg_ = EMBER_TRY(
-        loop->add(dev->aio_->eventFd(), EPOLLIN, [raw](uint32_t) { raw->processCompletions(); }));
+    for (auto& rq : dev->queues_) {
+      auto* q = rq.get();
+      rq->completion_reg = EMBER_TRY(loop->add(rq->aio->eventFd(), EPOLLIN, [raw, q](uint32_t) {
+        std::lock_guard lock(raw->mutex_);
+        raw->processCompletionsLocked(*q);
+      }));
+    }
   }
   return dev;
 }
 
 VirtioBlock::VirtioBlock(BlockFile file, std::string serial)
-    : file_(std::move(file)), serial_(std::move(serial)), slots_(kQueueSize) {
-  for (uint16_t i = 0; i < kQueueSize; ++i) {
-    free_slots_.push_back(static_cast<uint16_t>(kQueueSize - 1 - i));
-  }
-}
+    : file_(std::move(file)), serial_(std::move(serial)) {}
 
 VirtioBlock::~VirtioBlock() {
   reset();
-  completion_reg_.reset();
+  for (auto& rq : queues_) {
+    rq->completion_reg.reset();
+  }
   (void)file_.sync();  // whatever the guest wrote is on disk when ember exits
 }
 
@@ -67,7 +86,8 @@ uint16_t VirtioBlock::deviceType() const {
 
 uint64_t VirtioBlock::features() const {
   return kFeatureSizeMax | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |
-         (file_.readOnly() ? kFeatureRo : 0) | feature::kIndirectDesc | feature::kEventIdx;
+         (file_.readOnly() ? kFeatureRo : 0) | kFeatureMq | feature::kIndirectDesc |
+         feature::kEventIdx;
 }
 
 uint64_t VirtioBlock::failedRequests() const {
@@ -88,6 +108,7 @@ void VirtioBlock::readConfig(uint32_t offset, std::span<uint8_t> data) {
   storeLe<uint32_t>(std::span(image).subspan(8, 4), kSizeMax);
   storeLe<uint32_t>(std::span(image).subspan(12, 4), kSegMax);
   storeLe<uint32_t>(std::span(image).subspan(20, 4), blk::kSectorSize);
+  storeLe<uint16_t>(std::span(image).subspan(34, 2), queueCount());
   readConfigBytes(image, offset, data);
 }
 
@@ -96,14 +117,33 @@ Result<void> VirtioBlock::activate(Activation activation) {
   if (activation.queue(0) == nullptr) {
     return makeError(Errc::Guest, "virtio-blk activated without its request queue");
   }
+  if ((activation.features & kFeatureMq) == 0) {
+    for (uint16_t q = 1; q < queueCount(); ++q) {
+      if (activation.queue(q) != nullptr) {
+        // 5.2.2: without VIRTIO_BLK_F_MQ only requestq1 exists; a ring set up anyway is not
+        // served (its kicks are ignored).
+        warnLocked(fmt::format("queue {} enabled without VIRTIO_BLK_F_MQ: not served", q));
+      }
+    }
+  }
   act_ = std::move(activation);
   return {};
 }
 
+SplitQueue* VirtioBlock::liveQueueLocked(uint16_t index) {
+  if (!act_ || index >= queueCount() || (index > 0 && (act_->features & kFeatureMq) == 0)) {
+    return nullptr;
+  }
+  return act_->queue(index);  // null when the driver left it disabled
+}
+
 void VirtioBlock::notify(uint16_t queue) {
   std::lock_guard lock(mutex_);
-  if (act_ && queue == 0) {
-    processLocked();
+  // A kick for a queue the device does not have, one the driver left disabled, or one past
+  // requestq1 without VIRTIO_BLK_F_MQ does nothing (docs/security.md, Ember's own cases:
+  // virtio-blk request queues).
+  if (liveQueueLocked(queue) != nullptr) {
+    processLocked(*queues_[queue]);
   }
 }
 
@@ -115,43 +155,43 @@ void VirtioBlock::warnLocked(const std::string& what) {
   }
 }
 
-void VirtioBlock::processLocked() {
-  SplitQueue& q = *act_->queue(0);
-  auto r = drainAvailable(q, [&](DescriptorChain& chain) { return handleChainLocked(chain); });
-  ring_blocked_ = q.inFlight() >= q.size();  // chains left waiting for in-flight room
-  submitLocked();
+void VirtioBlock::processLocked(RequestQueue& rq) {
+  SplitQueue& q = *act_->queue(rq.index);
+  auto r = drainAvailable(q, [&](DescriptorChain& chain) { return handleChainLocked(rq, chain); });
+  rq.ring_blocked = q.inFlight() >= q.size();  // chains left waiting for in-flight room
+  rq.aio->submit();
   // Requests the kernel finished inside the submission (page-cache hits, tmpfs, aio=sync) are
   // completed now, without a trip through the eventfd and the event loop.
-  if (outstanding_ > 0) {
-    reapLocked();
+  if (rq.outstanding > 0) {
+    reapLocked(rq);
   }
-  if (pushed_) {
-    pushed_ = false;
-    act_->host->queueUsed(0, q);
+  if (rq.pushed) {
+    rq.pushed = false;
+    act_->host->queueUsed(rq.index, q);
   }
   if (!r) {
     act_->host->needsReset(r.error().message);
   }
 }
 
-void VirtioBlock::completeLocked(uint16_t head, uint64_t status_addr, uint8_t status,
-                                 uint32_t used_len) {
+void VirtioBlock::completeLocked(RequestQueue& rq, uint16_t head, uint64_t status_addr,
+                                 uint8_t status, uint32_t used_len) {
   const GuestMemory& mem = *act_->memory;
   if (status_addr != 0) {
     (void)mem.writeObj(GuestAddress(status_addr), status);
   }
-  if (auto r = act_->queue(0)->pushUsed(head, used_len); !r) {
+  if (auto r = act_->queue(rq.index)->pushUsed(head, used_len); !r) {
     act_->host->needsReset(r.error().message);
   }
-  pushed_ = true;
+  rq.pushed = true;
   ++completed_;
 }
 
-Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
+Result<void> VirtioBlock::handleChainLocked(RequestQueue& rq, DescriptorChain& chain) {
   auto bufs = collectChain(chain);
   if (!bufs) {
     // Return the chain so the queue cannot stall, then report the broken ring.
-    completeLocked(chain.head(), 0, 0, 0);
+    completeLocked(rq, chain.head(), 0, 0, 0);
     return std::move(bufs).error();
   }
   const GuestMemory& mem = *act_->memory;
@@ -161,13 +201,13 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
   if (auto* reject = std::get_if<BlockReject>(&outcome)) {
     warnLocked("rejected request: " + reject->reason);
     ++rejected_;
-    completeLocked(bufs->head, 0, 0, 0);
+    completeLocked(rq, bufs->head, 0, 0, 0);
     return {};
   }
   if (auto* st = std::get_if<BlockStatus>(&outcome)) {
     warnLocked("request failed: " + st->reason);
     ++failed_;
-    completeLocked(bufs->head, st->status_addr, st->status, 1);
+    completeLocked(rq, bufs->head, st->status_addr, st->status, 1);
     return {};
   }
   auto& io = std::get<BlockIo>(outcome);
@@ -184,20 +224,21 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
         done += n;
       }
       bytes_ += done;
-      completeLocked(bufs->head, io.status_addr, blk::kStatusOk, static_cast<uint32_t>(done + 1));
+      completeLocked(rq, bufs->head, io.status_addr, blk::kStatusOk,
+                     static_cast<uint32_t>(done + 1));
       return {};
     }
     default:
       break;
   }
-  if (free_slots_.empty()) {
+  if (rq.free_slots.empty()) {
     // Cannot happen: in-flight chains are capped at the queue size, as are slots.
-    completeLocked(bufs->head, io.status_addr, blk::kStatusIoErr, 1);
+    completeLocked(rq, bufs->head, io.status_addr, blk::kStatusIoErr, 1);
     return {};
   }
-  uint16_t index = free_slots_.back();
-  free_slots_.pop_back();
-  Slot& slot = slots_[index];
+  uint16_t index = rq.free_slots.back();
+  rq.free_slots.pop_back();
+  Slot& slot = rq.slots[index];
   slot.busy = true;
   slot.head = bufs->head;
   slot.status_addr = io.status_addr;
@@ -208,13 +249,13 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
     slot.sector = 0;
     slot.expected = 0;
     slot.used_len = 1;
-    if (outstanding_ > 0) {
+    if (rq.outstanding > 0) {
       // Writes completed to the guest before the flush must be covered: wait for what is in
-      // flight (the flush is issued when the engine has nothing outstanding).
-      deferred_flushes_.push_back(index);
+      // flight on this queue (the flush is issued when its engine has nothing outstanding).
+      rq.deferred_flushes.push_back(index);
     } else {
-      aio_->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
-      ++outstanding_;
+      rq.aio->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
+      ++rq.outstanding;
     }
     return {};
   }
@@ -233,17 +274,13 @@ Result<void> VirtioBlock::handleChainLocked(DescriptorChain& chain) {
     }
     if (aligned) fd = file_.directFd();
   }
-  aio_->enqueue(BlockEngineRequest{index, slot.write ? BlockOp::Write : BlockOp::Read, fd, slot.iov,
-                                   io.sector * blk::kSectorSize});
-  ++outstanding_;
+  rq.aio->enqueue(BlockEngineRequest{index, slot.write ? BlockOp::Write : BlockOp::Read, fd,
+                                     slot.iov, io.sector * blk::kSectorSize});
+  ++rq.outstanding;
   return {};
 }
 
-void VirtioBlock::submitLocked() {
-  aio_->submit();
-}
-
-void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {
+void VirtioBlock::finishSlotLocked(RequestQueue& rq, Slot& slot, int64_t result) {
   uint8_t status = blk::kStatusOk;
   if (slot.flush && result < 0) {
     status = blk::kStatusIoErr;
@@ -260,46 +297,55 @@ void VirtioBlock::finishSlotLocked(Slot& slot, int64_t result) {
   } else {
     bytes_ += slot.expected;
   }
-  completeLocked(slot.head, slot.status_addr, status, status == blk::kStatusOk ? slot.used_len : 1);
+  completeLocked(rq, slot.head, slot.status_addr, status,
+                 status == blk::kStatusOk ? slot.used_len : 1);
   slot.busy = false;
-  free_slots_.push_back(static_cast<uint16_t>(&slot - slots_.data()));
+  rq.free_slots.push_back(static_cast<uint16_t>(&slot - rq.slots.data()));
 }
 
-bool VirtioBlock::reapLocked() {
-  completions_.clear();
-  aio_->reap(completions_);
-  for (const auto& c : completions_) {
-    --outstanding_;
-    finishSlotLocked(slots_[c.tag], c.result);
+bool VirtioBlock::reapLocked(RequestQueue& rq) {
+  rq.completions.clear();
+  rq.aio->reap(rq.completions);
+  for (const auto& c : rq.completions) {
+    --rq.outstanding;
+    finishSlotLocked(rq, rq.slots[c.tag], c.result);
   }
-  if (outstanding_ == 0 && !deferred_flushes_.empty()) {
+  if (rq.outstanding == 0 && !rq.deferred_flushes.empty()) {
     // Everything before the flushes has completed: issue them (their completions come in a
     // later round).
-    for (uint16_t index : deferred_flushes_) {
-      aio_->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
-      ++outstanding_;
+    for (uint16_t index : rq.deferred_flushes) {
+      rq.aio->enqueue(BlockEngineRequest{index, BlockOp::Flush, file_.bufferedFd(), {}, 0});
+      ++rq.outstanding;
     }
-    deferred_flushes_.clear();
-    submitLocked();
+    rq.deferred_flushes.clear();
+    rq.aio->submit();
   }
-  return !completions_.empty();
+  return !rq.completions.empty();
 }
 
 void VirtioBlock::processCompletions() {
   std::lock_guard lock(mutex_);
-  if (!act_) {
-    completions_.clear();
-    aio_->reap(completions_);  // reset raced: results are discarded
+  for (auto& rq : queues_) {
+    processCompletionsLocked(*rq);
+  }
+}
+
+void VirtioBlock::processCompletionsLocked(RequestQueue& rq) {
+  if (!act_ || act_->queue(rq.index) == nullptr) {
+    rq.completions.clear();
+    rq.aio->reap(rq.completions);  // reset raced: results are discarded
     return;
   }
-  bool completed = reapLocked();
-  submitLocked();
+  // Every completion this round collects is pushed first, then the used ring is signalled once
+  // (queueUsed applies EVENT_IDX / VRING_AVAIL_F_NO_INTERRUPT): one interrupt per batch.
+  bool completed = reapLocked(rq);
+  rq.aio->submit();
   // Chains may have been waiting for free in-flight room; otherwise just signal the completions.
-  if (completed && ring_blocked_ && act_->host->mayProcess()) {
-    processLocked();
-  } else if (pushed_) {
-    pushed_ = false;
-    act_->host->queueUsed(0, *act_->queue(0));
+  if (completed && rq.ring_blocked && act_->host->mayProcess()) {
+    processLocked(rq);
+  } else if (rq.pushed) {
+    rq.pushed = false;
+    act_->host->queueUsed(rq.index, *act_->queue(rq.index));
   }
 }
 
@@ -307,16 +353,18 @@ QueueSet VirtioBlock::reset() {
   std::lock_guard lock(mutex_);
   // In-flight requests are waited for and their results discarded: after this returns nothing
   // is written to guest memory (hostile-guest case 25).
-  aio_->drain();
-  outstanding_ = 0;
-  deferred_flushes_.clear();
-  free_slots_.clear();
-  for (uint16_t i = 0; i < kQueueSize; ++i) {
-    slots_[i].busy = false;
-    free_slots_.push_back(static_cast<uint16_t>(kQueueSize - 1 - i));
+  for (auto& rq : queues_) {
+    rq->aio->drain();
+    rq->outstanding = 0;
+    rq->deferred_flushes.clear();
+    rq->free_slots.clear();
+    for (uint16_t i = 0; i < kQueueSize; ++i) {
+      rq->slots[i].busy = false;
+      rq->free_slots.push_back(static_cast<uint16_t>(kQueueSize - 1 - i));
+    }
+    rq->pushed = false;
+    rq->ring_blocked = false;
   }
-  pushed_ = false;
-  ring_blocked_ = false;
   return releaseQueues(act_);
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <thread>
 
@@ -30,7 +31,7 @@ using Buffer = MockDriver::Buffer;
 
 constexpr uint64_t kImageSize = 1 * kMiB;
 constexpr const char* kSerial = "ember-serial-01";
-constexpr uint64_t kFeatureRo = 1ULL << 5, kFeatureFlush = 1ULL << 9;
+constexpr uint64_t kFeatureRo = 1ULL << 5, kFeatureFlush = 1ULL << 9, kFeatureMq = 1ULL << 12;
 
 struct Req {
   uint16_t head;
@@ -54,7 +55,7 @@ struct BlkRig {
       auto f = BlockFile::open(file.path(), read_only);
       EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.error().message);
       if (f.ok()) {
-        auto dev = VirtioBlock::create(std::move(*f), kSerial, loop_, engine);
+        auto dev = VirtioBlock::create(std::move(*f), kSerial, loop_, engine, queues);
         EXPECT_TRUE(dev.ok()) << (dev.ok() ? "" : dev.error().message);
         if (dev.ok()) {
           blk = dev->get();
@@ -77,16 +78,25 @@ struct BlkRig {
   }
   // Posts header + `data` + status (not kicked).
   Req post(uint32_t type, uint64_t sector, const std::vector<Buffer>& data) {
+    return postOn(drv, type, sector, data);
+  }
+  // The same on another queue's driver.
+  Req postOn(MockDriver& d, uint32_t type, uint64_t sector, const std::vector<Buffer>& data) {
     Req r{};
-    r.hdr = drv.alloc(16);
-    r.status = drv.alloc(1);
+    r.hdr = d.alloc(16);
+    r.status = d.alloc(1);
     header(r.hdr, type, sector);
     fillBytes(h.mem, r.status, 0xff, 1);
     std::vector<Buffer> bufs{{r.hdr, 16, false}};
     bufs.insert(bufs.end(), data.begin(), data.end());
     bufs.push_back({r.status, 1, true});
-    r.head = drv.post(bufs);
+    r.head = d.post(bufs);
     return r;
+  }
+  // Processes completions until `d` shows `count` used entries (bounded).
+  bool waitUsedOn(MockDriver& d, uint16_t count) {
+    return pollUntil([&] { return static_cast<uint16_t>(d.usedIdx()) >= count; },
+                     [&] { blk->processCompletions(); });
   }
   void kick() { h.kickModern(0); }
   // Processes AIO completions until `count` used entries are visible (bounded).
@@ -107,6 +117,7 @@ struct BlkRig {
 
   // The engine every rig is built with; the *Engine fixtures set it per parameter.
   static inline BlockEngineKind engine = BlockEngineKind::LibAio;
+  static inline uint16_t queues = 1;  // num-queues of every rig; the MQ tests set it
   TempFile file;
   EventLoop* loop_ = nullptr;
   VirtioBlock* blk = nullptr;
@@ -130,7 +141,10 @@ std::vector<uint8_t> imageBytes(uint64_t offset, size_t len) {
 class EngineParam : public ::testing::TestWithParam<BlockEngineKind> {
  protected:
   void SetUp() override { BlkRig::engine = GetParam(); }
-  void TearDown() override { BlkRig::engine = BlockEngineKind::LibAio; }
+  void TearDown() override {
+    BlkRig::engine = BlockEngineKind::LibAio;
+    BlkRig::queues = 1;
+  }
 };
 class VirtioBlockEngine : public EngineParam {};
 class HostileEngine : public EngineParam {};
@@ -157,6 +171,8 @@ TEST(VirtioBlock, ConfigAndFeatures) {
   uint64_t f = r.h.modernDeviceFeatures();
   EXPECT_TRUE(f & kFeatureFlush);
   EXPECT_FALSE(f & kFeatureRo);
+  EXPECT_TRUE(f & kFeatureMq) << "offered with num_queues 1 too, as QEMU does";
+  EXPECT_EQ(r.h.modernRead(dev + 34, 2), 1u) << "num_queues";
   EXPECT_EQ(r.h.cfgRead(pci::cfg::kVendorId, 4), 0x10011af4u);
 }
 
@@ -240,6 +256,56 @@ TEST_P(VirtioBlockEngine, ManyRequestsInOneKick) {
   }
 }
 
+// Completions collected in one round are pushed to the used ring together and signalled with
+// one interrupt (VirtioBlock::reapLocked pushes every completion the engine reaped, then
+// processLocked / processCompletions call queueUsed once). 16 reads in one kick: the kernel has
+// finished all of them when the device looks, so there is one interrupt for those that completed
+// inside the submission and at most one more for the rest; with aio=sync every request completes
+// inside the submission, so exactly one.
+TEST_P(VirtioBlockEngine, ABatchOfCompletionsIsSignalledWithOneInterrupt) {
+  BlkRig r;
+  ASSERT_TRUE(r.blk);
+  r.h.enableMsix(true);
+  r.h.programVector(0);
+  r.h.modernNegotiate(virtio::feature::kVersion1);
+  r.h.modernSetupQueue(0, r.drv.geometry());
+  r.h.commonWrite(common::kQueueMsixVector, 2, 0);
+  r.h.modernDriverOk();
+  constexpr uint16_t kBatch = 16;
+  std::vector<Req> reqs;
+  std::vector<uint64_t> bufs;
+  for (uint16_t i = 0; i < kBatch; ++i) {
+    bufs.push_back(r.drv.alloc(4096, 4096));
+    reqs.push_back(r.post(blk::kTypeIn, 8u * i, {{bufs.back(), 4096, true}}));
+  }
+  r.kick();
+  // No event loop here: the test decides when completions are collected. Give the kernel time
+  // to finish everything first, so that one round collects it all.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  r.blk->processCompletions();
+  ASSERT_TRUE(r.waitUsed(kBatch));
+  size_t fired = r.h.msi->fired().size();
+  EXPECT_GE(fired, 1u);
+  EXPECT_LE(fired, 2u) << "one interrupt per round, not per request";
+  if (GetParam() == BlockEngineKind::Sync) {
+    EXPECT_EQ(fired, 1u);
+  }
+  for (uint16_t i = 0; i < kBatch; ++i) {
+    EXPECT_EQ(r.statusOf(reqs[i]), blk::kStatusOk) << i;
+    EXPECT_EQ(readBytes(r.h.mem, bufs[i], 4096), imageBytes(8u * i * 512, 4096)) << i;
+  }
+  // A second batch, collected in one round again: one more interrupt at most per round.
+  size_t before = r.h.msi->fired().size();
+  for (uint16_t i = 0; i < kBatch; ++i) {
+    reqs[i] = r.post(blk::kTypeIn, 8u * i, {{bufs[i], 4096, true}});
+  }
+  r.kick();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  r.blk->processCompletions();
+  ASSERT_TRUE(r.waitUsed(2 * kBatch));
+  EXPECT_LE(r.h.msi->fired().size() - before, 2u);
+}
+
 TEST_P(VirtioBlockEngine, FlushCompletesAfterEarlierWrites) {
   BlkRig r;
   ASSERT_TRUE(r.blk);
@@ -260,6 +326,143 @@ TEST_P(VirtioBlockEngine, FlushCompletesAfterEarlierWrites) {
   EXPECT_EQ(r.file.read(16 * 512, 4096), pattern(4096, 9));
   // A flush with nothing in flight completes at once.
   EXPECT_EQ(r.run(blk::kTypeFlush, 0, {}), blk::kStatusOk);
+}
+
+// Queue q's driver for the multi-queue tests: queue 0 is the rig's own; the others have their
+// rings from 0x90000 and their buffers from 0xc0000, apart from each other and from queue 0's.
+struct QueueDrivers {
+  explicit QueueDrivers(BlkRig& r, uint16_t n) {
+    all.push_back(&r.drv);
+    for (uint16_t q = 1; q < n; ++q) {
+      own.push_back(std::make_unique<MockDriver>(r.h.mem, 64, 0x90000 + 0x8000ULL * (q - 1)));
+      own.back()->setArena(0xc0000 + 0x10000ULL * (q - 1), 0xd0000 + 0x10000ULL * (q - 1));
+      all.push_back(own.back().get());
+    }
+  }
+  std::vector<QueueGeometry> geometries() const {
+    std::vector<QueueGeometry> g;
+    for (auto* d : all) g.push_back(d->geometry());
+    return g;
+  }
+  std::vector<std::unique_ptr<MockDriver>> own;
+  std::vector<MockDriver*> all;
+};
+
+// VIRTIO_BLK_F_MQ (5.2.3) with num_queues (5.2.4): four request queues, each served on its own:
+// a write on each queue, read back through the next one.
+TEST_P(VirtioBlockEngine, MultiQueueServesEveryQueue) {
+  BlkRig::queues = 4;
+  BlkRig r;
+  ASSERT_TRUE(r.blk);
+  EXPECT_EQ(r.blk->queueCount(), 4u);
+  EXPECT_EQ(r.h.modernRead(virtio::VirtioPciTransport::kDeviceOffset + 34, 2), 4u);
+  ASSERT_TRUE(r.h.modernDeviceFeatures() & kFeatureMq);
+  QueueDrivers qd(r, 4);
+  r.h.modernInit(virtio::feature::kVersion1 | kFeatureMq, qd.geometries());
+  ASSERT_EQ(r.status() & status::kNeedsReset, 0);
+  for (uint16_t q = 0; q < 4; ++q) {
+    MockDriver& d = *qd.all[q];
+    uint64_t buf = d.alloc(4096, 4096);
+    writeBytes(r.h.mem, buf, pattern(4096, static_cast<uint8_t>(40 + q)));
+    Req w = r.postOn(d, blk::kTypeOut, 64u * q, {{buf, 4096, false}});
+    r.h.kickModern(q);
+    ASSERT_TRUE(r.waitUsedOn(d, 1)) << "queue " << q;
+    EXPECT_EQ(r.statusOf(w), blk::kStatusOk) << "queue " << q;
+    EXPECT_EQ(r.file.read(64u * q * 512, 4096), pattern(4096, static_cast<uint8_t>(40 + q)));
+  }
+  for (uint16_t q = 0; q < 4; ++q) {
+    MockDriver& d = *qd.all[(q + 1) % 4];
+    uint64_t buf = d.alloc(4096, 4096);
+    Req rd = r.postOn(d, blk::kTypeIn, 64u * q, {{buf, 4096, true}});
+    Req fl = r.postOn(d, blk::kTypeFlush, 0, {});
+    r.h.kickModern(static_cast<uint16_t>((q + 1) % 4));
+    ASSERT_TRUE(r.waitUsedOn(d, 3)) << "queue " << (q + 1) % 4;
+    EXPECT_EQ(r.statusOf(rd), blk::kStatusOk);
+    EXPECT_EQ(r.statusOf(fl), blk::kStatusOk);
+    EXPECT_EQ(readBytes(r.h.mem, buf, 4096), pattern(4096, static_cast<uint8_t>(40 + q)));
+  }
+  for (uint16_t q = 0; q < 4; ++q) {
+    EXPECT_EQ(qd.all[q]->usedIdx(), 3u) << "queue " << q << ": its own requests only";
+  }
+  EXPECT_EQ(r.blk->failedRequests(), 0u);
+}
+
+// The guest's queue choices (docs/security.md, Ember's own cases: virtio-blk request queues):
+// a kick for a queue index >= num_queues, a kick for a queue the driver left disabled, and a
+// ring set up past requestq1 without VIRTIO_BLK_F_MQ do nothing; the enabled queues go on.
+TEST(Hostile, BlkQueueIndexPastNumQueuesIsIgnored) {
+  BlkRig::queues = 2;
+  BlkRig r;
+  BlkRig::queues = 1;
+  ASSERT_TRUE(r.blk);
+  QueueDrivers qd(r, 2);
+  r.h.modernInit(virtio::feature::kVersion1 | kFeatureMq, qd.geometries());
+  uint64_t buf = r.drv.alloc(4096, 4096);
+  Req rd = r.post(blk::kTypeIn, 0, {{buf, 4096, true}});
+  for (uint16_t q : {2, 3, 63, 64, 0xffff}) {
+    r.h.modernWrite(virtio::VirtioPciTransport::kNotifyOffset +
+                        virtio::VirtioPciTransport::kNotifyMultiplier * 1ULL * (q % 64),
+                    2, q);
+  }
+  r.blk->notify(2);  // past the transport too: straight to the device
+  r.blk->notify(0xffff);
+  r.blk->processCompletions();
+  EXPECT_EQ(r.status() & status::kNeedsReset, 0);
+  r.kick();
+  ASSERT_TRUE(r.waitUsed(1));
+  EXPECT_EQ(r.statusOf(rd), blk::kStatusOk);
+  EXPECT_EQ(readBytes(r.h.mem, buf, 4096), imageBytes(0, 4096));
+}
+
+TEST(Hostile, BlkOnlySomeQueuesEnabled) {
+  BlkRig::queues = 4;
+  BlkRig r;
+  BlkRig::queues = 1;
+  ASSERT_TRUE(r.blk);
+  QueueDrivers qd(r, 4);
+  r.h.modernNegotiate(virtio::feature::kVersion1 | kFeatureMq);
+  r.h.modernSetupQueue(0, qd.all[0]->geometry());
+  r.h.modernSetupQueue(2, qd.all[2]->geometry());  // 1 and 3 stay disabled
+  r.h.modernDriverOk();
+  ASSERT_EQ(r.status() & status::kNeedsReset, 0);
+  // Requests in queue 1's ring memory: the device does not know the ring, and does not look.
+  uint64_t b1 = qd.all[1]->alloc(4096, 4096);
+  r.postOn(*qd.all[1], blk::kTypeIn, 0, {{b1, 4096, true}});
+  r.h.kickModern(1);
+  r.h.kickModern(3);
+  for (uint16_t q : {0, 2}) {
+    MockDriver& d = *qd.all[q];
+    uint64_t buf = d.alloc(4096, 4096);
+    Req rd = r.postOn(d, blk::kTypeIn, 8u * q, {{buf, 4096, true}});
+    r.h.kickModern(q);
+    ASSERT_TRUE(r.waitUsedOn(d, 1)) << "queue " << q;
+    EXPECT_EQ(r.statusOf(rd), blk::kStatusOk);
+    EXPECT_EQ(readBytes(r.h.mem, buf, 4096), imageBytes(8u * q * 512, 4096));
+  }
+  EXPECT_EQ(qd.all[1]->usedIdx(), 0u);
+  EXPECT_EQ(r.status() & status::kNeedsReset, 0);
+}
+
+TEST(Hostile, BlkSecondQueueWithoutMqIsNotServed) {
+  BlkRig::queues = 2;
+  BlkRig r;
+  BlkRig::queues = 1;
+  ASSERT_TRUE(r.blk);
+  QueueDrivers qd(r, 2);
+  log::ScopedLogCapture logs;
+  r.h.modernInit(virtio::feature::kVersion1, qd.geometries());  // no VIRTIO_BLK_F_MQ
+  EXPECT_TRUE(logs.contains("queue 1 enabled without VIRTIO_BLK_F_MQ"))
+      << ::testing::PrintToString(logs.lines());
+  uint64_t b1 = qd.all[1]->alloc(4096, 4096);
+  Req ignored = r.postOn(*qd.all[1], blk::kTypeIn, 0, {{b1, 4096, true}});
+  r.h.kickModern(1);
+  uint64_t b0 = r.drv.alloc(4096, 4096);
+  Req rd = r.post(blk::kTypeIn, 8, {{b0, 4096, true}});
+  r.kick();
+  ASSERT_TRUE(r.waitUsed(1));
+  EXPECT_EQ(r.statusOf(rd), blk::kStatusOk);
+  EXPECT_EQ(qd.all[1]->usedIdx(), 0u) << "requestq2 does not exist without MQ";
+  EXPECT_EQ(r.statusOf(ignored), 0xff);
 }
 
 TEST(VirtioBlock, GetIdReturnsTheSerial) {

@@ -58,8 +58,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   std::vector<std::string> disks;
   run->add_option("--disk", disks,
                   "Attach a virtio-blk disk: "
-                  "PATH[,readonly][,serial=ID][,ioeventfd=off][,aio=libaio|io_uring|sync] "
-                  "(aio: the host I/O engine, default libaio; repeatable)")
+                  "PATH[,readonly][,serial=ID][,ioeventfd=off][,aio=libaio|io_uring|sync]"
+                  "[,num-queues=N] (aio: the host I/O engine, default libaio; num-queues: request "
+                  "queues, default one per vCPU; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
   std::string console = "serial";

@@ -199,14 +199,18 @@ Result<void> Machine::setUpPci() {
 
   for (const auto& d : config_.disks) {
     auto file = EMBER_TRY(devices::BlockFile::open(d.path, d.read_only));
-    log::debug("disk {}: {} bytes, {}{}, aio={}", d.path, file.sizeBytes(),
+    // num-queues: one request queue per vCPU unless asked otherwise (QEMU's default too).
+    auto queues = d.num_queues != 0 ? d.num_queues
+                                    : static_cast<uint16_t>(std::min<uint32_t>(
+                                          config_.cpus, devices::VirtioBlock::kMaxQueues));
+    log::debug("disk {}: {} bytes, {}{}, aio={}, {} request queue(s)", d.path, file.sizeBytes(),
                d.read_only ? "read-only, " : "",
                file.directFd() >= 0
                    ? fmt::format("O_DIRECT ({}-byte alignment)", file.directAlignment())
                    : std::string("buffered (no O_DIRECT here)"),
-               devices::blockEngineName(d.aio));
-    auto blk =
-        EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio));
+               devices::blockEngineName(d.aio), queues);
+    auto blk = EMBER_TRY(
+        devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio, queues));
     EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {

@@ -17,6 +17,7 @@ struct DiskConfig {
   std::string serial;
   bool ioeventfd = true;
   devices::BlockEngineKind aio = devices::BlockEngineKind::LibAio;  // aio=
+  uint16_t num_queues = 0;  // num-queues= (VIRTIO_BLK_F_MQ); 0: one per vCPU
 };
 
 struct NetConfig {

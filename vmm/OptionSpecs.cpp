@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "devices/VirtioBlock.h"
+
 namespace ember::vmm {
 
 Result<uint64_t> parseMemorySize(const std::string& text) {
@@ -90,10 +92,20 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
                          "--disk {}: aio must be libaio, io_uring or sync, not '{}'", disk.path,
                          value);
       }
+    } else if (key == "num-queues") {
+      // QEMU's virtio-blk property: request queues offered with VIRTIO_BLK_F_MQ.
+      unsigned n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n < 1 ||
+          n > devices::VirtioBlock::kMaxQueues) {
+        return makeError(Errc::InvalidArgument, "--disk {}: num-queues must be 1 to {}, not '{}'",
+                         disk.path, devices::VirtioBlock::kMaxQueues, value);
+      }
+      disk.num_queues = static_cast<uint16_t>(n);
     } else {
       return makeError(Errc::InvalidArgument,
                        "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off, "
-                       "aio=libaio|io_uring|sync)",
+                       "aio=libaio|io_uring|sync, num-queues=N)",
                        disk.path, field);
     }
   }

@@ -12,7 +12,8 @@
 
 namespace ember::vmm {
 
-// "PATH[,readonly][,serial=ID][,ioeventfd=on|off][,aio=libaio|io_uring|sync]" -> DiskConfig.
+// "PATH[,readonly][,serial=ID][,ioeventfd=on|off][,aio=libaio|io_uring|sync][,num-queues=N]"
+// -> DiskConfig.
 Result<DiskConfig> parseDiskSpec(const std::string& text);
 
 // "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.

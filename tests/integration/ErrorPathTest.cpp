@@ -73,6 +73,18 @@ TEST(Hostile, Case39_UnknownDiskEngine) {
   expectOneErrorLine(r, "aio must be libaio, io_uring or sync, not 'threads'");
 }
 
+TEST(Hostile, Case39_DiskNumQueuesOutOfRange) {
+  TempDir dir;
+  std::string disk = dir.file("d.img");
+  { std::ofstream(disk).put('\0'); }
+  ASSERT_EQ(truncate(disk.c_str(), 1 << 20), 0);
+  for (const char* n : {"0", "65", "many", "-1"}) {
+    SCOPED_TRACE(n);
+    auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--disk", disk + ",num-queues=" + n});
+    expectOneErrorLine(r, std::string("num-queues must be 1 to 64, not '") + n + "'");
+  }
+}
+
 // aio=io_uring where io_uring_setup is refused (a seccomp filter, as under a container runtime's
 // default profile; kernel.io_uring_disabled=2 has the same effect): one line naming the fix, and
 // the same command with aio=libaio runs.
