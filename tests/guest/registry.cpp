@@ -35,6 +35,7 @@ const Entry kTests[] = {
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
+    {{"virtio-blk-mq", test_virtio_blk_mq}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
     {{"pvpanic", test_pvpanic}, explicit_only, false},
     {{"virtio-console-ports", test_virtio_console_ports}, explicit_only, true},
