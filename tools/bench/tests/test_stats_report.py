@@ -53,6 +53,21 @@ class ReportTest(unittest.TestCase):
                          (2100.0, 2050.0, 2150.0, 3, "PIO"))
         self.assertEqual(rows[-1]["row"], "rss")
 
+    def test_blk_engine_rows_sit_between_ember_and_qemu(self):
+        f = facts(rows=("blk",))
+        f.results.add(("blk", "ember aio=io_uring", "modern", True, 1), 40000.0)
+        f.results.add(("blk", "ember aio=sync", "modern", True, 1), 200000.0)
+        rep = Report(f)
+        self.assertEqual(rep.blk_monitors(),
+                         ["ember", "ember aio=io_uring", "ember aio=sync", "qemu"])
+        text = rep.text_table()
+        self.assertRegex(text, r"blk read 4K +ember aio=io_uring +modern MMIO +on +1 +40,000 .*"
+                               r"25,000 req/s, 0\.40x QEMU\n")
+        self.assertRegex(text, r"blk read 4K +ember aio=sync +modern MMIO +on +1 +200,000 .*"
+                               r"2\.00x QEMU\n")
+        mons = [o["monitor"] for o in rep.json_rows() if o["row"] == "blk"]
+        self.assertIn("ember aio=io_uring", mons)
+
     def test_targets(self):
         targets = {t: v for t, v, _ in Report(facts()).targets()}
         self.assertEqual(targets["Ember's kick cost within 10% of the floor"], "met")
