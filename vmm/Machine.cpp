@@ -64,6 +64,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   EMBER_TRY(m->setUpMemory());
   EMBER_TRY(m->loadKernel());
   m->loop_ = EMBER_TRY(EventLoop::create());
+  // --poll-us: adaptive by default (PollWindow); set before the loop thread starts.
+  m->loop_->setPollWindow(config.poll_us ? PollWindow::fixed(uint64_t{*config.poll_us} * 1000)
+                                         : PollWindow::adaptive(PollWindow::kDefaultMaxNs));
   EMBER_TRY(m->setUpLegacyDevices());
   EMBER_TRY(m->setUpPci());
   EMBER_TRY(m->setUpVcpus());
@@ -204,13 +207,13 @@ Result<void> Machine::setUpPci() {
         file.directFd() >= 0 ? fmt::format("O_DIRECT ({}-byte alignment)", file.directAlignment())
                              : std::string("buffered (no O_DIRECT here)"));
     auto blk = EMBER_TRY(devices::VirtioBlock::create(std::move(file), d.serial, loop_.get()));
-    EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
+    EMBER_TRY(addVirtioDevice(std::move(blk), virtio::TransportOptions{d.ioeventfd, d.poll}));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(*ports)), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(*ports)), {}));
   }
   if (config_.rng) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), {}));
   }
   for (const auto& n : config_.nets) {
     auto tap = EMBER_TRY(devices::Tap::open(n.tap));
@@ -229,10 +232,10 @@ Result<void> Machine::setUpPci() {
                mac[1], mac[2], mac[3], mac[4], mac[5]);
     EMBER_TRY(addVirtioDevice(
         std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu, loop_.get()),
-        n.ioeventfd));
+        virtio::TransportOptions{n.ioeventfd, n.poll}));
   }
   if (config_.balloon) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), {}));
   }
   for (const auto& fs : config_.filesystems) {
     EMBER_TRY(addFileSystem(fs));
@@ -288,16 +291,15 @@ Result<void> Machine::addFileSystem(const FsConfig& fs) {
     return makeError(dev.error().code, "{}: {}{}", what, dev.error().message, why);
   }
   log::debug("virtio-fs {}: {}{}", fs.tag, backend, fs.readonly ? " (read-only)" : "");
-  return addVirtioDevice(std::move(*dev), true);
+  return addVirtioDevice(std::move(*dev), {});
 }
 
 Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
-                                      bool ioeventfd) {
+                                      const virtio::TransportOptions& options) {
   uint16_t vectors = static_cast<uint16_t>(device->queueCount() + 1);
   virtio::TransportEnvironment env{vm_.get(), loop_.get(), &memory_};
   auto transport = std::make_shared<virtio::VirtioPciTransport>(
-      std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors),
-      virtio::TransportOptions{ioeventfd});
+      std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors), options);
   auto* raw = transport.get();
   uint16_t type = raw->device().deviceType();
   size_t same_type =
@@ -310,7 +312,8 @@ Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> devi
   uint32_t gsi = 16 + (slot % 8);
   raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, gsi));
   raw->setInterruptLine(static_cast<uint8_t>(gsi));
-  log::debug("pci 00:{:02x}.0: {} (ioeventfd {})", slot, raw->name(), ioeventfd ? "on" : "off");
+  log::debug("pci 00:{:02x}.0: {} (ioeventfd {}, poll {})", slot, raw->name(),
+             options.ioeventfd ? "on" : "off", options.ioeventfd && options.poll ? "on" : "off");
   return {};
 }
 

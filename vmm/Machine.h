@@ -47,7 +47,8 @@ class Machine {
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
   Result<void> addFileSystem(const FsConfig& fs);
-  Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
+  Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
+                               const virtio::TransportOptions& options);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
   Result<void> startTimeout();

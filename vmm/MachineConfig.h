@@ -14,6 +14,7 @@ struct DiskConfig {
   bool read_only = false;
   std::string serial;
   bool ioeventfd = true;
+  bool poll = true;  // the event loop may poll its queue (poll=off: every kick wakes it)
 };
 
 struct NetConfig {
@@ -21,6 +22,7 @@ struct NetConfig {
   std::optional<std::array<uint8_t, 6>> mac;  // default: derived from the tap name
   uint16_t mtu = 0;                           // 0: not advertised
   bool ioeventfd = true;
+  bool poll = true;
 };
 
 enum class ConsoleKind { Serial, Virtio };
@@ -68,7 +70,10 @@ struct MachineConfig {
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
   bool pvpanic = false;             // a pvpanic-pci device
   std::optional<double> timeout;    // --timeout: seconds of run time before the VM is stopped
-  std::string report;               // --report: where the run record goes (empty: nowhere)
+  // --poll-us: how long the event loop polls the queues before it sleeps. Unset: adaptive, up to
+  // PollWindow::kDefaultMaxNs; 0: never; N: N microseconds after every event.
+  std::optional<uint32_t> poll_us;
+  std::string report;  // --report: where the run record goes (empty: nowhere)
 };
 
 }  // namespace ember::vmm

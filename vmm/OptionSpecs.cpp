@@ -77,9 +77,16 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
                          disk.path, value);
       }
       disk.ioeventfd = value == "on";
+    } else if (key == "poll") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--disk {}: poll must be on or off, not '{}'",
+                         disk.path, value);
+      }
+      disk.poll = value == "on";
     } else {
       return makeError(Errc::InvalidArgument,
-                       "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off)",
+                       "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off, "
+                       "poll=on|off)",
                        disk.path, field);
     }
   }
@@ -136,10 +143,16 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
                          value);
       }
       net.ioeventfd = value == "on";
+    } else if (key == "poll") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--net: poll must be on or off, not '{}'", value);
+      }
+      net.poll = value == "on";
     } else {
-      return makeError(Errc::InvalidArgument,
-                       "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off)",
-                       field);
+      return makeError(
+          Errc::InvalidArgument,
+          "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off, poll=on|off)",
+          field);
     }
   }
   if (net.tap.empty()) {
