@@ -34,6 +34,7 @@ const Entry kTests[] = {
     {{"virtio-fs", test_virtio_fs}, fs_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
+    {{"idle", test_idle}, explicit_only, true},
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
     {{"pvpanic", test_pvpanic}, explicit_only, false},

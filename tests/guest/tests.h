@@ -16,6 +16,7 @@ bool test_in_all(size_t i);
 // Whole-VM control tests, run only when named (tests_control.cpp).
 void test_crash(TestResult& r);
 void test_sleep(TestResult& r);
+void test_idle(TestResult& r);
 void test_reboot(TestResult& r);
 void test_pvpanic(TestResult& r);
 // A multiport virtio-console driven as Linux does, writing ports.write=
