@@ -418,6 +418,8 @@ RunRecord Machine::run() {
     record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
   }
   record.devices = deviceRecords();
+  record.loop_polled = loop_->counters().polled;
+  record.loop_slept = loop_->counters().slept;
   consoles_->stopInput();  // restores the terminal
   pci_.reset();            // devices finish in-flight I/O and sync their disks
   consoles_->flush();

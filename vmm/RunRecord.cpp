@@ -79,7 +79,8 @@ std::string formatRunRecord(const RunRecord& record) {
             {"exit", exitJson(record.exit)},
             {"run_time_s", record.run_time_s},
             {"vcpus", vcpus},
-            {"devices", devices}};
+            {"devices", devices},
+            {"event_loop", {{"polled", record.loop_polled}, {"slept", record.loop_slept}}}};
   // Guest-influenced strings (the kernel path, a tap name) are escaped by the library; bytes that
   // are not UTF-8 are replaced rather than making dump() throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

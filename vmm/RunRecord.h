@@ -38,6 +38,8 @@ struct RunRecord {
   double run_time_s = 0;  // from the vCPUs' start to the exit decision
   std::vector<VcpuRecord> vcpus;
   std::vector<DeviceRecord> devices;
+  // The event loop's rounds: how many found their work while polling, how many slept in epoll.
+  uint64_t loop_polled = 0, loop_slept = 0;
 };
 
 // The record as one line of JSON.

@@ -63,6 +63,9 @@ TEST_P(RunRecordDisk, CountsKicksInterruptsAndRequestsOfTheDisk) {
   EXPECT_GT(exits["io_in"].get<uint64_t>(), 0u) << exits;
   EXPECT_EQ(exits["shutdown"], 0);
   EXPECT_EQ(exits.size(), 11u) << exits;
+  // The loop slept at least while the guest booted; the disk's I/O woke it.
+  EXPECT_GT(j["event_loop"]["slept"].get<uint64_t>(), 0u) << j["event_loop"];
+  EXPECT_TRUE(j["event_loop"]["polled"].is_number_unsigned()) << j["event_loop"];
 
   ASSERT_EQ(j["devices"].size(), 2u) << j["devices"];
   const json& blk = j["devices"][0];
