@@ -201,8 +201,10 @@ TEST_P(AvailRingWatchTest, NoBufferIsLeftWithoutAKickWhenTheDriverRacesTheResume
     uint16_t before = consumed.load();
     auto t0 = std::chrono::steady_clock::now();
     loop->runOnce(500);
-    bool pending = static_cast<uint16_t>(driver.availIdx() - consumed.load()) != 0 &&
-                   static_cast<uint16_t>(driver.availIdx() - before) != 0;
+    // The driver's index as the device reads it (the MockDriver's own copy is its thread's).
+    uint16_t avail = *mem.loadU16Acquire(GuestAddress(driver.geometry().avail + 2));
+    bool pending = static_cast<uint16_t>(avail - consumed.load()) != 0 &&
+                   static_cast<uint16_t>(avail - before) != 0;
     if (std::chrono::steady_clock::now() - t0 >= 500ms && consumed.load() == before && pending) {
       stalled = true;  // a whole timeout slept through with buffers waiting: a lost kick
       break;
