@@ -412,7 +412,7 @@ RunRecord Machine::run() {
   loop_->stop();
   // Counted now that nothing runs any more: no vCPU exits and no loop work after this.
   for (const auto& v : vcpus_) {
-    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
+    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts(), v->exitSites()});
   }
   record.devices = deviceRecords();
   consoles_->stopInput();  // restores the terminal
