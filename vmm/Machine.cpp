@@ -176,6 +176,11 @@ Result<void> Machine::setUpLegacyDevices() {
   EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
   EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
                         std::make_shared<devices::I8042>(exit_)));
+  // The CMOS RTC (MC146818): the guest's wall clock at boot and /dev/rtc0. Without it, every
+  // access to ports 0x70/0x71 is an exit to an unclaimed port that reads 0xff.
+  rtc_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, devices::CmosRtc::kIrq);
+  EMBER_TRY(pio_.insert(devices::CmosRtc::kBase, devices::CmosRtc::kSize,
+                        std::make_shared<devices::CmosRtc>(*rtc_irq_)));
   EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
                         std::make_shared<devices::DebugExit>(exit_)));
   // ACPI hardware-reduced power management: S5 power-off and the reset register.
@@ -415,7 +420,7 @@ RunRecord Machine::run() {
   loop_->stop();
   // Counted now that nothing runs any more: no vCPU exits and no loop work after this.
   for (const auto& v : vcpus_) {
-    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
+    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts(), v->exitSites()});
   }
   record.devices = deviceRecords();
   record.loop_polled = loop_->counters().polled;

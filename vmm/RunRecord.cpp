@@ -60,6 +60,19 @@ json deviceJson(const DeviceRecord& d) {
   };
 }
 
+// {"0x3f8": exits, ...} in the order the sites first exited, and "other" for the exits beyond
+// ExitSites::kMaxSites distinct sites, when there were any.
+json sitesJson(const std::vector<ExitSites::Site>& sites, uint64_t other) {
+  json j = json::object();
+  for (const auto& s : sites) {
+    j[fmt::format("{:#x}", s.address)] = s.exits;
+  }
+  if (other != 0) {
+    j["other"] = other;
+  }
+  return j;
+}
+
 }  // namespace
 
 std::string formatRunRecord(const RunRecord& record) {
@@ -69,7 +82,10 @@ std::string formatRunRecord(const RunRecord& record) {
     for (size_t k = 0; k < v.exits.size(); ++k) {
       exits[kvm::exitKindName(k)] = v.exits[k];
     }
-    vcpus.push_back({{"id", v.id}, {"exits", exits}});
+    vcpus.push_back({{"id", v.id},
+                     {"exits", exits},
+                     {"io_ports", sitesJson(v.sites.ports(), v.sites.portOther())},
+                     {"mmio_pages", sitesJson(v.sites.mmioPages(), v.sites.mmioOther())}});
   }
   json devices = json::array();
   for (const auto& d : record.devices) {

@@ -21,6 +21,7 @@ namespace ember::vmm {
 struct VcpuRecord {
   uint32_t id = 0;
   VcpuExitCounts exits{};
+  ExitSites sites;
 };
 
 struct DeviceRecord {

@@ -38,6 +38,7 @@ const Entry kTests[] = {
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
     {{"pvpanic", test_pvpanic}, explicit_only, false},
+    {{"rtc", test_rtc}, explicit_only, false},
     {{"virtio-console-ports", test_virtio_console_ports}, explicit_only, true},
     {{"bench-kick", test_bench_kick}, explicit_only, true},
     {{"bench-blk", test_bench_blk}, explicit_only, true},

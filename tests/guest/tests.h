@@ -31,6 +31,9 @@ void test_timer(TestResult& r);
 void test_smp(TestResult& r);
 void test_cmdline(TestResult& r);
 
+// The CMOS real-time clock (tests_rtc.cpp), run only when named.
+void test_rtc(TestResult& r);
+
 // PCI (tests_pci.cpp).
 void test_pci_enum(TestResult& r);
 bool pci_present();
