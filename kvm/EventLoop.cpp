@@ -1,6 +1,8 @@
 // epoll dispatch with thread-safe, RAII registrations.
 #include "kvm/EventLoop.h"
 
+#include <time.h>
+
 #include <array>
 #include <cerrno>
 
@@ -10,7 +12,13 @@ namespace ember {
 
 namespace {
 constexpr uint64_t kWakeId = 0;
+
+uint64_t monotonicNs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
+}  // namespace
 
 Result<std::unique_ptr<EventLoop>> EventLoop::create() {
   std::unique_ptr<EventLoop> loop(new EventLoop());  // private constructor
@@ -44,15 +52,36 @@ Result<EventLoop::Registration> EventLoop::add(int fd, uint32_t events, Callback
     return Error::fromErrno(errno == EPERM ? Errc::Unsupported : Errc::Io,
                             fmt::format("epoll_ctl(ADD, fd {})", fd));
   }
-  entries_.emplace(id, Entry{fd, std::make_shared<Callback>(std::move(callback))});
+  entries_.emplace(id, Entry{fd, std::make_shared<Callback>(std::move(callback)), nullptr});
   return Registration(this, id);
+}
+
+EventLoop::Registration EventLoop::addPoller(std::shared_ptr<Poller> poller) {
+  std::lock_guard lock(mutex_);
+  uint64_t id = next_id_++;
+  entries_.emplace(id, Entry{-1, nullptr, std::move(poller)});
+  ++poller_count_;
+  return Registration(this, id);
+}
+
+std::vector<std::shared_ptr<EventLoop::Poller>> EventLoop::pollers() {
+  std::vector<std::shared_ptr<Poller>> out;
+  std::lock_guard lock(mutex_);
+  if (poller_count_ == 0) {
+    return out;
+  }
+  out.reserve(poller_count_);
+  for (auto& [id, e] : entries_) {
+    if (e.poller) out.push_back(e.poller);
+  }
+  return out;
 }
 
 Result<void> EventLoop::modifyId(uint64_t id, uint32_t events) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it == entries_.end()) {
-    return makeError(Errc::NotFound, "event loop: no registration {}", id);
+  if (it == entries_.end() || it->second.fd < 0) {
+    return makeError(Errc::NotFound, "event loop: no fd registration {}", id);
   }
   epoll_event ev{};
   ev.events = events;
@@ -67,6 +96,11 @@ void EventLoop::removeId(uint64_t id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) {
+    return;
+  }
+  if (it->second.poller) {
+    --poller_count_;
+    entries_.erase(it);
     return;
   }
   // The fd may already be closed by its owner; EPOLL_CTL_DEL failing then is harmless because
@@ -90,14 +124,17 @@ void EventLoop::Registration::reset() {
   }
 }
 
-void EventLoop::runOnce(int timeout_ms) {
+int EventLoop::waitAndDispatch(int timeout_ms, uint64_t* woke_ns) {
   std::array<epoll_event, 32> events{};
   int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout_ms);
+  if (woke_ns != nullptr) {
+    *woke_ns = monotonicNs();
+  }
   if (n < 0) {
     if (errno != EINTR) {
       log::error("event loop: epoll_wait: {}", std::strerror(errno));
     }
-    return;
+    return 0;
   }
   for (int i = 0; i < n; ++i) {
     uint64_t id = events[i].data.u64;
@@ -109,12 +146,48 @@ void EventLoop::runOnce(int timeout_ms) {
     {
       std::lock_guard lock(mutex_);
       auto it = entries_.find(id);
-      if (it == entries_.end()) {
+      if (it == entries_.end() || !it->second.callback) {
         continue;  // removed after epoll_wait returned
       }
       cb = it->second.callback;
     }
     (*cb)(events[i].events);
+  }
+  return n;
+}
+
+void EventLoop::runOnce(int timeout_ms) {
+  std::vector<std::shared_ptr<Poller>> polled;
+  if (window_.current() != 0) {
+    polled = pollers();
+  }
+  const uint64_t t0 = window_.isAdaptive() || !polled.empty() ? monotonicNs() : 0;
+  uint64_t woke = t0;
+  if (!polled.empty()) {
+    // Poll until something is found or the window closes. `woke` is when the round that found
+    // work began: the time spent serving it is not time spent waiting for it.
+    const uint64_t deadline = t0 + window_.current();
+    for (auto& p : polled) p->beginPolling();
+    bool found = false;
+    do {
+      woke = monotonicNs();
+      for (auto& p : polled) found = p->poll() || found;
+      found = waitAndDispatch(0) > 0 || found;
+    } while (!found && woke < deadline);
+    // Every poller asks to be notified again before the loop may sleep, and looks once more.
+    for (auto& p : polled) found = p->endPolling() || found;
+    if (found) {
+      polled_.fetch_add(1, std::memory_order_relaxed);
+      window_.update(woke - t0);
+      return;
+    }
+  }
+  // Not polling, or the window closed empty: sleep. An adaptive window that is shut still
+  // learns from the wait how soon work follows work, and opens when it is soon enough.
+  int n = waitAndDispatch(timeout_ms, &woke);
+  slept_.fetch_add(1, std::memory_order_relaxed);
+  if (n > 0 || (timeout_ms >= 0 && !polled.empty())) {
+    window_.update(woke - t0);
   }
 }
 

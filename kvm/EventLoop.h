@@ -6,6 +6,16 @@
 // dropping the Registration removes the fd. A callback removed from another thread may still be
 // finishing its current run: callers guard their own state, and whatever the callback touches
 // without a lock (such as the fd it reads) must be owned by the callback, not by the remover.
+//
+// Polling. Sources that can find their work without a syscall (a virtqueue's available ring)
+// register a Poller. When the PollWindow is open, each round first polls them, together with a
+// non-blocking look at the epoll set, until one finds work or the window closes, and only then
+// sleeps in epoll_wait: a kick that comes while the loop polls costs the guest no wake-up of a
+// sleeping thread. A poller may ask its source not to notify while the loop polls
+// (beginPolling) and must ask again, and look once more, before the loop sleeps (endPolling):
+// that is what keeps a notification from being lost between the last look and the sleep.
+// Pollers run on the loop thread; one removed from another thread may still be finishing a call
+// (the same rule as callbacks).
 #pragma once
 
 #include <sys/epoll.h>
@@ -17,7 +27,9 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include "kvm/PollWindow.h"
 #include "kvm/Result.h"
 #include "kvm/UniqueFd.h"
 
@@ -26,6 +38,18 @@ namespace ember {
 class EventLoop {
  public:
   using Callback = std::function<void(uint32_t events)>;
+
+  class Poller {
+   public:
+    virtual ~Poller() = default;
+    // The loop starts polling: the source may stop notifying (its fd would only wake the loop).
+    virtual void beginPolling() = 0;
+    // Serves whatever work is waiting; true if there was some.
+    virtual bool poll() = 0;
+    // The loop stops polling and may sleep: the source must notify again, then serve what
+    // arrived before it did. True if there was some (the loop then does not sleep).
+    virtual bool endPolling() = 0;
+  };
 
   class Registration {
    public:
@@ -45,7 +69,7 @@ class EventLoop {
     Registration& operator=(const Registration&) = delete;
 
     bool active() const { return loop_ != nullptr; }
-    // Changes the epoll event mask (0 pauses the fd without forgetting it).
+    // Changes the epoll event mask (0 pauses the fd without forgetting it; not for pollers).
     Result<void> setEvents(uint32_t events);
     void reset();
 
@@ -61,20 +85,41 @@ class EventLoop {
 
   // Watches `fd` for `events` (EPOLLIN etc.); `callback` runs on the loop thread.
   Result<Registration> add(int fd, uint32_t events, Callback callback);
+  // Polls `poller` in every round while the poll window is open.
+  Registration addPoller(std::shared_ptr<Poller> poller);
+  // The poll window (off until set). Call before start(), or from the loop thread.
+  void setPollWindow(const PollWindow& window) { window_ = window; }
+  const PollWindow& pollWindow() const { return window_; }
+
+  // What the loop has done, for the run record: rounds that found their work while polling,
+  // and rounds that slept in epoll_wait.
+  struct Counters {
+    uint64_t polled = 0;
+    uint64_t slept = 0;
+  };
+  Counters counters() const {
+    return {polled_.load(std::memory_order_relaxed), slept_.load(std::memory_order_relaxed)};
+  }
 
   // Runs the loop on its own thread until stop().
   void start();
   void stop();
   bool onLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
-  // Runs one round of dispatch on the calling thread (tests drive the loop by hand with this).
+  // Runs one round on the calling thread (tests drive the loop by hand with this): polls while
+  // the window is open, then waits up to `timeout_ms` for events and dispatches them.
   void runOnce(int timeout_ms);
 
  private:
   EventLoop() = default;
   struct Entry {
-    int fd;
+    int fd;  // -1 for a poller
     std::shared_ptr<Callback> callback;
+    std::shared_ptr<Poller> poller;
   };
+  // One epoll_wait and the dispatch of what it returned; the number of events. `woke_ns`, if
+  // given, is set to when epoll_wait returned (CLOCK_MONOTONIC).
+  int waitAndDispatch(int timeout_ms, uint64_t* woke_ns = nullptr);
+  std::vector<std::shared_ptr<Poller>> pollers();
   void removeId(uint64_t id);
   Result<void> modifyId(uint64_t id, uint32_t events);
 
@@ -84,6 +129,9 @@ class EventLoop {
   std::mutex mutex_;
   std::map<uint64_t, Entry> entries_;
   uint64_t next_id_ = 1;
+  size_t poller_count_ = 0;  // under mutex_
+  PollWindow window_;
+  std::atomic<uint64_t> polled_{0}, slept_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<std::thread::id> thread_id_{};
   std::thread thread_;

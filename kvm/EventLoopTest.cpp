@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kvm/EventLoop.h"
@@ -237,6 +239,135 @@ TEST(EventLoop, DestructorStopsARunningLoop) {
   auto begin = std::chrono::steady_clock::now();
   loop.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+}
+
+// ---- polling ----
+
+// Records the order of the loop's calls; poll() reports work while `work` is non-zero.
+struct RecordingPoller : EventLoop::Poller {
+  std::vector<char> calls;  // 'b'egin, 'p'oll, 'e'nd
+  int work = 0;
+  bool work_at_end = false;
+  void beginPolling() override { calls.push_back('b'); }
+  bool poll() override {
+    calls.push_back('p');
+    if (work == 0) return false;
+    --work;
+    return true;
+  }
+  bool endPolling() override {
+    calls.push_back('e');
+    return std::exchange(work_at_end, false);
+  }
+};
+
+TEST(EventLoop, PollersAreLeftAloneWhileTheWindowIsShut) {
+  auto loop = makeLoop();
+  auto poller = std::make_shared<RecordingPoller>();
+  auto reg = loop->addPoller(poller);
+  loop->runOnce(0);
+  loop->setPollWindow(PollWindow::adaptive(50000));  // shut until work follows work
+  loop->runOnce(0);
+  EXPECT_TRUE(poller->calls.empty());
+  EXPECT_EQ(loop->counters().slept, 2u);
+}
+
+TEST(EventLoop, AWindowPollsUntilTimeRunsOutThenAsksForNotificationsBeforeSleeping) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::fixed(200'000));  // 200 us
+  auto poller = std::make_shared<RecordingPoller>();
+  auto reg = loop->addPoller(poller);
+  auto begin = std::chrono::steady_clock::now();
+  loop->runOnce(20);
+  auto took = std::chrono::steady_clock::now() - begin;
+  ASSERT_GE(poller->calls.size(), 3u);
+  EXPECT_EQ(poller->calls.front(), 'b');
+  EXPECT_EQ(poller->calls.back(), 'e');
+  EXPECT_GT(std::count(poller->calls.begin(), poller->calls.end(), 'p'), 1);
+  EXPECT_GE(took, 20ms) << "nothing was found: it slept the timeout after polling";
+  EXPECT_EQ(loop->counters().slept, 1u);
+  EXPECT_EQ(loop->counters().polled, 0u);
+}
+
+TEST(EventLoop, WorkFoundByPollingEndsTheRoundWithoutSleeping) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::fixed(10'000'000));
+  auto poller = std::make_shared<RecordingPoller>();
+  poller->work = 1;
+  auto reg = loop->addPoller(poller);
+  auto begin = std::chrono::steady_clock::now();
+  loop->runOnce(5000);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s);
+  EXPECT_EQ(poller->calls, (std::vector<char>{'b', 'p', 'e'}));
+  EXPECT_EQ(loop->counters().polled, 1u);
+  EXPECT_EQ(loop->counters().slept, 0u);
+}
+
+TEST(EventLoop, WorkThatArrivesAsNotificationsResumeKeepsTheLoopAwake) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::fixed(50'000));
+  auto poller = std::make_shared<RecordingPoller>();
+  poller->work_at_end = true;  // the ring moved between the last look and the re-enable
+  auto reg = loop->addPoller(poller);
+  auto begin = std::chrono::steady_clock::now();
+  loop->runOnce(5000);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 1s) << "it must not sleep on found work";
+  EXPECT_EQ(loop->counters().slept, 0u);
+}
+
+TEST(EventLoop, FdEventsAreDispatchedWhilePolling) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::fixed(10'000'000));  // 10 ms
+  auto poller = std::make_shared<RecordingPoller>();
+  auto preg = loop->addPoller(poller);
+  auto efd = makeEventFd();
+  int calls = 0;
+  auto reg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) {
+    efd.consume();
+    ++calls;
+  });
+  ASSERT_TRUE(reg.ok());
+  efd.signal();
+  loop->runOnce(5000);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(loop->counters().polled, 1u) << "found by the poll phase's look at epoll";
+  EXPECT_EQ(poller->calls.back(), 'e');
+}
+
+TEST(EventLoop, ARemovedPollerIsNoLongerPolled) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::fixed(10'000));
+  auto poller = std::make_shared<RecordingPoller>();
+  auto reg = loop->addPoller(poller);
+  loop->runOnce(0);
+  size_t seen = poller->calls.size();
+  EXPECT_GT(seen, 0u);
+  reg.reset();
+  loop->runOnce(0);
+  EXPECT_EQ(poller->calls.size(), seen);
+  EXPECT_FALSE(reg.setEvents(EPOLLIN).ok());
+}
+
+TEST(EventLoop, AnAdaptiveWindowClosesWhenIdle) {
+  auto loop = makeLoop();
+  loop->setPollWindow(PollWindow::adaptive(50'000));
+  auto poller = std::make_shared<RecordingPoller>();
+  auto reg = loop->addPoller(poller);
+  auto efd = makeEventFd();
+  auto freg = loop->add(efd.fd(), EPOLLIN, [&](uint32_t) { efd.consume(); });
+  ASSERT_TRUE(freg.ok());
+  // Work that follows work at once opens the window...
+  for (int i = 0; i < 8; ++i) {
+    efd.signal();
+    loop->runOnce(100);
+  }
+  EXPECT_GT(loop->pollWindow().current(), 0u);
+  // ...and waits of 5 ms, a hundred times the maximum, shut it.
+  for (int i = 0; i < 8 && loop->pollWindow().current() != 0; ++i) loop->runOnce(5);
+  EXPECT_EQ(loop->pollWindow().current(), 0u);
+  poller->calls.clear();
+  loop->runOnce(5);
+  EXPECT_TRUE(poller->calls.empty()) << "a shut window polls nothing";
 }
 
 }  // namespace

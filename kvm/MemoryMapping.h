@@ -14,7 +14,9 @@ namespace ember {
 class MemoryMapping {
  public:
   MemoryMapping() = default;
-  // Anonymous, private-to-this-process, lazily backed memory (guest RAM).
+  static constexpr size_t kHugePage = size_t{2} << 20;
+  // Anonymous, private-to-this-process, lazily backed memory (guest RAM); at a kHugePage boundary
+  // when it is at least that large.
   static Result<MemoryMapping> anonymous(size_t size);
   // A shared mapping of `size` bytes of `fd` from `offset` (the vCPU's kvm_run structure; guest
   // RAM in a memfd that a vhost-user backend maps too).

@@ -11,6 +11,34 @@ namespace ember::virtio {
 
 using namespace pci;
 
+// The transport as the event loop polls it. The loop may still hold it for a call that has begun
+// when the transport goes, so it holds the transport through a pointer that the transport's
+// destructor clears under `mutex`. Lock order: this mutex, then the transport's.
+class VirtioPciTransport::LoopPoller : public EventLoop::Poller {
+ public:
+  explicit LoopPoller(VirtioPciTransport* t) : t_(t) {}
+  void detach() {
+    std::lock_guard lock(mutex_);
+    t_ = nullptr;
+  }
+  void beginPolling() override {
+    std::lock_guard lock(mutex_);
+    if (t_ != nullptr) t_->beginPolling();
+  }
+  bool poll() override {
+    std::lock_guard lock(mutex_);
+    return t_ != nullptr && t_->pollQueues();
+  }
+  bool endPolling() override {
+    std::lock_guard lock(mutex_);
+    return t_ != nullptr && t_->endPolling();
+  }
+
+ private:
+  std::mutex mutex_;
+  VirtioPciTransport* t_;
+};
+
 VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
                                        const TransportEnvironment& env,
                                        std::unique_ptr<MsiSink> msi,
@@ -25,6 +53,10 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
   if (options_.ioeventfd && env_.vm != nullptr && env_.loop != nullptr) {
     notifiers_.emplace(env_.vm, *env_.loop, device_->name(), device_->queueCount(),
                        [this](uint16_t q) { kick(q); });
+    if (options_.poll) {
+      poller_ = std::make_shared<LoopPoller>(this);
+      poller_registration_ = env_.loop->addPoller(poller_);
+    }
   }
   setBar(kLegacyBar, BarSpec{BarKind::Io, legacyBarSize(device_->configSize()), false,
                              std::make_shared<LegacyBar>(*this)});
@@ -41,6 +73,8 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
 }
 
 VirtioPciTransport::~VirtioPciTransport() {
+  poller_registration_.reset();
+  if (poller_) poller_->detach();  // waits for a poll call in progress
   std::lock_guard lock(mutex_);
   resetLocked();
 }
@@ -65,6 +99,7 @@ TransportCounters VirtioPciTransport::counters() const {
                            activations ? std::optional(last_face_legacy_.load()) : std::nullopt,
                            notifiers_ ? notifiers_->kicks() : 0,
                            kicks_userspace_.load(std::memory_order_relaxed),
+                           kicks_polled_.load(std::memory_order_relaxed),
                            interrupt_.msixRaised(),
                            interrupt_.intxRaised()};
 }
@@ -110,6 +145,9 @@ void VirtioPciTransport::commandChanged(uint16_t old_value, uint16_t new_value) 
   bool bm = new_value & cfg::kCommandBusMaster;
   if (bm == static_cast<bool>(old_value & cfg::kCommandBusMaster)) {
     return;
+  }
+  if (!bm) {
+    resumeWatchesLocked(/*drop=*/false);  // the last ring writes before DMA stops
   }
   auto due = dma_.setBusMaster(bm);
   may_process_ = dma_.open();
@@ -242,7 +280,18 @@ void VirtioPciTransport::activateLocked() {
     notifiers_->attachLive(state_);
   }
   const uint64_t features = state_.driver_features;
+  watches_.assign(state_.queues.size(), std::nullopt);
+  if (poller_) {
+    for (uint16_t q = 0; q < queues->size(); ++q) {
+      if ((*queues)[q]) {
+        auto w = AvailRingWatch::start(*env_.memory, (*queues)[q]->geometry(),
+                                       features & feature::kEventIdx);
+        if (w) watches_[q].emplace(std::move(*w));
+      }
+    }
+  }
   if (auto r = device_->activate(Activation{env_.memory, features, std::move(*queues), this}); !r) {
+    watches_.clear();
     detachNotifiersLocked(false);
     needsReset(r.error().message);
     return;
@@ -261,6 +310,8 @@ void VirtioPciTransport::activateLocked() {
 }
 
 void VirtioPciTransport::stopDeviceLocked() {
+  // The driver is asked for kicks again before the rings are handed back.
+  resumeWatchesLocked(/*drop=*/true);
   // 2.4 / 4.1.5.1: the device stops first (in-flight I/O drained or cancelled, a backend's
   // rings stopped and their notifiers taken back) and hands its queues back, so nothing is
   // written to guest memory after the reset completes; then the kick eventfds go.
@@ -306,6 +357,60 @@ void VirtioPciTransport::detachNotifiersLocked(bool deliver_pending) {
   for (uint16_t q : notifiers_->detachAll()) {
     if (deliver_pending) kickLocked(q);
   }
+}
+
+bool VirtioPciTransport::polledLocked(uint16_t queue) const {
+  return queue < watches_.size() && watches_[queue] && active_ && !needs_reset_ && dma_.open() &&
+         notifiers_ && notifiers_->attached(queue) && !notifiers_->handedOver(queue);
+}
+
+void VirtioPciTransport::beginPolling() {
+  std::lock_guard lock(mutex_);
+  for (uint16_t q = 0; q < watches_.size(); ++q) {
+    if (polledLocked(q)) (void)watches_[q]->suppress();  // rings validated at activation
+  }
+}
+
+bool VirtioPciTransport::pollQueues() {
+  std::lock_guard lock(mutex_);
+  bool found = false;
+  for (uint16_t q = 0; q < watches_.size(); ++q) {
+    if (!polledLocked(q)) continue;
+    auto moved = watches_[q]->moved();
+    if (moved && *moved) {
+      kicks_polled_.fetch_add(1, std::memory_order_relaxed);
+      kickLocked(q);
+      found = true;
+      // The device's ring processing asked for a kick at the next buffer (EVENT_IDX); the loop
+      // is still polling, so take that back.
+      if (polledLocked(q) && watches_[q]->suppressed()) (void)watches_[q]->suppress();
+    }
+  }
+  return found;
+}
+
+bool VirtioPciTransport::endPolling() {
+  std::lock_guard lock(mutex_);
+  bool found = false;
+  for (uint16_t q = 0; q < watches_.size(); ++q) {
+    if (!watches_[q] || !watches_[q]->suppressed()) continue;
+    // Found buffers are delivered even if the queue stopped being polled meanwhile: they count
+    // as seen, so no kick will announce them (kickLocked defers them while DMA is off).
+    auto moved = watches_[q]->resume();
+    if (moved && *moved) {
+      kicks_polled_.fetch_add(1, std::memory_order_relaxed);
+      kickLocked(q);
+      found = true;
+    }
+  }
+  return found;
+}
+
+void VirtioPciTransport::resumeWatchesLocked(bool drop) {
+  for (auto& w : watches_) {
+    if (w && w->suppressed() && dma_.open()) (void)w->resume();
+  }
+  if (drop) watches_.clear();
 }
 
 Result<int> VirtioPciTransport::handOverKick(uint16_t queue) {

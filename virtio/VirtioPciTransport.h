@@ -9,7 +9,10 @@
 //     (PIO with the queue index as datamatch on the legacy notify register; MMIO at each queue's
 //     notify address on the modern face) and served by the event loop; with ioeventfd=off the
 //     notify write exits to userspace and the queue is processed on that vCPU thread;
-//   - VirtioInterrupt: the ISR and INTx, the MSI-X vectors and table.
+//   - VirtioInterrupt: the ISR and INTx, the MSI-X vectors and table;
+//   - AvailRingWatch: with ioeventfd=on and polling on, the event loop polls each live queue's
+//     available ring between events (EventLoop::Poller) and delivers what it finds as a kick,
+//     with the driver's notifications suppressed while it polls.
 // This class ties them together: the status state machine's effects (activation moves the queues
 // into the device, reset takes them back), kicks, bus mastering, and the PCI configuration
 // space's live fields.
@@ -32,6 +35,7 @@
 #include "kvm/Vm.h"
 #include "pci/Msix.h"
 #include "pci/PciDevice.h"
+#include "virtio/AvailRingWatch.h"
 #include "virtio/BusMasterGate.h"
 #include "virtio/DriverState.h"
 #include "virtio/PciCfgAccess.h"
@@ -45,6 +49,9 @@ namespace ember::virtio {
 
 struct TransportOptions {
   bool ioeventfd = true;
+  // With ioeventfd: the event loop may poll the queues' available rings (its poll window decides
+  // when and how long); off, every kick is an eventfd wake-up.
+  bool poll = true;
 };
 
 // Host services the transport uses; vm and loop may be null in unit tests (kicks then only arrive
@@ -61,6 +68,7 @@ struct TransportCounters {
   std::optional<bool> legacy;    // the interface of the last activation; none before the first
   uint64_t kicks_ioeventfd = 0;  // kicks KVM signalled through an ioeventfd
   uint64_t kicks_userspace = 0;  // notify-register writes that exited to userspace
+  uint64_t kicks_polled = 0;     // new buffers the event loop found by polling, without a kick
   uint64_t interrupts_msix = 0;  // queue and config interrupts raised through MSI-X
   uint64_t interrupts_intx = 0;  // ... and through the ISR and INTx
 };
@@ -114,7 +122,15 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
 
   VirtioInterrupt& interrupt() { return interrupt_; }
 
+  // The event loop's poll phase (EventLoop::Poller, on the loop thread): suppress the live
+  // queues' notifications, deliver buffers found without a kick, and resume notifications
+  // (true when buffers arrived meanwhile, which are delivered).
+  void beginPolling();
+  bool pollQueues();
+  bool endPolling();
+
  private:
+  class LoopPoller;
   // VirtioDeviceHost
   void queueUsed(uint16_t queue, SplitQueue& q) override;
   void configChanged() override;
@@ -135,6 +151,12 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void resetLocked();
   void kickLocked(uint16_t queue);
   void detachNotifiersLocked(bool deliver_pending);
+  // Whether the loop polls queue `queue` now: live, its eventfd attached and not handed over,
+  // DMA allowed.
+  bool polledLocked(uint16_t queue) const;
+  // Every suppressed queue asks for kicks again (before a reset or bus mastering off: the
+  // driver must not be left without them); with `drop`, the watches go.
+  void resumeWatchesLocked(bool drop);
   void warnGuest(const std::string& what);
 
   std::unique_ptr<VirtioDevice> device_;
@@ -142,7 +164,9 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   TransportOptions options_;
   VirtioInterrupt interrupt_;
   std::optional<QueueNotifiers> notifiers_;  // with ioeventfd=on, a VM and an event loop
-  log::RateLimit guest_warnings_;            // guest-triggered warnings: never a log flood
+  std::shared_ptr<LoopPoller> poller_;       // with notifiers_ and poll=on
+  EventLoop::Registration poller_registration_;
+  log::RateLimit guest_warnings_;  // guest-triggered warnings: never a log flood
   pci::MsixCapability msix_cap_;
   PciCfgAccess pci_cfg_;
 
@@ -150,12 +174,13 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   DriverState state_;
   bool active_ = false;
   BusMasterGate dma_;
+  std::vector<std::optional<AvailRingWatch>> watches_;  // per queue while active, when polled
 
   // Read by host callbacks and the counters without the lock.
   std::atomic<bool> needs_reset_{false};
   std::atomic<bool> may_process_{true};
   std::atomic<uint8_t> config_generation_{0};
-  std::atomic<uint64_t> activations_{0}, kicks_userspace_{0};
+  std::atomic<uint64_t> activations_{0}, kicks_userspace_{0}, kicks_polled_{0};
   std::atomic<bool> last_face_legacy_{false};
 };
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "devices/AcpiPm.h"
+#include "devices/CmosRtc.h"
 #include "vmm/Aml.h"
 #include "vmm/MemoryLayout.h"
 
@@ -111,8 +112,16 @@ aml::Term dsdtBody(const AcpiConfig& config) {
                               name("_CRS", resourceTemplate({res::io(kCom1Port, kCom1Port, 0, 8),
                                                              res::irqNoFlags(kCom1Irq)}))});
 
+  // The MC146818 real-time clock (PNP0B00, "AT real-time clock"): its two ports and ISA IRQ 8.
+  Term rtc = device(
+      "RTC",
+      {name("_HID", eisaId("PNP0B00")),
+       name("_CRS", resourceTemplate({res::io(devices::CmosRtc::kBase, devices::CmosRtc::kBase, 1,
+                                              devices::CmosRtc::kSize),
+                                      res::irqNoFlags(devices::CmosRtc::kIrq)}))});
+
   Term body = s5;
-  body.append(scope("\\_SB", {pci0, mres, com1}));
+  body.append(scope("\\_SB", {pci0, mres, com1, rtc}));
   return body;
 }
 
@@ -195,11 +204,13 @@ std::vector<uint8_t> buildFadt(uint64_t dsdt_address) {
   // Table 5.10: hardware-reduced ACPI (no PM1/GPE blocks, no SCI: all of those stay 0), the
   // reset register is supported, and there are no fixed-feature power or sleep buttons.
   f.flags = kFadtHwReducedAcpi | kFadtResetRegSup | kFadtPwrButton | kFadtSlpButton;
-  // Table 5.11: no VGA, no CMOS RTC, and no 8042 advertised. Ember's i8042 only implements the
-  // reset line; advertising it makes Linux probe keyboard and mouse ports, tens of thousands of
-  // polling exits for nothing. The reset line still works (reboot=k), and the reset register
-  // below is what ACPI reboots use.
-  f.iapc_boot_arch = kBootArchVgaNotPresent | kBootArchCmosRtcNotPresent;
+  // Table 5.11: no VGA and no 8042 advertised. Ember's i8042 only implements the reset line;
+  // advertising it makes Linux probe keyboard and mouse ports, tens of thousands of polling exits
+  // for nothing. The reset line still works (reboot=k), and the reset register below is what
+  // ACPI reboots use. The CMOS RTC is present (devices/CmosRtc, PNP0B00 in the DSDT), so
+  // CMOS_RTC_NOT_PRESENT stays clear, and section 5.2.9's CENTURY names its century register.
+  f.iapc_boot_arch = kBootArchVgaNotPresent;
+  f.century = devices::CmosRtc::kCenturyRegister;
   // Section 4.8.3.6: RESET_REG is an 8-bit register at bit offset 0.
   f.reset_reg = ioPort(AcpiPm::kResetPort);
   f.reset_value = AcpiPm::kResetValue;

@@ -58,9 +58,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   std::vector<std::string> disks;
   run->add_option("--disk", disks,
                   "Attach a virtio-blk disk: "
-                  "PATH[,readonly][,serial=ID][,ioeventfd=off][,aio=libaio|io_uring|sync]"
-                  "[,num-queues=N] (aio: the host I/O engine, default libaio; num-queues: request "
-                  "queues, default one per vCPU; repeatable)")
+                  "PATH[,readonly][,serial=ID][,ioeventfd=off][,poll=off]"
+                  "[,aio=libaio|io_uring|sync][,num-queues=N] (aio: the host I/O engine, default "
+                  "libaio; num-queues: request queues, default one per vCPU; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
   std::string console = "serial";
@@ -96,11 +96,20 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       ->allow_extra_args(false);
   std::vector<std::string> nets;
   run->add_option("--net", nets,
-                  "Attach a virtio-net device on a tap: tap=NAME[,mac=..][,mtu=N][,ioeventfd=off] "
+                  "Attach a virtio-net device on a tap: "
+                  "tap=NAME[,mac=..][,mtu=N][,ioeventfd=off][,poll=off] "
                   "(an existing tap is used; a missing one is created, which needs "
                   "CAP_NET_ADMIN; repeatable)")
       ->take_all()
       ->allow_extra_args(false);
+  std::string poll_us = "auto";
+  run->add_option("--poll-us", poll_us,
+                  "How long the event loop polls the queues of devices with ioeventfd on before "
+                  "it sleeps, asking the guest not to kick meanwhile: 'auto' adapts the time to "
+                  "how soon work follows work (up to 50 us, as QEMU's poll-max-ns), 0 never "
+                  "polls, N polls N microseconds after every event (a device's poll=off opts it "
+                  "out)")
+      ->capture_default_str();
   double timeout = 0;
   run->add_option("--timeout", timeout,
                   "Stop the VM after S seconds of run time and exit with status 124, as "
@@ -240,6 +249,16 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   }
   cfg.console = console == "virtio" ? ConsoleKind::Virtio : ConsoleKind::Serial;
   if (timeout > 0) cfg.timeout = timeout;
+  if (poll_us != "auto") {
+    uint32_t us = 0;
+    auto [p, ec] = std::from_chars(poll_us.data(), poll_us.data() + poll_us.size(), us);
+    if (ec != std::errc() || p != poll_us.data() + poll_us.size() || us > 1000000) {
+      return makeError(Errc::InvalidArgument,
+                       "--poll-us: '{}' is not auto or a number of microseconds in 0..1000000",
+                       poll_us);
+    }
+    cfg.poll_us = us;
+  }
   for (const auto& text : serial_ports) {
     auto port = parseSerialPortSpec(text);
     if (!port) {

@@ -64,6 +64,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   EMBER_TRY(m->setUpMemory());
   EMBER_TRY(m->loadKernel());
   m->loop_ = EMBER_TRY(EventLoop::create());
+  // --poll-us: adaptive by default (PollWindow); set before the loop thread starts.
+  m->loop_->setPollWindow(config.poll_us ? PollWindow::fixed(uint64_t{*config.poll_us} * 1000)
+                                         : PollWindow::adaptive(PollWindow::kDefaultMaxNs));
   EMBER_TRY(m->setUpLegacyDevices());
   EMBER_TRY(m->setUpPci());
   EMBER_TRY(m->setUpVcpus());
@@ -173,6 +176,11 @@ Result<void> Machine::setUpLegacyDevices() {
   EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
   EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
                         std::make_shared<devices::I8042>(exit_)));
+  // The CMOS RTC (MC146818): the guest's wall clock at boot and /dev/rtc0. Without it, every
+  // access to ports 0x70/0x71 is an exit to an unclaimed port that reads 0xff.
+  rtc_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, devices::CmosRtc::kIrq);
+  EMBER_TRY(pio_.insert(devices::CmosRtc::kBase, devices::CmosRtc::kSize,
+                        std::make_shared<devices::CmosRtc>(*rtc_irq_)));
   EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
                         std::make_shared<devices::DebugExit>(exit_)));
   // ACPI hardware-reduced power management: S5 power-off and the reset register.
@@ -211,13 +219,13 @@ Result<void> Machine::setUpPci() {
                devices::blockEngineName(d.aio), queues);
     auto blk = EMBER_TRY(
         devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio, queues));
-    EMBER_TRY(addVirtioDevice(std::move(blk), d.ioeventfd));
+    EMBER_TRY(addVirtioDevice(std::move(blk), virtio::TransportOptions{d.ioeventfd, d.poll}));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(*ports)), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioConsole>(std::move(*ports)), {}));
   }
   if (config_.rng) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioRng>(), {}));
   }
   for (const auto& n : config_.nets) {
     auto tap = EMBER_TRY(devices::Tap::open(n.tap));
@@ -236,10 +244,10 @@ Result<void> Machine::setUpPci() {
                mac[1], mac[2], mac[3], mac[4], mac[5]);
     EMBER_TRY(addVirtioDevice(
         std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu, loop_.get()),
-        n.ioeventfd));
+        virtio::TransportOptions{n.ioeventfd, n.poll}));
   }
   if (config_.balloon) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), true));
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), {}));
   }
   for (const auto& fs : config_.filesystems) {
     EMBER_TRY(addFileSystem(fs));
@@ -295,16 +303,15 @@ Result<void> Machine::addFileSystem(const FsConfig& fs) {
     return makeError(dev.error().code, "{}: {}{}", what, dev.error().message, why);
   }
   log::debug("virtio-fs {}: {}{}", fs.tag, backend, fs.readonly ? " (read-only)" : "");
-  return addVirtioDevice(std::move(*dev), true);
+  return addVirtioDevice(std::move(*dev), {});
 }
 
 Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
-                                      bool ioeventfd) {
+                                      const virtio::TransportOptions& options) {
   uint16_t vectors = static_cast<uint16_t>(device->queueCount() + 1);
   virtio::TransportEnvironment env{vm_.get(), loop_.get(), &memory_};
   auto transport = std::make_shared<virtio::VirtioPciTransport>(
-      std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors),
-      virtio::TransportOptions{ioeventfd});
+      std::move(device), env, std::make_unique<pci::KvmMsiSink>(*vm_, vectors), options);
   auto* raw = transport.get();
   uint16_t type = raw->device().deviceType();
   size_t same_type =
@@ -317,7 +324,8 @@ Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> devi
   uint32_t gsi = 16 + (slot % 8);
   raw->setIntxLine(std::make_unique<kvm::KvmIrqLine>(*vm_, gsi));
   raw->setInterruptLine(static_cast<uint8_t>(gsi));
-  log::debug("pci 00:{:02x}.0: {} (ioeventfd {})", slot, raw->name(), ioeventfd ? "on" : "off");
+  log::debug("pci 00:{:02x}.0: {} (ioeventfd {}, poll {})", slot, raw->name(),
+             options.ioeventfd ? "on" : "off", options.ioeventfd && options.poll ? "on" : "off");
   return {};
 }
 
@@ -419,9 +427,11 @@ RunRecord Machine::run() {
   loop_->stop();
   // Counted now that nothing runs any more: no vCPU exits and no loop work after this.
   for (const auto& v : vcpus_) {
-    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts()});
+    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts(), v->exitSites()});
   }
   record.devices = deviceRecords();
+  record.loop_polled = loop_->counters().polled;
+  record.loop_slept = loop_->counters().slept;
   consoles_->stopInput();  // restores the terminal
   pci_.reset();            // devices finish in-flight I/O and sync their disks
   consoles_->flush();

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "devices/CmosRtc.h"
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
@@ -47,7 +48,8 @@ class Machine {
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
   Result<void> addFileSystem(const FsConfig& fs);
-  Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device, bool ioeventfd);
+  Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
+                               const virtio::TransportOptions& options);
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
   Result<void> startTimeout();
@@ -57,6 +59,9 @@ class Machine {
   ExitLatch exit_;
   std::optional<kvm::KvmSystem> kvm_;
   std::unique_ptr<kvm::Vm> vm_;
+  // Before pio_: the RTC on that bus raises this line from a thread of its own, which stops when
+  // the bus releases the device, so the line must outlive the bus.
+  std::unique_ptr<kvm::KvmIrqLine> rtc_irq_;
   std::optional<MemoryLayout> layout_;
   GuestMemory memory_;
   Bus pio_{"port I/O"};

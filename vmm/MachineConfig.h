@@ -18,6 +18,7 @@ struct DiskConfig {
   bool ioeventfd = true;
   devices::BlockEngineKind aio = devices::BlockEngineKind::LibAio;  // aio=
   uint16_t num_queues = 0;  // num-queues= (VIRTIO_BLK_F_MQ); 0: one per vCPU
+  bool poll = true;         // the event loop may poll its queue (poll=off: every kick wakes it)
 };
 
 struct NetConfig {
@@ -25,6 +26,7 @@ struct NetConfig {
   std::optional<std::array<uint8_t, 6>> mac;  // default: derived from the tap name
   uint16_t mtu = 0;                           // 0: not advertised
   bool ioeventfd = true;
+  bool poll = true;
 };
 
 enum class ConsoleKind { Serial, Virtio };
@@ -72,7 +74,10 @@ struct MachineConfig {
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
   bool pvpanic = false;             // a pvpanic-pci device
   std::optional<double> timeout;    // --timeout: seconds of run time before the VM is stopped
-  std::string report;               // --report: where the run record goes (empty: nowhere)
+  // --poll-us: how long the event loop polls the queues before it sleeps. Unset: adaptive, up to
+  // PollWindow::kDefaultMaxNs; 0: never; N: N microseconds after every event.
+  std::optional<uint32_t> poll_us;
+  std::string report;  // --report: where the run record goes (empty: nowhere)
 };
 
 }  // namespace ember::vmm

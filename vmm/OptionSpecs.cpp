@@ -79,6 +79,12 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
                          disk.path, value);
       }
       disk.ioeventfd = value == "on";
+    } else if (key == "poll") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--disk {}: poll must be on or off, not '{}'",
+                         disk.path, value);
+      }
+      disk.poll = value == "on";
     } else if (key == "aio") {
       // QEMU's -drive aio= names (native is libaio there); sync runs the I/O inline.
       if (value == "libaio" || value == "native") {
@@ -105,7 +111,7 @@ Result<DiskConfig> parseDiskSpec(const std::string& text) {
     } else {
       return makeError(Errc::InvalidArgument,
                        "--disk {}: unknown option '{}' (use readonly, serial=ID, ioeventfd=on|off, "
-                       "aio=libaio|io_uring|sync, num-queues=N)",
+                       "poll=on|off, aio=libaio|io_uring|sync, num-queues=N)",
                        disk.path, field);
     }
   }
@@ -162,10 +168,16 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
                          value);
       }
       net.ioeventfd = value == "on";
+    } else if (key == "poll") {
+      if (value != "on" && value != "off") {
+        return makeError(Errc::InvalidArgument, "--net: poll must be on or off, not '{}'", value);
+      }
+      net.poll = value == "on";
     } else {
-      return makeError(Errc::InvalidArgument,
-                       "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off)",
-                       field);
+      return makeError(
+          Errc::InvalidArgument,
+          "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off, poll=on|off)",
+          field);
     }
   }
   if (net.tap.empty()) {

@@ -48,13 +48,29 @@ json deviceJson(const DeviceRecord& d) {
       {"face", t.legacy ? json(*t.legacy ? "legacy" : "modern") : json(nullptr)},
       {"ioeventfd", d.ioeventfd},
       {"activations", t.activations},
-      {"kicks", {{"ioeventfd", t.kicks_ioeventfd}, {"userspace", t.kicks_userspace}}},
+      {"kicks",
+       {{"ioeventfd", t.kicks_ioeventfd},
+        {"userspace", t.kicks_userspace},
+        {"polled", t.kicks_polled}}},
       {"interrupts", {{"msix", t.interrupts_msix}, {"intx", t.interrupts_intx}}},
       {"requests", d.device.requests},
       {"bytes", d.device.bytes},
       {"errors", d.device.errors},
       {"dropped", d.device.dropped},
   };
+}
+
+// {"0x3f8": exits, ...} in the order the sites first exited, and "other" for the exits beyond
+// ExitSites::kMaxSites distinct sites, when there were any.
+json sitesJson(const std::vector<ExitSites::Site>& sites, uint64_t other) {
+  json j = json::object();
+  for (const auto& s : sites) {
+    j[fmt::format("{:#x}", s.address)] = s.exits;
+  }
+  if (other != 0) {
+    j["other"] = other;
+  }
+  return j;
 }
 
 }  // namespace
@@ -66,7 +82,10 @@ std::string formatRunRecord(const RunRecord& record) {
     for (size_t k = 0; k < v.exits.size(); ++k) {
       exits[kvm::exitKindName(k)] = v.exits[k];
     }
-    vcpus.push_back({{"id", v.id}, {"exits", exits}});
+    vcpus.push_back({{"id", v.id},
+                     {"exits", exits},
+                     {"io_ports", sitesJson(v.sites.ports(), v.sites.portOther())},
+                     {"mmio_pages", sitesJson(v.sites.mmioPages(), v.sites.mmioOther())}});
   }
   json devices = json::array();
   for (const auto& d : record.devices) {
@@ -76,7 +95,8 @@ std::string formatRunRecord(const RunRecord& record) {
             {"exit", exitJson(record.exit)},
             {"run_time_s", record.run_time_s},
             {"vcpus", vcpus},
-            {"devices", devices}};
+            {"devices", devices},
+            {"event_loop", {{"polled", record.loop_polled}, {"slept", record.loop_slept}}}};
   // Guest-influenced strings (the kernel path, a tap name) are escaped by the library; bytes that
   // are not UTF-8 are replaced rather than making dump() throw.
   return j.dump(-1, ' ', false, json::error_handler_t::replace);

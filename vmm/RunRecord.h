@@ -21,6 +21,7 @@ namespace ember::vmm {
 struct VcpuRecord {
   uint32_t id = 0;
   VcpuExitCounts exits{};
+  ExitSites sites;
 };
 
 struct DeviceRecord {
@@ -38,6 +39,8 @@ struct RunRecord {
   double run_time_s = 0;  // from the vCPUs' start to the exit decision
   std::vector<VcpuRecord> vcpus;
   std::vector<DeviceRecord> devices;
+  // The event loop's rounds: how many found their work while polling, how many slept in epoll.
+  uint64_t loop_polled = 0, loop_slept = 0;
 };
 
 // The record as one line of JSON.

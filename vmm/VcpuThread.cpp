@@ -96,6 +96,11 @@ bool VcpuThread::handle(kvm::VcpuExit& exit) {
   return std::visit(
       [&](auto& e) -> bool {
         using T = std::decay_t<decltype(e)>;
+        if constexpr (std::is_same_v<T, IoIn> || std::is_same_v<T, IoOut>) {
+          exit_sites_.countPort(e.port);
+        } else if constexpr (std::is_same_v<T, MmioRead> || std::is_same_v<T, MmioWrite>) {
+          exit_sites_.countMmio(e.addr);
+        }
         if constexpr (std::is_same_v<T, IoIn>) {
           for (uint32_t i = 0; i < e.count; ++i) {
             auto chunk = e.data.subspan(static_cast<size_t>(i) * e.size, e.size);

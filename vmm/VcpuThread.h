@@ -16,6 +16,7 @@
 #include "devices/VmControl.h"
 #include "kvm/Bus.h"
 #include "kvm/Vcpu.h"
+#include "vmm/ExitSites.h"
 
 namespace ember::vmm {
 
@@ -39,6 +40,8 @@ class VcpuThread {
   // The exits counted so far. Read only once stop() has returned: the vCPU thread is the only
   // writer and its join is what makes the counts visible.
   const VcpuExitCounts& exitCounts() const { return exit_counts_; }
+  // The port and MMIO exits by port and page; the same rule.
+  const ExitSites& exitSites() const { return exit_sites_; }
 
  private:
   void loop();
@@ -57,6 +60,7 @@ class VcpuThread {
   std::thread thread_;
   uint64_t unhandled_reported_ = 0;
   VcpuExitCounts exit_counts_{};
+  ExitSites exit_sites_;
 };
 
 }  // namespace ember::vmm

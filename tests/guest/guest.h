@@ -139,6 +139,11 @@ bool wait_until(volatile uint32_t* counter, uint32_t target, uint32_t timeout_ms
 uint64_t tsc_khz();        // found once (CPUID 0x15/0x16/0x40000010, kvmclock, else the PIT)
 const char* tsc_source();  // where tsc_khz() came from: cpuid15, cpuid16, kvmclock, pit, ...
 void delay_us(uint64_t us);
+// The local APIC timer (x2APIC MSRs, divide by 16): periodic interrupts on `vector` every
+// `count` timer ticks, and masked and stopped again.
+void lapic_timer_periodic(uint8_t vector, uint32_t count);
+void lapic_timer_stop(uint8_t vector);
+uint32_t lapic_timer_current();
 
 // ---- Memory ----
 // Identity-maps [addr, addr+size) with 2 MiB pages (uncached when `mmio`). Returns false when the

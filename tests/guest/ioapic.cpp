@@ -32,6 +32,13 @@ void Ioapic::route_level(uint32_t gsi, uint8_t vector, uint32_t apic_id, bool ma
   write(reg, (masked ? kMasked : 0) | kLevel | kActiveLow | vector);
 }
 
+void Ioapic::route_edge(uint32_t gsi, uint8_t vector, uint32_t apic_id, bool masked) {
+  uint32_t reg = kRegRedirBase + 2 * gsi;
+  write(reg, kMasked | vector);
+  write(reg + 1, apic_id << 24);
+  write(reg, (masked ? kMasked : 0) | vector);
+}
+
 void Ioapic::mask(uint32_t gsi, bool masked) {
   uint32_t reg = kRegRedirBase + 2 * gsi;
   uint32_t lo = read(reg);

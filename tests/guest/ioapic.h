@@ -15,6 +15,8 @@ class Ioapic {
   static uint32_t entries();
   // Level-triggered, active-low (how PCI INTx is wired), fixed delivery to `apic_id`.
   static void route_level(uint32_t gsi, uint8_t vector, uint32_t apic_id, bool masked);
+  // Edge-triggered, active-high (how an ISA interrupt is wired), fixed delivery to `apic_id`.
+  static void route_edge(uint32_t gsi, uint8_t vector, uint32_t apic_id, bool masked);
   static void mask(uint32_t gsi, bool masked);
   static uint64_t entry(uint32_t gsi);
 

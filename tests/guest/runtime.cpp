@@ -493,6 +493,25 @@ void delay_us(uint64_t us) {
   while (rdtsc() < end) pause();
 }
 
+namespace {
+constexpr uint32_t kLvtTimer = 0x832, kInitialCount = 0x838, kCurrentCount = 0x839, kDivide = 0x83e;
+}  // namespace
+
+void lapic_timer_periodic(uint8_t vector, uint32_t count) {
+  wrmsr(kDivide, 0x3);                    // divide by 16
+  wrmsr(kLvtTimer, (1u << 17) | vector);  // periodic
+  wrmsr(kInitialCount, count);
+}
+
+void lapic_timer_stop(uint8_t vector) {
+  wrmsr(kLvtTimer, (1u << 16) | vector);  // masked
+  wrmsr(kInitialCount, 0);
+}
+
+uint32_t lapic_timer_current() {
+  return static_cast<uint32_t>(rdmsr(kCurrentCount));
+}
+
 bool wait_until(volatile uint32_t* counter, uint32_t target, uint32_t timeout_ms) {
   uint64_t end = rdtsc() + static_cast<uint64_t>(timeout_ms) * tsc_khz();
   while (*counter < target) {

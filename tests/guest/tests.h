@@ -16,6 +16,7 @@ bool test_in_all(size_t i);
 // Whole-VM control tests, run only when named (tests_control.cpp).
 void test_crash(TestResult& r);
 void test_sleep(TestResult& r);
+void test_idle(TestResult& r);
 void test_reboot(TestResult& r);
 void test_pvpanic(TestResult& r);
 // A multiport virtio-console driven as Linux does, writing ports.write=
@@ -29,6 +30,9 @@ void test_memory(TestResult& r);
 void test_timer(TestResult& r);
 void test_smp(TestResult& r);
 void test_cmdline(TestResult& r);
+
+// The CMOS real-time clock (tests_rtc.cpp), run only when named.
+void test_rtc(TestResult& r);
 
 // PCI (tests_pci.cpp).
 void test_pci_enum(TestResult& r);

@@ -100,20 +100,15 @@ void on_timer(uint8_t) {
 }  // namespace
 
 void test_timer(TestResult& r) {
-  constexpr uint32_t kVector = 0x40;
-  constexpr uint32_t kLvtTimer = 0x832, kInitialCount = 0x838, kCurrentCount = 0x839,
-                     kDivide = 0x83e;
+  constexpr uint8_t kVector = 0x40;
   set_irq_handler(kVector, on_timer);
   timer_ticks = 0;
-  wrmsr(kDivide, 0x3);                     // divide by 16
-  wrmsr(kLvtTimer, (1u << 17) | kVector);  // periodic
-  wrmsr(kInitialCount, 200000);
-  uint64_t current = rdmsr(kCurrentCount);
+  lapic_timer_periodic(kVector, 200000);
+  uint64_t current = lapic_timer_current();
   sti();
   bool ok = wait_until(&timer_ticks, 5, 5000);
   cli();
-  wrmsr(kLvtTimer, (1u << 16) | kVector);  // masked
-  wrmsr(kInitialCount, 0);
+  lapic_timer_stop(kVector);
   if (current == 0 || current > 200000)
     return void(fail(r, "current count %lx not counting", current));
   if (!ok) return void(fail(r, "only %u timer interrupts in 5 s", timer_ticks));

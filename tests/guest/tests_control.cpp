@@ -5,11 +5,16 @@
 //            with status 0, as a machine reset ends the VM;
 //   sleep  - idles with interrupts on for sleep.ms=N milliseconds (default 10000) and passes, so
 //            the host can stop ember with a signal in the middle;
+//   idle   - does idle.reads=N (default 200) 4 KiB virtio-blk reads one at a time, so that a
+//            polling event loop is awake, prints `idle: start`, halts for idle.ms=N (default
+//            10000) woken only by a 10 Hz LAPIC timer, and prints `idle: end`: the host
+//            measures ember's CPU time in between (an idle guest must cost about none);
 //   pvpanic - finds the pvpanic-pci device (1b36:0011), checks the events it recognises,
 //            reports a handled panic (CRASH_LOADED: the VM must go on), then a panic (PANICKED):
 //            ember must end the VM with its panic status (4) at once.
 #include "pci.h"
 #include "tests.h"
+#include "virtio_blk.h"
 
 namespace guest {
 
@@ -46,6 +51,39 @@ void test_sleep(TestResult& r) {
   // Polls the TSC rather than halting: nothing is set up to interrupt a halt.
   uint64_t end = rdtsc() + ms * tsc_khz();
   while (rdtsc() < end) pause();
+}
+
+namespace {
+volatile uint32_t idle_ticks = 0;
+void on_idle_tick(uint8_t) {
+  idle_ticks = idle_ticks + 1;
+}
+}  // namespace
+
+void test_idle(TestResult& r) {
+  uint64_t reads = cmdline_number("idle.reads", 200), ms = cmdline_number("idle.ms", 10000);
+  VirtioDevice* d = VirtioBlk::find(VirtioBlk::Pick::Any);
+  if (d == nullptr) return void(fail(r, "no virtio-blk device"));
+  VirtioBlk blk;
+  if (!blk.init(d, 1, true, r)) return;
+  DeviceSession session{d};
+  for (uint64_t i = 0; i < reads; ++i) {
+    uint8_t status = 0xff;
+    uint64_t sector = (i * 8) % (blk.capacity() > 8 ? blk.capacity() - 8 : 1);
+    if (!blk.request(VirtioBlk::kIn, sector, VirtioBlk::slot_buffer(0), 4096, &status, r)) return;
+    if (status != VirtioBlk::kOk) return void(fail(r, "read %lu: status %u", i, status));
+  }
+  printf("idle: start, %lu reads done, halting for %lu ms\n", reads, ms);
+  constexpr uint8_t kVector = 0x41;
+  set_irq_handler(kVector, on_idle_tick);
+  // KVM's APIC timer counts at 1 GHz: divided by 16, 6250000 ticks are 100 ms.
+  lapic_timer_periodic(kVector, 6250000);
+  uint64_t end = rdtsc() + ms * tsc_khz();
+  while (rdtsc() < end) asm volatile("sti; hlt; cli" ::: "memory");
+  lapic_timer_stop(kVector);
+  set_irq_handler(kVector, nullptr);
+  printf("idle: end, %u timer interrupts\n", idle_ticks);
+  if (idle_ticks == 0) fail(r, "no timer interrupt woke the halted CPU");
 }
 
 void test_pvpanic(TestResult& r) {

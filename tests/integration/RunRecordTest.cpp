@@ -63,6 +63,19 @@ TEST_P(RunRecordDisk, CountsKicksInterruptsAndRequestsOfTheDisk) {
   EXPECT_GT(exits["io_in"].get<uint64_t>(), 0u) << exits;
   EXPECT_EQ(exits["shutdown"], 0);
   EXPECT_EQ(exits.size(), 11u) << exits;
+  // The loop slept at least while the guest booted; the disk's I/O woke it.
+  EXPECT_GT(j["event_loop"]["slept"].get<uint64_t>(), 0u) << j["event_loop"];
+  EXPECT_TRUE(j["event_loop"]["polled"].is_number_unsigned()) << j["event_loop"];
+  // Where the port exits went: the debug-exit port once, the serial port and PCI configuration
+  // (0xcf8/0xcfc) many times, and no port more often than the vCPU exited for port I/O.
+  const json& ports = j["vcpus"][0]["io_ports"];
+  EXPECT_EQ(ports["0xf4"], 1) << ports;
+  EXPECT_GT(ports["0x3f8"].get<uint64_t>(), 0u) << ports;
+  EXPECT_GT(ports["0xcf8"].get<uint64_t>(), 0u) << ports;
+  uint64_t port_exits = 0;
+  for (const auto& [port, n] : ports.items()) port_exits += n.get<uint64_t>();
+  EXPECT_EQ(port_exits, exits["io_in"].get<uint64_t>() + exits["io_out"].get<uint64_t>()) << ports;
+  EXPECT_TRUE(j["vcpus"][0]["mmio_pages"].is_object());
 
   ASSERT_EQ(j["devices"].size(), 2u) << j["devices"];
   const json& blk = j["devices"][0];

@@ -1,6 +1,7 @@
 // ember boots the freestanding test guest on the real /dev/kvm and the guest's own checks pass.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <string>
 
 #include "Process.h"
@@ -53,6 +54,16 @@ INSTANTIATE_TEST_SUITE_P(MemoryAndCpus, TestGuestBoot,
                            return std::string("mem") + info.param.memory + "_cpus" +
                                   std::to_string(info.param.cpus);
                          });
+
+// The CMOS RTC against real KVM: the guest reads the host's UTC time from ports 0x70/0x71 and
+// takes the update-ended interrupt on IRQ 8 (tests/guest/tests_rtc.cpp).
+TEST(TestGuestBoot, CmosRtcHasTheHostsTimeAndInterrupts) {
+  auto r = runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "64M", "--cmdline",
+                     "tests=rtc expect.rtc=" + std::to_string(::time(nullptr))});
+  ASSERT_FALSE(r.timed_out) << describe(r);
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(linesStartingWith(r.out, "PASS rtc").size(), 1u) << describe(r);
+}
 
 TEST(TestGuestBoot, FailingGuestTestGivesNonZeroStatus) {
   // The guest is told to expect a different memory size than it gets: its memory test must fail

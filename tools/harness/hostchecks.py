@@ -101,7 +101,7 @@ def _onoff(b: bool) -> str:
 def _as_recorded(d: Device) -> str:
     return (f"face {d.face or 'none (never activated)'}, ioeventfd {_onoff(d.ioeventfd)}, "
             f"{d.activations} activation(s), kicks: {d.kicks_ioeventfd} through ioeventfds, "
-            f"{d.kicks_userspace} as userspace exits")
+            f"{d.kicks_userspace} as userspace exits, {d.kicks_polled} found by polling")
 
 
 def host_virtio_activation(c: Context) -> Optional[str]:
@@ -119,6 +119,8 @@ def host_virtio_activation(c: Context) -> Optional[str]:
         if d is None or d.type != want.type or d.name != want.name:
             have = ", ".join(f"{x.id} ({x.name})" for x in c.record.devices) or "none"
             return f"ember's run record has no {want.id} {want.name} (its devices: {have})"
+        # The first kick after a sleep always comes through the eventfd, so a polled device
+        # has some of those too.
         kicked = d.kicks_ioeventfd if want.ioeventfd else d.kicks_userspace
         if d.face != c.plan.transport or d.ioeventfd != want.ioeventfd or not kicked:
             return (f"{want.name} should use the {c.plan.transport} interface with ioeventfd "

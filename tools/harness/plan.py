@@ -4,6 +4,7 @@ guest's checks and their expectations, its virtio modules and its kernel command
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -160,7 +161,8 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     cmdline += " ember.trace=1" if o.verbose else " quiet"
     cmdline += " virtio_pci.force_legacy=1" if o.legacy else ""
     cmdline += f" {o.user_cmdline}" if o.user_cmdline else ""
-    cmdline += f" ember.cpus={o.cpus} ember.mem={mem_kib}K"
+    # ember.host-time: the host's UTC seconds now, for the guest's check of its RTC (rtc).
+    cmdline += f" ember.cpus={o.cpus} ember.mem={mem_kib}K ember.host-time={int(time.time())}"
     if checks:
         cmdline += f" ember.checks={','.join(checks)} {' '.join(expect)}"
     # Bytes, as the guest counts them (wc -c), whatever the locale.

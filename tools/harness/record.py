@@ -14,7 +14,7 @@ naming the file and the key, when the file is missing or the record is malformed
      "devices": [{"id": "blk0", "pci": "00:01.0", "type": "virtio-blk",
                   "name": "virtio-blk /dev/vdb", "face": "modern" | "legacy" | null,
                   "ioeventfd": true, "activations": 1,
-                  "kicks": {"ioeventfd": 100, "userspace": 0},
+                  "kicks": {"ioeventfd": 100, "userspace": 0, "polled": 0},
                   "interrupts": {"msix": 90, "intx": 0},
                   "requests": 100, "bytes": 409600, "errors": 0, "dropped": 0}]}
 
@@ -77,6 +77,7 @@ class Device:
     activations: int
     kicks_ioeventfd: int
     kicks_userspace: int
+    kicks_polled: int
     interrupts_msix: int
     interrupts_intx: int
     requests: int
@@ -173,7 +174,8 @@ def _device(r: _Reader) -> Device:
     kicks, irqs = r.object("kicks"), r.object("interrupts")
     return Device(id_, r.string("pci"), type_, r.string("name"), face,
                   r.get("ioeventfd", (bool,), "true or false"), r.integer("activations"),
-                  kicks.integer("ioeventfd"), kicks.integer("userspace"), irqs.integer("msix"),
+                  kicks.integer("ioeventfd"), kicks.integer("userspace"), kicks.integer("polled"),
+                  irqs.integer("msix"),
                   irqs.integer("intx"), r.integer("requests"), r.integer("bytes"), r.integer("errors"),
                   r.integer("dropped"))
 

@@ -73,12 +73,12 @@ class ActivationTest(unittest.TestCase):
             for d in o["devices"]:
                 if d["type"] == "virtio-blk":
                     d["ioeventfd"] = False
-                    d["kicks"] = {"ioeventfd": 0, "userspace": d["kicks"]["ioeventfd"]}
+                    d["kicks"] = {"ioeventfd": 0, "userspace": d["kicks"]["ioeventfd"], "polled": 0}
         self.assertIsNone(self.check("--ioeventfd=off", rec=linux_record(off)))
 
     def test_kicks_that_came_the_other_way(self):
         def userspace(o):
-            o["devices"][3]["kicks"] = {"ioeventfd": 0, "userspace": 3}
+            o["devices"][3]["kicks"] = {"ioeventfd": 0, "userspace": 3, "polled": 0}
         self.assertIn("virtio-rng should use the modern interface with ioeventfd on and its kicks "
                       "should come through ioeventfds", self.check(rec=linux_record(userspace)))
 

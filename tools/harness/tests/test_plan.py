@@ -1,4 +1,5 @@
 import hashlib
+import time
 import unittest
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(w["ember.blk-scratch"], "ember-scratch:1048576:4194304")
         self.assertTrue(p.cmdline.startswith("console=ttyS0 panic=-1 reboot=k quiet "))
         self.assertEqual(p.transport, "modern")
+        self.assertLessEqual(abs(int(w["ember.host-time"]) - time.time()), 60)
 
     def test_the_cmdline_word_is_the_length_and_md5_of_what_precedes_it(self):
         _, p = make("--cmdline", "i8042.noprobe é")
