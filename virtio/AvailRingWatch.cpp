@@ -7,12 +7,6 @@
 
 namespace ember::virtio {
 
-namespace {
-// 2.7.6 available ring: flags, idx, ring[size], used_event; 2.7.8 used ring: flags, idx,
-// ring[size] of 8-byte elements, avail_event.
-constexpr uint64_t kRingFlags = 0, kRingIdx = 2, kRingEntries = 4, kUsedElemSize = 8;
-}  // namespace
-
 Result<AvailRingWatch> AvailRingWatch::start(const GuestMemory& mem, const QueueGeometry& g,
                                              bool event_idx) {
   AvailRingWatch w(mem, g, event_idx);
@@ -21,7 +15,7 @@ Result<AvailRingWatch> AvailRingWatch::start(const GuestMemory& mem, const Queue
 }
 
 Result<uint16_t> AvailRingWatch::availIndex() const {
-  return mem_->loadU16Acquire(GuestAddress(geo_.avail + kRingIdx));
+  return mem_->loadU16Acquire(GuestAddress(geo_.avail + ring::kIdx));
 }
 
 Result<bool> AvailRingWatch::moved() {
@@ -38,11 +32,11 @@ Result<void> AvailRingWatch::askForKicks(bool want) {
     // Kick at the first buffer past `seen_` (the driver kicks when avail_event lies in
     // [old, new) of its index update); one behind it is never in that range until the index
     // wraps 2^16 buffers later, which costs one spurious kick at most.
-    uint64_t avail_event = geo_.used + kRingEntries + kUsedElemSize * geo_.size;
+    uint64_t avail_event = geo_.used + ring::kEntries + ring::kUsedElemSize * geo_.size;
     uint16_t value = want ? seen_ : static_cast<uint16_t>(seen_ - 1);
     return mem_->storeU16Release(GuestAddress(avail_event), value);
   }
-  return mem_->storeU16Release(GuestAddress(geo_.used + kRingFlags), want ? 0 : kUsedNoNotify);
+  return mem_->storeU16Release(GuestAddress(geo_.used + ring::kFlags), want ? 0 : kUsedNoNotify);
 }
 
 Result<void> AvailRingWatch::suppress() {

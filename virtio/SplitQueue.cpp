@@ -8,10 +8,6 @@
 namespace ember::virtio {
 
 namespace {
-// Offsets inside the rings (2.7.6 available ring, 2.7.8 used ring).
-constexpr uint64_t kRingFlags = 0, kRingIdx = 2, kRingEntries = 4;
-constexpr uint64_t kUsedElemSize = 8;
-
 // 2.7.10.1: "vring_need_event": interrupt if the driver's event index lies in (old, new].
 bool needEvent(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
   return static_cast<uint16_t>(new_idx - event - 1) < static_cast<uint16_t>(new_idx - old_idx);
@@ -31,7 +27,7 @@ Result<SplitQueue> SplitQueue::activate(const GuestMemory& mem, const QueueGeome
   }
   uint64_t desc_bytes = 16ULL * g.size;
   uint64_t avail_bytes = 6 + 2ULL * g.size;  // flags, idx, ring[size], used_event
-  uint64_t used_bytes = 6 + kUsedElemSize * g.size;
+  uint64_t used_bytes = 6 + ring::kUsedElemSize * g.size;
   if (!mem.contains(GuestAddress(g.desc), desc_bytes) ||
       !mem.contains(GuestAddress(g.avail), avail_bytes) ||
       !mem.contains(GuestAddress(g.used), used_bytes)) {
@@ -45,12 +41,12 @@ Result<SplitQueue> SplitQueue::activate(const GuestMemory& mem, const QueueGeome
 }
 
 bool SplitQueue::hasAvailable() const {
-  auto idx = mem_->loadU16Acquire(GuestAddress(geo_.avail + kRingIdx));
+  auto idx = mem_->loadU16Acquire(GuestAddress(geo_.avail + ring::kIdx));
   return idx && *idx != next_avail_;
 }
 
 Result<std::optional<DescriptorChain>> SplitQueue::pop() {
-  uint16_t avail_idx = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + kRingIdx)));
+  uint16_t avail_idx = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + ring::kIdx)));
   uint16_t pending = static_cast<uint16_t>(avail_idx - next_avail_);
   if (pending > geo_.size) {
     return makeError(Errc::Guest, "available index {} is {} entries ahead of {} in a queue of {}",
@@ -59,7 +55,7 @@ Result<std::optional<DescriptorChain>> SplitQueue::pop() {
   if (pending == 0 || in_flight_ >= geo_.size) {
     return std::optional<DescriptorChain>();
   }
-  uint64_t slot = geo_.avail + kRingEntries + 2ULL * (next_avail_ % geo_.size);
+  uint64_t slot = geo_.avail + ring::kEntries + 2ULL * (next_avail_ % geo_.size);
   uint16_t head = EMBER_TRY(mem_->readObj<uint16_t>(GuestAddress(slot)));
   if (head >= geo_.size) {
     return makeError(Errc::Guest, "available ring entry names head {} in a queue of {}", head,
@@ -77,7 +73,7 @@ Result<void> SplitQueue::pushUsed(uint16_t head, uint32_t len) {
 }
 
 Result<void> SplitQueue::addUsed(uint16_t head, uint32_t len) {
-  uint64_t elem = geo_.used + kRingEntries + kUsedElemSize * (next_used_ % geo_.size);
+  uint64_t elem = geo_.used + ring::kEntries + ring::kUsedElemSize * (next_used_ % geo_.size);
   struct {
     uint32_t id;
     uint32_t len;
@@ -92,7 +88,7 @@ Result<void> SplitQueue::addUsed(uint16_t head, uint32_t len) {
 
 Result<void> SplitQueue::publishUsed() {
   // Release: the elements are visible before the index that publishes them (2.7.8.2).
-  return mem_->storeU16Release(GuestAddress(geo_.used + kRingIdx), next_used_);
+  return mem_->storeU16Release(GuestAddress(geo_.used + ring::kIdx), next_used_);
 }
 
 Result<bool> SplitQueue::shouldInterrupt() {
@@ -105,21 +101,21 @@ Result<bool> SplitQueue::shouldInterrupt() {
     return false;
   }
   if (event_idx_) {
-    uint64_t used_event_addr = geo_.avail + kRingEntries + 2ULL * geo_.size;
+    uint64_t used_event_addr = geo_.avail + ring::kEntries + 2ULL * geo_.size;
     uint16_t used_event = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(used_event_addr)));
     return needEvent(used_event, new_idx, old_idx);
   }
-  uint16_t flags = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + kRingFlags)));
+  uint16_t flags = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + ring::kFlags)));
   return !(flags & kAvailNoInterrupt);
 }
 
 Result<bool> SplitQueue::armNotification() {
   if (event_idx_) {
-    uint64_t avail_event_addr = geo_.used + kRingEntries + kUsedElemSize * geo_.size;
+    uint64_t avail_event_addr = geo_.used + ring::kEntries + ring::kUsedElemSize * geo_.size;
     EMBER_TRY(mem_->storeU16Release(GuestAddress(avail_event_addr), next_avail_));
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
-  uint16_t avail_idx = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + kRingIdx)));
+  uint16_t avail_idx = EMBER_TRY(mem_->loadU16Acquire(GuestAddress(geo_.avail + ring::kIdx)));
   return avail_idx != next_avail_;
 }
 

@@ -34,6 +34,13 @@ constexpr uint16_t kKnownFlags = kNext | kWrite | kIndirect;
 constexpr uint16_t kAvailNoInterrupt = 1;
 constexpr uint16_t kUsedNoNotify = 1;
 
+// Byte offsets inside the split rings. 2.7.6 available ring: flags, idx, ring[size],
+// used_event; 2.7.8 used ring: flags, idx, ring[size] of 8-byte elements, avail_event.
+namespace ring {
+constexpr uint64_t kFlags = 0, kIdx = 2, kEntries = 4;
+constexpr uint64_t kUsedElemSize = 8;
+}  // namespace ring
+
 // 4.1.4.3 / 4.1.5.1: a vector value meaning "no MSI-X vector".
 constexpr uint16_t kNoVector = 0xffff;
 

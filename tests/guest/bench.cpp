@@ -13,7 +13,6 @@ namespace guest {
 namespace {
 
 constexpr uint16_t kLegacyQueueNotify = 16;  // virtio 1.2 4.1.4.10
-constexpr uint16_t kDescWrite = 2;           // 2.7.5
 
 // kick-floor passes the addresses it counts writes to; a real VMM passes neither.
 bool floor_target(KickTarget* k) {
@@ -164,7 +163,7 @@ void test_bench_irq(TestResult& r) {
     auto* desc = reinterpret_cast<volatile Desc*>(q.desc_addr());
     desc[0].addr = reinterpret_cast<uint64_t>(buf);
     desc[0].len = 1;
-    desc[0].flags = kDescWrite;
+    desc[0].flags = Virtqueue::kDescWrite;
     desc[0].next = 0;
     ring.avail = reinterpret_cast<volatile uint16_t*>(q.avail_addr());
     ring.used = reinterpret_cast<volatile uint16_t*>(q.used_addr());

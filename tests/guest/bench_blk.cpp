@@ -21,8 +21,8 @@ namespace guest {
 
 namespace {
 
-constexpr uint16_t kDescNext = 1, kDescWrite = 2;
-constexpr uint16_t kUsedNoNotify = 1, kAvailNoInterrupt = 1;
+constexpr uint16_t kDescNext = Virtqueue::kDescNext, kDescWrite = Virtqueue::kDescWrite;
+constexpr uint16_t kUsedNoNotify = Virtqueue::kUsedNoNotify, kAvailNoInterrupt = 1;
 constexpr uint16_t kMaxDepth = 32;
 constexpr uint32_t kBlockBytes = 4096;
 

@@ -8,9 +8,11 @@ ROOT = Path(__file__).resolve().parents[2]
 FACES = ("legacy", "modern")
 KICK_OF = {"legacy": "PIO", "modern": "MMIO"}
 MONITORS = ("floor", "ember", "qemu")
-ALL_ROWS = ("kick", "blk", "irq", "startup", "linux")
-DEFAULT_ROWS = ("kick", "blk", "irq", "startup")  # linux: only when asked for (--rows/--linux)
+ALL_ROWS = ("kick", "blk", "cpu", "irq", "startup", "linux")
+DEFAULT_ROWS = ("kick", "blk", "cpu", "irq", "startup")  # linux: only when asked for (--rows/--linux)
 DEPTHS = (1, 32)
+# The CPU-time row: ember as it runs by default (adaptive polling), ember that never polls, QEMU.
+CPU_MONITORS = ("ember", "ember poll=0", "qemu")
 GUEST_MEMORY = "256M"
 DISK_BYTES = 64 << 20
 QEMU = "qemu-system-x86_64"

@@ -1,21 +1,23 @@
-"""The plot: rows 1-3 as grouped bars with min-max whiskers, SVG written by hand."""
+"""The plot: rows 1-3 and the CPU-time row as grouped bars with min-max whiskers, SVG written by
+hand."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .config import DEPTHS, FACES, KICK_OF, MONITORS, on
+from .config import CPU_MONITORS, DEPTHS, FACES, KICK_OF, MONITORS, on
 
 if TYPE_CHECKING:
     from .report import Report
 
 
 class Svg:
-    COLORS = {"floor": "#8c8c8c", "ember": "#e8743b", "qemu": "#3b7de8"}
+    COLORS = {"floor": "#8c8c8c", "ember": "#e8743b", "ember poll=0": "#f2b48f", "qemu": "#3b7de8"}
 
     def __init__(self, report: Report):
         self.rep = report
 
-    def panels(self) -> list[tuple[str, list[tuple[str, list[tuple[str, dict]]]]]]:
+    def panels(self) -> list[tuple[str, list[tuple[str, list[tuple[str, dict]]]], float]]:
+        """(title, groups of bars, the divisor that turns a figure into the axis' unit)."""
         st = self.rep.st
         panels = []
         if "kick" in self.rep.b.rows:
@@ -24,7 +26,7 @@ class Svg:
                 for ioev in (True, False):
                     bars = [(m, st("kick", m, face, ioev, 0)) for m in MONITORS]
                     groups.append((f"{face} {KICK_OF[face]} ioeventfd {on(ioev)}", bars))
-            panels.append(("Kick cost (us per kick; lower is better)", groups))
+            panels.append(("Kick cost (us per kick; lower is better)", groups, 1000))
         if "blk" in self.rep.b.rows:
             groups = []
             for face in FACES:
@@ -32,13 +34,21 @@ class Svg:
                     for depth in DEPTHS:
                         bars = [(m, st("blk", m, face, ioev, depth)) for m in ("ember", "qemu")]
                         groups.append((f"{face} {on(ioev)} QD{depth}", bars))
-            panels.append(("4 KiB read (us per request; lower is better)", groups))
+            panels.append(("4 KiB read (us per request; lower is better)", groups, 1000))
+        if "cpu" in self.rep.b.rows:
+            groups = []
+            for depth in DEPTHS:
+                bars = [(m, st("cpu-blk", m, "modern", True, depth)) for m in CPU_MONITORS]
+                groups.append((f"modern on QD{depth}", bars))
+            panels.append(("Host CPU time per 4 KiB read (us, every thread; lower is better)",
+                           groups, 1))
         if "irq" in self.rep.b.rows:
             groups = []
             for face in FACES:
                 bars = [(m, st("irq", m, face, True, 0)) for m in MONITORS]
                 groups.append((f"{face} {KICK_OF[face]}", bars))
-            panels.append(("Kick -> MSI-X -> handler round trip (us; lower is better)", groups))
+            panels.append(("Kick -> MSI-X -> handler round trip (us; lower is better)", groups,
+                           1000))
         return panels
 
     def render(self) -> str:
@@ -50,21 +60,21 @@ class Svg:
                f'<rect width="{width}" height="{height}" fill="white"/>',
                f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15">'
                f'{esc(self.rep.title())}</text>']
-        lx = width - 250
-        for i, m in enumerate(MONITORS):
+        lx = width - 340
+        for i, m in enumerate(("floor", "ember", "ember poll=0", "qemu")):
             out.append(f'<rect x="{lx + i * 80}" y="30" width="12" height="12" fill="{self.COLORS[m]}"/>'
                        f'<text x="{lx + i * 80 + 16}" y="40">{"kick-floor" if m == "floor" else m}</text>')
         y0 = top + 20
-        for title, groups in panels:
-            out += self.panel(title, groups, 70, y0, width - 90, panel_h)
+        for title, groups, scale in panels:
+            out += self.panel(title, groups, scale, 70, y0, width - 90, panel_h)
             y0 += panel_h + 40
         out.append("</svg>")
         return "\n".join(out) + "\n"
 
-    def panel(self, title, groups, x, y, w, h) -> list[str]:
+    def panel(self, title, groups, scale, x, y, w, h) -> list[str]:
         out = [f'<text x="{x}" y="{y}" font-size="13" font-weight="bold">{esc(title)}</text>']
         plot_top, plot_h = y + 12, h - 60
-        vmax = max([s["max"] for _, bars in groups for _, s in bars if s] + [1]) / 1000
+        vmax = max([s["max"] / scale for _, bars in groups for _, s in bars if s] + [0.001])
         vmax = nice_ceiling(vmax)
         for i in range(6):
             v = vmax * i / 5
@@ -79,7 +89,7 @@ class Svg:
                 bx = gx + bi * bw
                 if not s:
                     continue
-                med, lo, hi = s["median"] / 1000, s["min"] / 1000, s["max"] / 1000
+                med, lo, hi = s["median"] / scale, s["min"] / scale, s["max"] / scale
                 bh = plot_h * med / vmax
                 out.append(f'<rect x="{bx:.1f}" y="{plot_top + plot_h - bh:.1f}" width="{bw - 2:.1f}" '
                            f'height="{bh:.1f}" fill="{self.COLORS[mon]}"><title>{mon}: median '

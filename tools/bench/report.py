@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import (DEPTHS, FACES, GUEST_MEMORY, HAND_BEGIN, HAND_END, KICK_OF, MONITORS, QBOOT,
-                     Settings, on)
+from .config import (CPU_MONITORS, DEPTHS, FACES, GUEST_MEMORY, HAND_BEGIN, HAND_END, KICK_OF,
+                     MONITORS, QBOOT, Settings, on)
 from .plot import Svg
 from .stats import Results
 
@@ -80,6 +80,19 @@ class Report:
                             rows.append(["blk read 4K", mon, f"{face} {KICK_OF[face]}", on(ioev),
                                          str(depth), fmt_ns(s["median"]), fmt_ns(s["min"]),
                                          fmt_ns(s["max"]), "ns/req", str(s["runs"]), note])
+        if "cpu" in self.b.rows:
+            for depth in DEPTHS:
+                q = self.st("cpu-blk", "qemu", "modern", True, depth)
+                for mon in CPU_MONITORS:
+                    s = self.st("cpu-blk", mon, "modern", True, depth)
+                    if not s:
+                        continue
+                    note = "host CPU, all threads, guest halts while waiting"
+                    if mon != "qemu" and q:
+                        note = f"{s['median'] / q['median']:.2f}x QEMU"
+                    rows.append(["blk CPU time", mon, "modern MMIO", "on", str(depth),
+                                 f"{s['median']:.2f}", f"{s['min']:.2f}", f"{s['max']:.2f}",
+                                 "us/req", str(s["runs"]), note])
         if "irq" in self.b.rows:
             for face in FACES:
                 floor = self.st("irq", "floor", face, True, 0)
@@ -174,12 +187,16 @@ class Report:
                 o["transport"] = face
                 o["kick"] = KICK_OF[face]
                 o["ioeventfd"] = ioev
-            if row in ("blk", "instr-blk"):
+            if row == "cpu-blk":
+                o["transport"] = face
+                o["ioeventfd"] = ioev
+            if row in ("blk", "instr-blk", "cpu-blk"):
                 o["depth"] = depth
                 o["op"] = "read 4 KiB"
             if row == "irq":
                 o["request"] = "kick+MSI" if mon == "floor" else "virtio-rng 1 byte"
-            unit = {"kick": "ns", "blk": "ns", "irq": "ns", "startup": "ms", "rss": "MiB",
+            unit = {"kick": "ns", "blk": "ns", "irq": "ns", "cpu-blk": "us CPU", "startup": "ms",
+                    "rss": "MiB",
                     "linux": "s", "linux-init": "s"}.get(row, "instructions")
             o.update({"median": r3(s["median"]), "min": r3(s["min"]), "max": r3(s["max"]),
                       "unit": unit, "runs": s["runs"]})
@@ -288,6 +305,18 @@ class Report:
                 out.append("Ember serves 4 KiB reads faster than QEMU for " + ", ".join(wins) + ".")
             if losses:
                 out.append("QEMU is faster (or equal) for " + ", ".join(losses) + ".")
+        if "cpu" in self.b.rows:
+            bits = []
+            for depth in DEPTHS:
+                e, e0, q = (med("cpu-blk", m, "modern", True, depth) for m in CPU_MONITORS)
+                if None in (e, e0, q):
+                    continue
+                bits.append(f"depth {depth}: Ember {e:.1f} us ({e / q:.2f}x QEMU's {q:.1f} us), "
+                            f"{e0:.1f} us with --poll-us 0, so polling spends "
+                            f"{e - e0:+.1f} us")
+            if bits:
+                out.append("Host CPU time per 4 KiB read (every thread of the monitor, the guest "
+                           "halting while it waits): " + "; ".join(bits) + ".")
         if "irq" in self.b.rows:
             bits = []
             for face in FACES:
@@ -380,7 +409,7 @@ class Report:
 
 
 def row_order(row: str) -> int:
-    order = ("kick", "blk", "irq", "startup", "rss", "linux", "linux-init", "instr-kick", "instr-blk",
+    order = ("kick", "blk", "cpu-blk", "irq", "startup", "rss", "linux", "linux-init", "instr-kick", "instr-blk",
              "instr-irq")
     return order.index(row) if row in order else 99
 
@@ -416,6 +445,13 @@ own estimate, from CPUID 0x15/0x16/0x40000010 or kvmclock, falling back to the P
   and identical under every monitor, is not in the figure; `blk.wait=hlt` would include it).
   Ember opens the file with O_DIRECT where the file system allows it (tmpfs O_DIRECT here:
   {direct}) and submits with Linux AIO; QEMU runs with `{qemu_cache}`.
+- **blk CPU time**: the monitor's CPU time per 4 KiB read (user + system, every thread,
+  from wait4's rusage), modern face, ioeventfd on, at depth 1 and 32: two boots per monitor
+  that differ only in `blk.count` (N/5 and N), the difference in CPU time over the difference
+  in requests, so boot and exit cancel out. The guest waits for each completion with `hlt`
+  (`blk.wait=hlt`), so its vCPU thread spends CPU only on the guest's own work, the same under
+  every monitor. `ember poll=0` is ember with `--poll-us 0`: the difference from `ember` is
+  what adaptive polling spends.
 - **irq**: per round trip the guest publishes one buffer, kicks (ioeventfd), halts until the
   interrupt and checks the used ring. Ember: a 1-byte virtio-rng read, the smallest request that
   completes with an MSI-X interrupt. QEMU: the same with virtio-rng-pci. Floor: `kick-floor

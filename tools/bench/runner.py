@@ -21,8 +21,8 @@ from harness import consoles, proc, record, retry, summary
 
 from . import checks
 from .commands import Boot, Commands
-from .config import (ALL_ROWS, DEFAULT_ROWS, DISK_BYTES, FACES, GNU_TIME, MONITORS, QBOOT, QEMU,
-                     ROOT, Settings, on)
+from .config import (ALL_ROWS, CPU_MONITORS, DEFAULT_ROWS, DEPTHS, DISK_BYTES, FACES, GNU_TIME,
+                     MONITORS, QBOOT, QEMU, ROOT, Settings, on)
 from .machine import machine_info, o_direct_works, tmpfs_dir
 from .report import Facts, Report
 from .stats import Results
@@ -40,6 +40,7 @@ class RunResult:
     seconds: float
     maxrss_kib: int
     timed_out: bool
+    cpu_s: float = 0.0  # user + system CPU time of the process and all its threads
 
 
 def run_process(cmd: list[str], timeout: float, log_base: Path,
@@ -50,7 +51,8 @@ def run_process(cmd: list[str], timeout: float, log_base: Path,
     out_path, err_path = log_base.with_suffix(".out"), log_base.with_suffix(".err")
     r = proc.run(cmd, timeout, out_path, err_path, term_grace=term_grace)
     return RunResult(r.status, out_path.read_text(errors="replace"),
-                     err_path.read_text(errors="replace"), r.seconds, r.maxrss_kib, r.timed_out)
+                     err_path.read_text(errors="replace"), r.seconds, r.maxrss_kib, r.timed_out,
+                     r.cpu_s)
 
 
 BENCH_RE = re.compile(r"^BENCH (\S+) (.*)$", re.M)
@@ -296,6 +298,61 @@ class Bench:
                     + (f", the guest's /init started at {init:g} s of its uptime"
                        if init is not None else ""))
 
+    # ---- row 2b: host CPU time per request (rusage) ----
+
+    def run_cpu(self, run: int) -> None:
+        """Each monitor's CPU time (user + system, every thread: wait4's rusage) per 4 KiB read,
+        from two boots that differ only in the request count: the difference in CPU time over
+        the difference in requests leaves out boot, set-up and exit. The guest halts while it
+        waits for each completion (`blk.wait=hlt`), so its vCPU spends CPU only on its own work,
+        the same under every monitor; what differs is the monitor's own: exits, the event loop,
+        and what polling spends (`ember --poll-us 0` beside the default adaptive polling)."""
+        n2 = self.s.blk_count
+        n1 = max(1, n2 // 5)
+        for depth in DEPTHS:
+            for mon in CPU_MONITORS:
+                cpu = []
+                for n in (n1, n2):
+                    benches = ["bench-blk"]
+                    saved = self.s.blk_count
+                    self.s.blk_count = n
+                    report = None
+                    if mon == "qemu":
+                        cmd = self.cmds.qemu_cmd(benches, "modern", True)
+                    else:
+                        report = self.logs / f"cpu-{depth}-{n}.report.json"
+                        cmd = self.cmds.ember_cmd(benches, "modern", True, report)
+                        if mon == "ember poll=0":
+                            cmd[2:2] = ["--poll-us", "0"]  # after `ember run`
+                    self.s.blk_count = saved
+                    # The guest's command line is the last argument of QEMU's command and the one
+                    # before --report in ember's.
+                    at = -1 if report is None else -3
+                    cmd[at] += f" blk.depth={depth} blk.wait=hlt"
+                    tag = f"cpu-{mon.replace(' ', '-').replace('=', '')}-d{depth}-n{n}-run{run}"
+                    base = self.logs / tag
+                    if report is not None:
+                        report.unlink(missing_ok=True)
+                    r = run_process(cmd, self.s.timeout, base)
+                    ok = 1 if mon == "qemu" else 0
+                    failed = re.search(r"^(\d+) passed, (\d+) failed", r.out, re.M)
+                    if (r.timed_out or r.status != ok or (failed and failed.group(2) != "0")
+                            or not parse_bench(r.out)):
+                        self.fail(f"cpu {mon} depth {depth} count {n}, run {run}", r, base)
+                        break
+                    if report is not None:
+                        problems = self.record_problems(report, "modern", True, tuple(benches))
+                        if problems:
+                            self.fail(f"cpu {mon} depth {depth} count {n}, run {run}: "
+                                      f"{'; '.join(problems)}", None, base)
+                            break
+                    cpu.append(r.cpu_s)
+                if len(cpu) != 2:
+                    continue
+                per_req_us = (cpu[1] - cpu[0]) * 1e6 / (n2 - n1)
+                self.results.add(("cpu-blk", mon, "modern", True, depth), per_req_us)
+                log(f"  cpu   {mon:13} depth {depth:2} {per_req_us:7.2f} us CPU/request")
+
     # ---- --callgrind: user-space instructions per operation (load-independent) ----
 
     def callgrind_total(self, cmd: list[str], tag: str, mon: str, face: str, ioev: bool,
@@ -395,6 +452,8 @@ class Bench:
                 log(f"run {run}/{s.runs}")
             for b in boots:
                 self.run_boot(b, run)
+            if "cpu" in self.rows:
+                self.run_cpu(run)
         if "startup" in self.rows:
             self.spawn_ms = self.spawn_overhead_ms()
             for run in range(1, s.startup_runs + 1):

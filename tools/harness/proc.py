@@ -3,7 +3,7 @@
 The process gets stdin on /dev/null and a process group of its own; when the timeout passes, or
 the watch callback returns a reason to stop, the whole group is ended (SIGTERM, then SIGKILL
 after `term_grace` seconds; at once with SIGKILL when `term_grace` is None). The wall time runs
-from just before the spawn to the reaping, and the maximum RSS is the child's own (wait4).
+from just before the spawn to the reaping, and the maximum RSS and the CPU time are the child's own (wait4).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Result:
     seconds: float
     maxrss_kib: int
     stop: Optional[Stop]
+    cpu_s: float = 0.0  # the child's user + system CPU time, all its threads (wait4's rusage)
 
     @property
     def timed_out(self) -> bool:
@@ -101,4 +102,5 @@ def run(cmd: list[str], timeout: float, stdout: Path, stderr: Optional[Path] = N
         p.returncode = os.waitstatus_to_exitcode(wstatus)
     status = p.returncode if p.returncode >= 0 else 128 - p.returncode
     stop = stops[0] if stops else None
-    return Result(None if stop else status, seconds, usage.ru_maxrss, stop)
+    return Result(None if stop else status, seconds, usage.ru_maxrss, stop,
+                  usage.ru_utime + usage.ru_stime)

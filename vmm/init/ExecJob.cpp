@@ -7,6 +7,8 @@
 #include <limits>
 #include <map>
 
+#include "vmm/init/InitError.h"
+
 namespace ember::init {
 namespace {
 
@@ -210,12 +212,6 @@ Problem apply(ExecJob& job, std::string_view key, const std::vector<std::string_
   return std::nullopt;
 }
 
-void fail(std::string* error, std::string message) {
-  if (error != nullptr) {
-    *error = std::move(message);
-  }
-}
-
 void addRecord(std::string& out, std::string_view key, std::initializer_list<std::string_view> v) {
   out.append(key).push_back('\0');
   for (std::string_view value : v) {
@@ -304,33 +300,34 @@ std::optional<ExecJob> ExecJob::decode(std::string_view bytes, std::string* erro
     size_t key_start = pos;
     std::optional<std::string_view> key = token();
     if (!key) {
-      fail(error, prefix + ": key " + quoted(bytes.substr(key_start)) + " has no terminating NUL");
+      setError(error,
+               prefix + ": key " + quoted(bytes.substr(key_start)) + " has no terminating NUL");
       return std::nullopt;
     }
     const KeySpec* spec = findKey(*key);
     if (spec == nullptr) {
-      fail(error, prefix + ": unknown key " + quoted(*key));
+      setError(error, prefix + ": unknown key " + quoted(*key));
       return std::nullopt;
     }
     prefix += " (" + std::string(*key) + ")";
     if ((index == 1) != (*key == "version")) {
-      fail(error, prefix + (index == 1 ? ": the first record must be version"
-                                       : ": version must be the first record only"));
+      setError(error, prefix + (index == 1 ? ": the first record must be version"
+                                           : ": version must be the first record only"));
       return std::nullopt;
     }
     std::vector<std::string_view> values;
     while (values.size() < spec->values) {
       if (pos == bytes.size()) {
-        fail(error, prefix + ": expects " + std::to_string(spec->values) +
-                        (spec->values == 1 ? " value, has " : " values, has ") +
-                        std::to_string(values.size()));
+        setError(error, prefix + ": expects " + std::to_string(spec->values) +
+                            (spec->values == 1 ? " value, has " : " values, has ") +
+                            std::to_string(values.size()));
         return std::nullopt;
       }
       size_t value_start = pos;
       std::optional<std::string_view> value = token();
       if (!value) {
-        fail(error,
-             prefix + ": value " + quoted(bytes.substr(value_start)) + " has no terminating NUL");
+        setError(error, prefix + ": value " + quoted(bytes.substr(value_start)) +
+                            " has no terminating NUL");
         return std::nullopt;
       }
       values.push_back(*value);
@@ -338,19 +335,19 @@ std::optional<ExecJob> ExecJob::decode(std::string_view bytes, std::string* erro
     if (!spec->repeated) {
       auto [it, first] = seen.emplace(spec->key, index);
       if (!first) {
-        fail(error,
-             prefix + ": duplicate (already given by record " + std::to_string(it->second) + ")");
+        setError(error, prefix + ": duplicate (already given by record " +
+                            std::to_string(it->second) + ")");
         return std::nullopt;
       }
     }
     if (Problem p = apply(job, *key, values)) {
-      fail(error, prefix + ": " + *p);
+      setError(error, prefix + ": " + *p);
       return std::nullopt;
     }
   }
   for (const KeySpec& spec : kKeys) {
     if (spec.required && !seen.contains(spec.key)) {
-      fail(error, "missing required record " + std::string(spec.key));
+      setError(error, "missing required record " + std::string(spec.key));
       return std::nullopt;
     }
   }

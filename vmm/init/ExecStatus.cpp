@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <charconv>
 
+#include "vmm/init/InitError.h"
+
 namespace ember::init {
 namespace {
 
@@ -26,12 +28,6 @@ constexpr std::array<KindSpec, 3> kNumeric = {{
     {ExecStatus::Kind::ExecFailed, "exec-failed", 1, 4095},
 }};
 constexpr std::string_view kSetupError = "setup-error";
-
-void fail(std::string* error, std::string message) {
-  if (error != nullptr) {
-    *error = std::move(message);
-  }
-}
 
 // Canonical decimal: digits only, no leading zero.
 bool parseNumber(std::string_view text, int* value) {
@@ -76,17 +72,17 @@ std::string ExecStatus::encode() const {
 
 std::optional<ExecStatus> ExecStatus::parse(std::string_view line, std::string* error) {
   if (line.empty() || line.back() != '\n') {
-    fail(error, "status line does not end in a newline");
+    setError(error, "status line does not end in a newline");
     return std::nullopt;
   }
   line.remove_suffix(1);
   if (line.find('\n') != std::string_view::npos) {
-    fail(error, "status has more than one line");
+    setError(error, "status has more than one line");
     return std::nullopt;
   }
   size_t space = line.find(' ');
   if (space == std::string_view::npos) {
-    fail(error, "status line \"" + std::string(line) + "\" has no value");
+    setError(error, "status line \"" + std::string(line) + "\" has no value");
     return std::nullopt;
   }
   std::string_view word = line.substr(0, space);
@@ -100,14 +96,14 @@ std::optional<ExecStatus> ExecStatus::parse(std::string_view line, std::string* 
     }
     int value = 0;
     if (!parseNumber(rest, &value) || value < spec.min || value > spec.max) {
-      fail(error, "status \"" + std::string(word) + "\" needs a number from " +
-                      std::to_string(spec.min) + " to " + std::to_string(spec.max) + ", not \"" +
-                      std::string(rest) + "\"");
+      setError(error, "status \"" + std::string(word) + "\" needs a number from " +
+                          std::to_string(spec.min) + " to " + std::to_string(spec.max) +
+                          ", not \"" + std::string(rest) + "\"");
       return std::nullopt;
     }
     return ExecStatus(spec.kind, value, {});
   }
-  fail(error, "unknown status \"" + std::string(word) + "\"");
+  setError(error, "unknown status \"" + std::string(word) + "\"");
   return std::nullopt;
 }
 

@@ -14,6 +14,13 @@
 
 namespace ember::init {
 
+// The parsers' optional out-parameter: MESSAGE goes to *error when the caller asked for it.
+inline void setError(std::string* error, std::string message) {
+  if (error != nullptr) {
+    *error = std::move(message);
+  }
+}
+
 struct InitError {
   std::string message;
 

@@ -68,6 +68,24 @@ class ReportTest(unittest.TestCase):
         mons = [o["monitor"] for o in rep.json_rows() if o["row"] == "blk"]
         self.assertIn("ember aio=io_uring", mons)
 
+    def test_cpu_rows_compare_with_qemu_and_show_what_polling_spends(self):
+        f = facts(rows=("cpu",))
+        for mon, v in (("ember", 6.0), ("ember poll=0", 4.5), ("qemu", 8.0)):
+            f.results.add(("cpu-blk", mon, "modern", True, 1), v)
+        rep = Report(f)
+        text = rep.text_table()
+        self.assertRegex(text, r"blk CPU time +ember +modern MMIO +on +1 +6\.00 +6\.00 +6\.00 +"
+                               r"us/req +1 +0\.75x QEMU\n")
+        self.assertRegex(text, r"blk CPU time +ember poll=0 +modern MMIO .* 0\.56x QEMU\n")
+        self.assertIn("depth 1: Ember 6.0 us (0.75x QEMU's 8.0 us), 4.5 us with --poll-us 0, "
+                      "so polling spends +1.5 us", " ".join(rep.reading()))
+        cpu = [o for o in rep.json_rows() if o["row"] == "cpu-blk"]
+        self.assertEqual(sorted((o["monitor"], o["depth"], o["unit"]) for o in cpu),
+                         [("ember", 1, "us CPU"), ("ember poll=0", 1, "us CPU"),
+                          ("qemu", 1, "us CPU")])
+        svg = plot.Svg(rep).render()
+        self.assertIn("<title>ember poll=0: median 4.50 us (min 4.50, max 4.50)</title>", svg)
+
     def test_targets(self):
         targets = {t: v for t, v, _ in Report(facts()).targets()}
         self.assertEqual(targets["Ember's kick cost within 10% of the floor"], "met")
@@ -110,7 +128,7 @@ class RunnerTest(unittest.TestCase):
             ("blk", {"depth": "1"})])
 
     def test_rows(self):
-        self.assertEqual(runner.rows_asked(None, False), ["kick", "blk", "irq", "startup"])
+        self.assertEqual(runner.rows_asked(None, False), ["kick", "blk", "cpu", "irq", "startup"])
         self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux"])
         with self.assertRaises(SystemExit):
             runner.rows_asked("kick,gpu", False)

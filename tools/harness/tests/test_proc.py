@@ -21,6 +21,14 @@ class RunTest(unittest.TestCase):
         self.assertEqual((self.out.read_text(), self.err.read_text()), ("out\n", "err\n"))
         self.assertGreater(r.maxrss_kib, 0)
 
+    def test_cpu_time_is_the_childs(self):
+        # A busy loop of about 0.3 s of CPU against a sleep of the same wall time.
+        busy = self.run_sh("end=$(($(date +%s%N) + 300000000)); "
+                           "while [ $(date +%s%N) -lt $end ]; do :; done")
+        idle = self.run_sh("sleep 0.3")
+        self.assertGreater(busy.cpu_s, 0.1)
+        self.assertLess(idle.cpu_s, 0.1)
+
     def test_stderr_into_stdout(self):
         proc.run(["sh", "-c", "echo a; echo b >&2"], 10, self.out)
         self.assertEqual(sorted(self.out.read_text().split()), ["a", "b"])
