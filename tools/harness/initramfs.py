@@ -107,7 +107,7 @@ def _qemu_files(work: Path) -> list[tuple[str, str]]:
     return files + [(str(work / "monitor"), "/ember/monitor")]
 
 
-def _ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
+def ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
     """The L1 kernel copies its initramfs under TCG: a copy of ember without debug info is a few
     MB instead of over 20."""
     stripped: Optional[Path] = work / "ember"
@@ -121,7 +121,7 @@ def _ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
 def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus: str,
        mem_kib: int, net_balloon: bool, l2_initramfs: Path) -> Path:
     (work / "args").write_text("".join(a + "\n" for a in l1_args(p, monitor, cpus, mem_kib)))
-    files = _qemu_files(work) if monitor == "qemu" else _ember_file(work, ember)
+    files = _qemu_files(work) if monitor == "qemu" else ember_file(work, ember)
     if net_balloon:
         (work / "net").write_text(net_settings())
         files += [(str(ROOT / "tests/boot/l1-net"), "/ember/l1-net"),
@@ -141,7 +141,7 @@ def is_dynamic(binary: str) -> bool:
 def l1_exec(work: Path, kernel: Kernel, ember: str, verbose: bool) -> Path:
     """The L1 of tools/linux-boot --exec-suite: the KVM modules, ember, virtiofsd with its
     libraries, and what execsuite.files lists (the kernel, its modules directory, l1-exec)."""
-    files = (_ember_file(work, ember) + with_libraries(execsuite.VIRTIOFSD)
+    files = (ember_file(work, ember) + with_libraries(execsuite.VIRTIOFSD)
              + execsuite.files(work, kernel, verbose))
     return build(work / "l1-initramfs.cpio", ROOT / "tests/boot/l1-init", kernel.modules,
                  list(L1_KVM), files)

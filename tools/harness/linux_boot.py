@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import (consoles, execsuite, flake, hostchecks, images, initramfs, options, plan as plan_,
-               proc, qemu, record, retry, shell, summary, watchdog)
+from . import (consoles, execsuite, flake, hostchecks, images, initramfs, iobench, options,
+               plan as plan_, proc, qemu, record, retry, shell, summary, watchdog)
 from .output import Fail, UsageError, header_comment, log
 
 ENTRY = shell.ROOT / "tools/linux-boot"
@@ -176,6 +176,45 @@ def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs)
     return flake.PASSED
 
 
+def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -> int:
+    """--io-bench: one L1 runs the monitor on the guest of tests/boot/l2-io (fio, then iperf3
+    both ways), whose results are on the guest's console; they are printed as io-result: lines."""
+    l2 = iobench.guest_initramfs(work, kernel)
+    l1_initramfs = iobench.l1_initramfs(work, kernel, o.monitor, o.ember, l2)
+    peer = "QEMU (q35)" if o.monitor == "qemu" else "ember"
+    log(f"running fio and iperf3 in Linux {kernel.release} under {peer} inside an emulated-SVM L1 "
+        f"(QEMU TCG, timeout {o.timeout} s)")
+    start = time.monotonic()
+    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
+                          logs.l2_console, [])
+    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console},
+                                  watchdog.rules("l1", o.monitor, iobench.DONE))
+    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
+    elapsed = time.monotonic() - start
+    if r.status != 0:
+        sys.stderr.write(consoles.read(work / "qemu.out"))
+    logs.l1_console.touch()
+    logs.l2_console.touch()
+    l1 = consoles.read(logs.l1_console)
+    report = iobench.parse(consoles.read(logs.l2_console))
+    verdict = flake.classify(flake.Boot("l1", o.monitor, r.status, r.stop, l1,
+                                        consoles.ember_status(l1), report.summary))
+    for line in iobench.lines(report):
+        print(line)
+    problems = list(verdict.problems) + report.errors
+    if o.verbose or problems:
+        show_log(logs.l1_console, "the L1's console", o.verbose)
+        show_log(logs.l2_console, "the guest's console", o.verbose)
+    timing = summary.timing(elapsed, o.monitor, consoles.l1_up(l1), consoles.monitor_ran(l1))
+    what = plan_.title(o)
+    if problems:
+        log(f"{what} FAILED ({timing}): {'; '.join(problems)}")
+        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.*")
+        return verdict.status if verdict.status != flake.PASSED else flake.FAILED
+    log(f"{what} passed ({timing})")
+    return flake.PASSED
+
+
 def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
     logs = Logs(Path(o.cache) / "logs", plan_.variant(o))
     logs.dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +222,8 @@ def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
         f.unlink(missing_ok=True)
     if o.exec_suite:
         return exec_suite(o, kernel, work, logs)
+    if o.io_bench:
+        return io_bench(o, kernel, work, logs)
     imgs = images.make(work) if o.devices else None
     p = plan_.make(o, imgs)
     l2_initramfs = initramfs.guest(work, kernel, p)
@@ -279,6 +320,8 @@ def run_main(argv: list[str]) -> int:
         packages.append("qemu-system-x86")
     if o.exec_suite:
         packages.append("qemu-system-common")  # virtiofsd
+    if o.io_bench:
+        packages += ["fio", "iperf3"]
     cache = Path(o.cache)
     shell.ensure_packages(packages, cache)
     kernel = shell.linux_prepare(cache)

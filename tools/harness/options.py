@@ -24,6 +24,7 @@ class Options:
     devices: bool = True
     net_balloon: bool = False
     exec_suite: bool = False
+    io_bench: bool = False
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -56,6 +57,7 @@ _FLAGS = {
     "--verbose": ("verbose", True), "--keep": ("keep", True), "--legacy": ("legacy", True),
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
     "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
+    "--io-bench": ("io_bench", True),
 }
 
 
@@ -114,7 +116,12 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
                          or o.user_cmdline or o.log_level):
         raise UsageError("--exec-suite runs its own `ember exec` cases: no other boot option "
                          "(only --ember, --cache, --timeout, --verbose, --keep, --l1)")
-    if o.monitor == "qemu" and (o.devices or o.net_balloon or o.user_rng or o.user_disks
+    if o.io_bench and (o.exec_suite or o.net_balloon or o.legacy or o.ioeventfd != "on"
+                       or not o.devices or o.user_rng or o.user_disks or o.ember_args
+                       or o.user_cmdline or o.log_level):
+        raise UsageError("--io-bench runs its own guest, disk and tap: no other boot option "
+                         "(only --monitor, --ember, --cache, --timeout, --verbose, --keep, --l1)")
+    if o.monitor == "qemu" and not o.io_bench and (o.devices or o.net_balloon or o.user_rng or o.user_disks
                                 or o.other_ember_args):
         raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
                          "--rng, --net-balloon or other ember options than --cpus and --memory")
@@ -123,13 +130,17 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
 
 
 def resolve_mode(o: Options, hardware_virt: bool) -> None:
-    """--auto becomes --direct with VMX or SVM, --l1 otherwise (always with --exec-suite);
+    """--auto becomes --direct with VMX or SVM, --l1 otherwise (always with --exec-suite and
+    --io-bench);
     --net-balloon needs the L1."""
     if o.exec_suite and o.mode == "direct":
         raise UsageError("--exec-suite runs in the L1 (its / a tmpfs that ember exec shares): "
                          "it needs --l1 (or --auto)")
+    if o.io_bench and o.mode == "direct":
+        raise UsageError("--io-bench runs in the L1 (the disk image in its RAM, the iperf3 server "
+                         "on its end of the tap): it needs --l1 (or --auto)")
     if o.mode == "auto":
-        o.mode = "l1" if o.exec_suite else "direct" if hardware_virt else "l1"
+        o.mode = "l1" if o.exec_suite or o.io_bench else "direct" if hardware_virt else "l1"
     if o.net_balloon and o.mode != "l1":
         raise UsageError("--net-balloon runs the tap's other end inside the L1: it needs --l1 "
                          "(or --auto choosing it)")

@@ -59,7 +59,8 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
             (o.ioeventfd == "off", "-ioeventfd-off", " --ioeventfd=off"),
             (o.net_balloon, "-net-balloon", " --net-balloon"),
             (o.monitor == "qemu", "-qemu", " --monitor qemu"),
-            (o.exec_suite, "-exec-suite", " --exec-suite")]
+            (o.exec_suite, "-exec-suite", " --exec-suite"),
+            (o.io_bench, "-io-bench", " --io-bench")]
 
 
 def variant(o: Options) -> str:

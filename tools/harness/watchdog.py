@@ -46,11 +46,13 @@ class After:
 Rule = Union[Silence, After]
 
 
-def rules(mode: str, monitor: str) -> list[Rule]:
+def rules(mode: str, monitor: str, report_end: Optional[re.Pattern] = None) -> list[Rule]:
+    """REPORT_END: the guest's last line (default the boot test's `N passed, M failed`)."""
     out: list[Rule] = []
     if mode == "l1":
         out.append(After("l1", consoles.L1_FAULT, 10, "l1-fault", "the L1 kernel failed ({match})"))
-    out.append(After("l2", re.compile(consoles.SUMMARY.pattern, re.M), 60, "no-exit",
+    end = report_end or re.compile(consoles.SUMMARY.pattern, re.M)
+    out.append(After("l2", end, 60, "no-exit",
                      f"the guest printed its report but {monitor} did not exit within 60 s of it "
                      "(the guest's power-off or reset did not end it)"))
     if mode != "l1":
