@@ -20,7 +20,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, help="runs per figure (default 5, --quick 1)")
     p.add_argument("--rows", help="comma-separated subset of " + ",".join(ALL_ROWS))
     p.add_argument("--linux", action="store_true",
-                   help="add row 5: tools/linux-boot in the emulated-SVM L1 (minutes per run)")
+                   help="add rows 5 and 6: Linux's boot and fio/iperf3 (tools/linux-boot, "
+                        "--io-bench) in the emulated-SVM L1 (minutes per run)")
     p.add_argument("--blk-engines",
                    help="comma-separated aio= engines (libaio,io_uring,sync): the blk row once "
                         "more per engine, side by side in the same run")

@@ -8,8 +8,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FACES = ("legacy", "modern")
 KICK_OF = {"legacy": "PIO", "modern": "MMIO"}
 MONITORS = ("floor", "ember", "qemu")
-ALL_ROWS = ("kick", "blk", "cpu", "irq", "startup", "linux")
-DEFAULT_ROWS = ("kick", "blk", "cpu", "irq", "startup")  # linux: only when asked for (--rows/--linux)
+ALL_ROWS = ("kick", "blk", "cpu", "irq", "startup", "linux", "linux-io")
+# linux, linux-io: only when asked for (--rows, or --linux for both)
+DEFAULT_ROWS = ("kick", "blk", "cpu", "irq", "startup")
 DEPTHS = (1, 32)
 # The CPU-time row: ember as it runs by default (adaptive polling), ember that never polls, QEMU.
 CPU_MONITORS = ("ember", "ember poll=0", "qemu")

@@ -1,8 +1,10 @@
-"""The plot: rows 1-3 and the CPU-time row as grouped bars with min-max whiskers, SVG written by
-hand."""
+"""The plot: rows 1-3, the CPU-time row and the Linux I/O row (relative to QEMU) as grouped bars
+with min-max whiskers, SVG written by hand."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from harness import iobench
 
 from .config import CPU_MONITORS, DEPTHS, FACES, KICK_OF, MONITORS, on
 
@@ -16,8 +18,9 @@ class Svg:
     def __init__(self, report: Report):
         self.rep = report
 
-    def panels(self) -> list[tuple[str, list[tuple[str, list[tuple[str, dict]]]], float]]:
-        """(title, groups of bars, the divisor that turns a figure into the axis' unit)."""
+    def panels(self) -> list[tuple[str, list[tuple[str, list[tuple[str, dict]]]], float, str]]:
+        """(title, groups of bars, the divisor that turns a figure into the axis' unit, the
+        unit)."""
         st = self.rep.st
         panels = []
         if "kick" in self.rep.b.rows:
@@ -26,7 +29,7 @@ class Svg:
                 for ioev in (True, False):
                     bars = [(m, st("kick", m, face, ioev, 0)) for m in MONITORS]
                     groups.append((f"{face} {KICK_OF[face]} ioeventfd {on(ioev)}", bars))
-            panels.append(("Kick cost (us per kick; lower is better)", groups, 1000))
+            panels.append(("Kick cost (us per kick; lower is better)", groups, 1000, "us"))
         if "blk" in self.rep.b.rows:
             groups = []
             for face in FACES:
@@ -34,21 +37,32 @@ class Svg:
                     for depth in DEPTHS:
                         bars = [(m, st("blk", m, face, ioev, depth)) for m in ("ember", "qemu")]
                         groups.append((f"{face} {on(ioev)} QD{depth}", bars))
-            panels.append(("4 KiB read (us per request; lower is better)", groups, 1000))
+            panels.append(("4 KiB read (us per request; lower is better)", groups, 1000, "us"))
         if "cpu" in self.rep.b.rows:
             groups = []
             for depth in DEPTHS:
                 bars = [(m, st("cpu-blk", m, "modern", True, depth)) for m in CPU_MONITORS]
                 groups.append((f"modern on QD{depth}", bars))
             panels.append(("Host CPU time per 4 KiB read (us, every thread; lower is better)",
-                           groups, 1))
+                           groups, 1, "us"))
         if "irq" in self.rep.b.rows:
             groups = []
             for face in FACES:
                 bars = [(m, st("irq", m, face, True, 0)) for m in MONITORS]
                 groups.append((f"{face} {KICK_OF[face]}", bars))
             panels.append(("Kick -> MSI-X -> handler round trip (us; lower is better)", groups,
-                           1000))
+                           1000, "us"))
+        if "linux-io" in self.rep.b.rows:
+            groups = []
+            for name in iobench.NAMES:
+                q = st("io-" + name, "qemu", "", False, 0)
+                if not q:
+                    continue
+                rel = lambda s: s and {k: s[k] / q["median"] for k in ("median", "min", "max")}
+                groups.append((name, [(m, rel(st("io-" + name, m, "", False, 0)))
+                                      for m in ("ember", "qemu")]))
+            panels.append(("Linux I/O in the L1: fio and iperf3, relative to QEMU q35's median "
+                           "(higher is better)", groups, 1, "x QEMU"))
         return panels
 
     def render(self) -> str:
@@ -65,13 +79,13 @@ class Svg:
             out.append(f'<rect x="{lx + i * 80}" y="30" width="12" height="12" fill="{self.COLORS[m]}"/>'
                        f'<text x="{lx + i * 80 + 16}" y="40">{"kick-floor" if m == "floor" else m}</text>')
         y0 = top + 20
-        for title, groups, scale in panels:
-            out += self.panel(title, groups, scale, 70, y0, width - 90, panel_h)
+        for title, groups, scale, unit in panels:
+            out += self.panel(title, groups, scale, unit, 70, y0, width - 90, panel_h)
             y0 += panel_h + 40
         out.append("</svg>")
         return "\n".join(out) + "\n"
 
-    def panel(self, title, groups, scale, x, y, w, h) -> list[str]:
+    def panel(self, title, groups, scale, unit, x, y, w, h) -> list[str]:
         out = [f'<text x="{x}" y="{y}" font-size="13" font-weight="bold">{esc(title)}</text>']
         plot_top, plot_h = y + 12, h - 60
         vmax = max([s["max"] / scale for _, bars in groups for _, s in bars if s] + [0.001])
@@ -93,7 +107,7 @@ class Svg:
                 bh = plot_h * med / vmax
                 out.append(f'<rect x="{bx:.1f}" y="{plot_top + plot_h - bh:.1f}" width="{bw - 2:.1f}" '
                            f'height="{bh:.1f}" fill="{self.COLORS[mon]}"><title>{mon}: median '
-                           f'{med:.2f} us (min {lo:.2f}, max {hi:.2f})</title></rect>')
+                           f'{med:.2f} {unit} (min {lo:.2f}, max {hi:.2f})</title></rect>')
                 cx = bx + (bw - 2) / 2
                 y_lo, y_hi = plot_top + plot_h * (1 - lo / vmax), plot_top + plot_h * (1 - hi / vmax)
                 out.append(f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y_lo:.1f}" y2="{y_hi:.1f}" '

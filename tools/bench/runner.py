@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from harness import consoles, proc, record, retry, summary
+from harness import consoles, iobench, proc, record, retry, summary
 
 from . import checks
 from .commands import Boot, Commands
@@ -69,8 +69,9 @@ def parse_bench(out: str) -> list[tuple[str, dict]]:
 
 def rows_asked(rows: Optional[str], linux: bool) -> list[str]:
     out = [r for r in rows.split(",") if r] if rows else list(DEFAULT_ROWS)
-    if linux and "linux" not in out:
-        out.append("linux")
+    for row in ("linux", "linux-io"):
+        if linux and row not in out:
+            out.append(row)
     for r in out:
         if r not in ALL_ROWS:
             raise SystemExit(f"tools/bench: unknown row '{r}' (rows: {', '.join(ALL_ROWS)})")
@@ -253,7 +254,6 @@ class Bench:
             self.linux_note = "tools/linux-boot does not exist in this tree"
             return
         runs = 1 if self.args.quick else max(1, self.s.runs)
-        self.linux_flakes = 0
         # The same bare machine (no devices: QEMU's microvm has no PCI) for both monitors, the same
         # kernel, initramfs, command line, vCPUs and memory, in the same L1, interleaved.
         # i8042.noprobe for both: microvm has no i8042, and the kernel's probe of the missing
@@ -297,6 +297,40 @@ class Bench:
                 log(f"  linux-boot --monitor {mon}: ran for {ran:g} s"
                     + (f", the guest's /init started at {init:g} s of its uptime"
                        if init is not None else ""))
+
+    def run_linux_io(self) -> None:
+        """Row 6: fio and iperf3 in Linux in the L1 (tools/linux-boot --io-bench), under ember and
+        under QEMU q35, interleaved run by run; the L1's flakes tried again as for row 5."""
+        tool = ROOT / "tools/linux-boot"
+        runs = 1 if self.args.quick else max(1, self.s.runs)
+        cache = Path(self.args.build_dir).resolve() / "linux"
+        for run in range(1, runs + 1):
+            for mon in ("ember", "qemu"):
+                base = self.logs / f"linux-io-{mon}-run{run}"
+                cmd = [str(tool), "--io-bench", "--ember", str(self.ember), "--cache", str(cache),
+                       "--timeout", "420", "--monitor", mon]
+                results: list[RunResult] = []
+
+                def attempt(n: int) -> int:
+                    results.append(run_process(cmd, 540, base, term_grace=10))
+                    status = results[-1].status
+                    return -1 if status is None else status
+
+                def flaked(n: int, status: int) -> None:
+                    log(f"  linux-boot --io-bench --monitor {mon}, run {run}: a flake of the L1 "
+                        f"(status {status}, attempt {n}); trying again")
+                    self.linux_flakes += 1
+
+                status, _ = retry.attempts(attempt, flaked)
+                r = results[-1]
+                figures = iobench.results(r.out)
+                if status != 0 or set(figures) != set(iobench.NAMES):
+                    self.fail(f"linux-boot --io-bench --monitor {mon}, run {run}", r, base)
+                    continue
+                for name, value in figures.items():
+                    self.results.add(("io-" + name, mon, "", False, 0), value)
+                log(f"  linux-io {mon:5} " + ", ".join(
+                    f"{n} {v:,.0f} {iobench.UNITS[n]}" for n, v in figures.items()))
 
     # ---- row 2b: host CPU time per request (rusage) ----
 
@@ -460,8 +494,11 @@ class Bench:
                 self.run_startup(run)
         self.linux_note = ("it runs only when asked for (`--linux`): tools/linux-boot boots Linux "
                            "inside an emulated-SVM L1 under QEMU TCG, which takes minutes per run")
+        self.linux_flakes = 0
         if "linux" in self.rows:
             self.run_linux()
+        if "linux-io" in self.rows:
+            self.run_linux_io()
         self.machine["load_end"] = os.getloadavg()
         self.elapsed = time.time() - t_start
         report = Report(self.facts())

@@ -86,6 +86,27 @@ class ReportTest(unittest.TestCase):
         svg = plot.Svg(rep).render()
         self.assertIn("<title>ember poll=0: median 4.50 us (min 4.50, max 4.50)</title>", svg)
 
+    def test_linux_io_rows_compare_with_qemu_higher_is_better(self):
+        f = facts(rows=("linux-io",))
+        for v in (1200.0, 1300.0, 1250.0):
+            f.results.add(("io-randread-4k-qd1", "ember", "", False, 0), v)
+        f.results.add(("io-randread-4k-qd1", "qemu", "", False, 0), 1000.0)
+        f.results.add(("io-net-rx", "ember", "", False, 0), 900.0)
+        f.results.add(("io-net-rx", "qemu", "", False, 0), 1200.0)
+        rep = Report(f)
+        text = rep.text_table()
+        self.assertRegex(text, r"linux io randread-4k-qd1 \(L1\) +ember +modern +on +1,250\.0 +"
+                               r"1,200\.0 +1,300\.0 +IOPS +3 +1\.25x QEMU \(higher is better\)\n")
+        self.assertRegex(text, r"linux io net-rx \(L1\) +qemu q35 .* Mbit/s +1$")
+        self.assertIn("randread-4k-qd1 1,250 against 1,000 IOPS (1.25x); net-rx 900 against "
+                      "1,200 Mbit/s (0.75x)", " ".join(rep.reading()))
+        units = {(o["row"], o["monitor"]): o["unit"] for o in rep.json_rows()}
+        self.assertEqual(units[("io-net-rx", "ember")], "Mbit/s")
+        self.assertEqual(units[("io-randread-4k-qd1", "qemu")], "IOPS")
+        svg = plot.Svg(rep).render()
+        self.assertIn("<title>ember: median 1.25 x QEMU (min 1.20, max 1.30)</title>", svg)
+        self.assertIn("<title>qemu: median 1.00 x QEMU (min 1.00, max 1.00)</title>", svg)
+
     def test_targets(self):
         targets = {t: v for t, v, _ in Report(facts()).targets()}
         self.assertEqual(targets["Ember's kick cost within 10% of the floor"], "met")
@@ -129,7 +150,7 @@ class RunnerTest(unittest.TestCase):
 
     def test_rows(self):
         self.assertEqual(runner.rows_asked(None, False), ["kick", "blk", "cpu", "irq", "startup"])
-        self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux"])
+        self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux", "linux-io"])
         with self.assertRaises(SystemExit):
             runner.rows_asked("kick,gpu", False)
 
