@@ -3,7 +3,7 @@ the reading computed from them, the hand-written block kept as it is, and how ea
 measured), the JSON rows (--json) and the callgrind table. The plot is plot.py."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import (CPU_MONITORS, DEPTHS, FACES, GUEST_MEMORY, HAND_BEGIN, HAND_END, KICK_OF,
@@ -29,6 +29,7 @@ class Facts:
     direct: bool
     linux_note: str
     spawn_ms: float = 0.0
+    flakes: dict = field(default_factory=dict)  # "row monitor" -> L1 flakes tried again
 
 
 def fmt_ns(v: float) -> str:
@@ -423,6 +424,10 @@ class Report:
         lines += ["## Targets", "", "| target | verdict | figures |", "|---|---|---|"]
         for t, v, d in self.targets():
             lines.append(f"| {t} | {v} | {d} |")
+        if b.flakes:
+            lines += ["", "Flakes of the emulated-SVM L1 (a stalled or crashed nested guest, tried "
+                      "again as the boot tests do): " + ", ".join(
+                          f"{k} {v}" for k, v in sorted(b.flakes.items())) + "."]
         if "linux" not in b.rows or not self.st("linux", "ember", "", False, 0):
             lines += ["", f"Row 5 (Linux in the emulated-SVM L1) is left out: {b.linux_note}."]
         lines += ["", "## The figures in sentences (computed)", ""]

@@ -125,6 +125,7 @@ class Bench:
         self.date = ""
         self.elapsed = 0.0
         self.spawn_ms = 0.0
+        self.flakes: dict[str, int] = {}  # "row monitor" -> L1 flakes tried again
         self.linux_note = ""
 
     # ---- set-up ----
@@ -279,7 +280,7 @@ class Bench:
                     # again, up to three attempts as in the boot tests, and said so.
                     log(f"  linux-boot --monitor {mon}, run {run}: a flake of the L1 (status "
                         f"{status}, attempt {n}); trying again")
-                    self.linux_flakes += 1
+                    self.flaked("linux", mon)
 
                 status, _ = retry.attempts(attempt, flaked)
                 r = results[-1]
@@ -297,6 +298,10 @@ class Bench:
                 log(f"  linux-boot --monitor {mon}: ran for {ran:g} s"
                     + (f", the guest's /init started at {init:g} s of its uptime"
                        if init is not None else ""))
+
+    def flaked(self, row: str, mon: str) -> None:
+        key = f"{row} {mon}"
+        self.flakes[key] = self.flakes.get(key, 0) + 1
 
     def run_linux_io(self) -> None:
         """Row 6: fio and iperf3 in Linux in the L1 (tools/linux-boot --io-bench), under ember and
@@ -319,7 +324,7 @@ class Bench:
                 def flaked(n: int, status: int) -> None:
                     log(f"  linux-boot --io-bench --monitor {mon}, run {run}: a flake of the L1 "
                         f"(status {status}, attempt {n}); trying again")
-                    self.linux_flakes += 1
+                    self.flaked("linux-io", mon)
 
                 status, _ = retry.attempts(attempt, flaked)
                 r = results[-1]
@@ -455,7 +460,7 @@ class Bench:
     def facts(self) -> Facts:
         return Facts(self.rows, self.s, self.results, self.machine, self.command, self.date,
                      self.elapsed, self.tsc_khz, self.qemu_cache, self.direct, self.linux_note,
-                     self.spawn_ms)
+                     self.spawn_ms, dict(self.flakes))
 
     def print_results(self, report: Report, table: str) -> None:
         """The table, the JSON lines when asked for, and the scratch directory cleaned up."""
@@ -494,7 +499,6 @@ class Bench:
                 self.run_startup(run)
         self.linux_note = ("it runs only when asked for (`--linux`): tools/linux-boot boots Linux "
                            "inside an emulated-SVM L1 under QEMU TCG, which takes minutes per run")
-        self.linux_flakes = 0
         if "linux" in self.rows:
             self.run_linux()
         if "linux-io" in self.rows:

@@ -17,7 +17,10 @@ L1 = "linux-boot-l1: "
 REPORT_START = re.compile(r"^ember boot test: ")
 SUMMARY = re.compile(r"^[0-9]+ passed, [0-9]+ failed$")
 # The L1's own kernel failing under the monitor (tools/linux-boot's nested-crash flake).
-L1_FAULT = re.compile(r"Kernel panic - not syncing: .*|BUG: soft lockup - .*")
+# A panic, a soft lockup, or an RCU stall (a CPU of the L1 stuck, seen with QEMU as the guest's
+# monitor under fio as well as with ember: the emulated SVM's, not the monitor's).
+L1_FAULT = re.compile(r"Kernel panic - not syncing: .*|BUG: soft lockup - .*"
+                      r"|rcu: INFO: rcu_\w+ detected stalls on CPUs/tasks:")
 
 
 def read(path: Path) -> str:
@@ -96,7 +99,7 @@ def watchdog_stalled(l1: str) -> bool:
 
 
 def l1_fault(l1: str) -> Optional[str]:
-    """The first panic or soft lockup of the L1's kernel, as it said it."""
+    """The first panic, soft lockup or RCU stall of the L1's kernel, as it said it."""
     m = L1_FAULT.search(l1)
     return m.group(0) if m else None
 

@@ -197,8 +197,9 @@ def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -
     logs.l2_console.touch()
     l1 = consoles.read(logs.l1_console)
     report = iobench.parse(consoles.read(logs.l2_console))
-    verdict = flake.classify(flake.Boot("l1", o.monitor, r.status, r.stop, l1,
-                                        consoles.ember_status(l1), report.summary))
+    verdict = iobench.verdict(flake.classify(flake.Boot(
+        "l1", o.monitor, r.status, r.stop, l1, consoles.ember_status(l1), report.summary)),
+        o.monitor, consoles.ember_status(l1), r.stop is not None, report)
     for line in iobench.lines(report):
         print(line)
     problems = list(verdict.problems) + report.errors

@@ -1,7 +1,7 @@
 """The host's watch over a boot's console logs while the monitor (or the L1's QEMU) runs: it ends
 the run as soon as its outcome is known instead of at the timeout.
 
-- In the L1, a panic or soft lockup of the L1's kernel (consoles.L1_FAULT): 10 s later, time for
+- In the L1, a panic, soft lockup or RCU stall of the L1's kernel (consoles.L1_FAULT): 10 s later, time for
   the kernel to print its backtrace. A panic reboots the L1 at once (panic=-1, which -no-reboot
   turns into QEMU's exit); a soft lockup would run on until the timeout.
 - The guest printed its report (`N passed, M failed`) but the monitor has not exited 60 s later:

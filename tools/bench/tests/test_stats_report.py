@@ -125,6 +125,12 @@ class ReportTest(unittest.TestCase):
             self.assertIn(f"{HAND_BEGIN}\nmy reading\n{HAND_END}", md)
             self.assertTrue(md.startswith("# Benchmarks: Ember beside QEMU and the floor\n"))
             self.assertIn("Row 5 (Linux in the emulated-SVM L1) is left out: no linux.", md)
+            self.assertNotIn("Flakes of the emulated-SVM L1", md)
+            f = facts()
+            f.flakes = {"linux-io qemu": 1, "linux-io ember": 2}
+            Report(f).write_docs(docs)
+            self.assertIn("tried again as the boot tests do): linux-io ember 2, linux-io qemu 1.",
+                          (docs / "benchmarks.md").read_text())
             self.assertTrue((docs / "benchmarks.svg").read_text().startswith("<svg "))
 
 

@@ -56,6 +56,9 @@ class L1ConsoleTest(unittest.TestCase):
                          "Kernel panic - not syncing: corrupted stack end detected inside scheduler")
         self.assertEqual(consoles.l1_fault(fixtures.text("l1-soft-lockup.txt")),
                          "BUG: soft lockup - CPU#0 stuck for 23s! [vcpu0:141]")
+        # fixtures/l1-rcu-stall.txt: the L1 of a real --io-bench --monitor qemu run.
+        self.assertEqual(consoles.l1_fault(fixtures.text("l1-rcu-stall.txt")),
+                         "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:")
         self.assertTrue(consoles.watchdog_stalled(fixtures.text("l1-watchdog-stall.txt")))
         reset = fixtures.text("l1-reset.txt")
         self.assertIsNone(consoles.ember_status(reset))

@@ -6,7 +6,7 @@ import time
 import unittest
 from pathlib import Path
 
-from harness import iobench, options
+from harness import flake, iobench, options
 from harness.output import UsageError
 
 from . import fixtures
@@ -119,6 +119,20 @@ class FiguresTest(unittest.TestCase):
         r = iobench.parse(f"ember-io: iperf3 tx {figures(out)}\n")
         self.assertEqual(r.values, {})
         self.assertIn("unable to connect", r.errors[0])
+
+
+class VerdictTest(unittest.TestCase):
+    def test_qemu_ending_before_the_guests_last_line_is_a_nested_crash(self):
+        cut = iobench.parse(REAL.split("ember-io: fio read-1m")[0])
+        failed = flake.Verdict("failed", flake.FAILED, ("the guest printed no report",))
+        v = iobench.verdict(failed, "qemu", 0, False, cut)
+        self.assertEqual((v.kind, v.status), ("nested-reset", flake.NESTED_CRASH))
+        # Not for ember (its crash is status 3 already), a run the harness stopped, QEMU failing
+        # otherwise, or a guest that finished its report.
+        self.assertIs(iobench.verdict(failed, "ember", 0, False, cut), failed)
+        self.assertIs(iobench.verdict(failed, "qemu", 0, True, cut), failed)
+        self.assertIs(iobench.verdict(failed, "qemu", 1, False, cut), failed)
+        self.assertIs(iobench.verdict(failed, "qemu", 0, False, iobench.parse(REAL)), failed)
 
 
 class OptionsTest(unittest.TestCase):
