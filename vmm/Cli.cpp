@@ -33,11 +33,12 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
       "", "NON_EMPTY");
   MachineConfig cfg;
   std::string memory = "256M";
-  run->add_option("--kernel", cfg.kernel,
-                  "Kernel to boot: a Linux bzImage (boot protocol 2.10 or later, entered at its "
-                  "64-bit entry), a PVH ELF (Linux vmlinux, the test guest) or a plain 64-bit ELF")
-      ->required()
-      ->check(non_empty);
+  CLI::Option* kernel_opt =
+      run->add_option("--kernel", cfg.kernel,
+                      "Kernel to boot: a Linux bzImage (boot protocol 2.10 or later, entered at "
+                      "its 64-bit entry), a PVH ELF (Linux vmlinux, the test guest) or a plain "
+                      "64-bit ELF (required unless --api-sock or --config-file gives it)")
+          ->check(non_empty);
   run->add_option("--initrd", cfg.initrd,
                   "Initial ramdisk: boot_params.ramdisk_* for a bzImage, the first PVH module "
                   "otherwise")
@@ -129,6 +130,25 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "Attach a virtio-balloon device whose initial target takes SIZE away from the "
                   "guest (e.g. 128M)")
       ->check(non_empty);
+
+  ApiOptions api;
+  run->add_option("--api-sock", api.sock,
+                  "Serve Firecracker's REST API (HTTP/1.1, JSON) on this unix socket, mode 0600; "
+                  "without --kernel or --config-file, ember waits for the VM to be configured "
+                  "and started through it (PUT /boot-source, ..., PUT /actions InstanceStart). "
+                  "README.md lists the endpoints")
+      ->check(non_empty);
+  CLI::Option* config_file_opt =
+      run->add_option("--config-file", api.config_file,
+                      "Boot the VM that FILE describes, in Firecracker's config-file layout "
+                      "(\"boot-source\", \"drives\", \"machine-config\", "
+                      "\"network-interfaces\"), at once")
+          ->check(non_empty);
+  CLI::Option* no_api_opt =
+      run->add_flag("--no-api", api.no_api, "With --config-file: serve no API (no --api-sock)");
+  run->add_option("--id", api.id, "The instance's id, as GET / reports it")
+      ->check(non_empty)
+      ->capture_default_str();
 
   ExecRequest exec_request;
   std::string exec_memory = "512M";
@@ -235,6 +255,26 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     if (exec_timeout > 0) exec_request.timeout = exec_timeout;
     return CliOutcome(CliExec{std::move(exec_request)});
   }
+  if (no_api_opt->count() > 0 && config_file_opt->count() == 0) {
+    return makeError(Errc::InvalidArgument, "--no-api needs --config-file (what else would boot?)");
+  }
+  if (no_api_opt->count() > 0 && !api.sock.empty()) {
+    return makeError(Errc::InvalidArgument, "--no-api and --api-sock contradict each other");
+  }
+  if (config_file_opt->count() > 0) {
+    for (const char* name :
+         {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--disk", "--net"}) {
+      if (run->count(name) > 0) {
+        return makeError(Errc::InvalidArgument,
+                         "{} and --config-file: the file describes the machine; put it there",
+                         name);
+      }
+    }
+  } else if (kernel_opt->count() == 0 && api.sock.empty()) {
+    return makeError(Errc::InvalidArgument,
+                     "--kernel is required (or --api-sock, to configure the VM through the API, "
+                     "or --config-file) (see ember run --help)");
+  }
   auto mem = parseMemorySize(memory);
   if (!mem) {
     return makeError(Errc::InvalidArgument, "--memory: {}", mem.error().message);
@@ -312,7 +352,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     }
     cfg.balloon = *size;
   }
-  return CliOutcome(CliRun{cfg});
+  return CliOutcome(CliRun{cfg, api});
 }
 
 }  // namespace ember::vmm

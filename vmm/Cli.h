@@ -16,8 +16,17 @@
 
 namespace ember::vmm {
 
+// --api-sock, --config-file, --no-api, --id: the control plane (vmm/api).
+struct ApiOptions {
+  std::string sock;         // serve Firecracker's API here (empty: no API)
+  std::string config_file;  // boot what this Firecracker config file describes
+  bool no_api = false;
+  std::string id = "anonymous-instance";  // GET /'s id, Firecracker's default
+};
+
 struct CliRun {
-  MachineConfig config;
+  MachineConfig config;  // without --kernel: the options every VM the API starts gets
+  ApiOptions api;
 };
 struct CliPrint {
   std::string text;  // help or version, printed to stdout, exit status 0

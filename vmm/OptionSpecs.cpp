@@ -132,6 +132,26 @@ std::vector<std::string> splitFields(const std::string& text) {
 }
 }  // namespace
 
+Result<std::array<uint8_t, 6>> parseMacAddress(const std::string& text) {
+  std::array<uint8_t, 6> mac{};
+  unsigned b[6];
+  char tail;
+  if (std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
+                  &b[5], &tail) != 6) {
+    return makeError(Errc::InvalidArgument, "'{}' is not of the form 52:54:00:12:34:56", text);
+  }
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
+  if (mac[0] & 1) {
+    return makeError(Errc::InvalidArgument, "'{}' is a multicast address", text);
+  }
+  return mac;
+}
+
+std::string formatMacAddress(const std::array<uint8_t, 6>& mac) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", mac[0], mac[1], mac[2], mac[3],
+                     mac[4], mac[5]);
+}
+
 Result<NetConfig> parseNetSpec(const std::string& text) {
   NetConfig net;
   for (const auto& field : splitFields(text)) {
@@ -140,21 +160,11 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
     if (key == "tap") {
       net.tap = value;
     } else if (key == "mac") {
-      std::array<uint8_t, 6> mac{};
-      unsigned b[6];
-      char tail;
-      if (std::sscanf(value.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-                      &b[5], &tail) != 6) {
-        return makeError(Errc::InvalidArgument,
-                         "--net: mac '{}' is not of the form "
-                         "52:54:00:12:34:56",
-                         value);
+      auto mac = parseMacAddress(value);
+      if (!mac) {
+        return makeError(Errc::InvalidArgument, "--net: mac {}", mac.error().message);
       }
-      for (int i = 0; i < 6; ++i) mac[i] = static_cast<uint8_t>(b[i]);
-      if (mac[0] & 1) {
-        return makeError(Errc::InvalidArgument, "--net: mac '{}' is a multicast address", value);
-      }
-      net.mac = mac;
+      net.mac = *mac;
     } else if (key == "mtu") {
       unsigned long mtu = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), mtu);

@@ -19,6 +19,11 @@ Result<DiskConfig> parseDiskSpec(const std::string& text);
 // "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.
 Result<NetConfig> parseNetSpec(const std::string& text);
 
+// A unicast MAC address, "52:54:00:12:34:56" (errors say what is wrong with it, without naming
+// the option); and back to that form.
+Result<std::array<uint8_t, 6>> parseMacAddress(const std::string& text);
+std::string formatMacAddress(const std::array<uint8_t, 6>& mac);
+
 // "NAME=stdio", "NAME=file:PATH" or "NAME=socket:PATH" -> SerialPortConfig. NAME: 1 to 64 of
 // [A-Za-z0-9._-] (it becomes /dev/virtio-ports/NAME in the guest).
 Result<SerialPortConfig> parseSerialPortSpec(const std::string& text);

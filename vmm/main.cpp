@@ -9,6 +9,7 @@
 #include "vmm/ExecSession.h"
 #include "vmm/Machine.h"
 #include "vmm/RunRecord.h"
+#include "vmm/api/ApiRun.h"
 
 namespace {
 
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
     log::setLevel(level);
     return vmm::runExec(exec->request);
   }
-  const auto& config = std::get<vmm::CliRun>(*outcome).config;
+  const auto& run = std::get<vmm::CliRun>(*outcome);
+  const auto& config = run.config;
   log::Level level = log::Level::Info;
   log::parseLevel(config.log_level, &level);  // validated by the CLI
   log::setLevel(level);
@@ -63,7 +65,8 @@ int main(int argc, char** argv) {
     }
     report.emplace(std::move(*file));
   }
-  vmm::RunRecord record = runMachine(config);
+  bool api = !run.api.sock.empty() || !run.api.config_file.empty();
+  vmm::RunRecord record = api ? vmm::api::runWithApi(config, run.api) : runMachine(config);
   if (report) {
     if (auto r = report->write(record); !r) {
       fail(r.error().message);

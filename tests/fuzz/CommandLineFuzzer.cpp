@@ -26,7 +26,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto r = vmm::parseCommandLine(static_cast<int>(argv.size()), argv.data());
   if (r) {
     if (auto* run = std::get_if<vmm::CliRun>(&*r)) {
-      if (run->config.cpus < 1 || run->config.cpus > 254 || run->config.kernel.empty()) abort();
+      bool api = !run->api.sock.empty() || !run->api.config_file.empty();
+      if (run->config.cpus < 1 || run->config.cpus > 254 || (run->config.kernel.empty() && !api)) {
+        abort();
+      }
     }
   }
   (void)vmm::parseMemorySize(cur);

@@ -1,0 +1,236 @@
+// Firecracker's endpoints on VmResources and the running machine (see ApiRouter.h).
+#include "vmm/api/ApiRouter.h"
+
+#include <nlohmann/json.hpp>
+
+#include "kvm/Log.h"
+
+namespace ember::vmm::api {
+namespace {
+
+using json = nlohmann::json;
+
+ApiResponse fault(std::string message) {
+  return ApiResponse{400, json{{"fault_message", std::move(message)}}.dump()};
+}
+
+ApiResponse ok(std::string body) {
+  return ApiResponse{200, std::move(body)};
+}
+
+ApiResponse noContent() {
+  return ApiResponse{204, ""};
+}
+
+// The path without its query string, split into its first segment and the rest:
+// "/drives/rootfs" -> ("drives", "rootfs").
+std::pair<std::string_view, std::string_view> route(std::string_view target) {
+  target = target.substr(0, target.find('?'));
+  if (!target.empty() && target.front() == '/') target.remove_prefix(1);
+  size_t slash = target.find('/');
+  if (slash == std::string_view::npos) return {target, {}};
+  return {target.substr(0, slash), target.substr(slash + 1)};
+}
+
+}  // namespace
+
+const char* instanceStateName(InstanceState state) {
+  switch (state) {
+    case InstanceState::NotStarted:
+      return "Not started";
+    case InstanceState::Running:
+      return "Running";
+    case InstanceState::Paused:
+      return "Paused";
+  }
+  return "?";
+}
+
+ApiRouter::ApiRouter(std::string id, VmResources resources)
+    : id_(std::move(id)), resources_(std::move(resources)) {}
+
+InstanceState ApiRouter::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+ApiResponse ApiRouter::preBoot(std::string_view what, const Result<void>& result) {
+  if (!result) return fault(result.error().message);
+  log::debug("api: {} configured", what);
+  return noContent();
+}
+
+ApiResponse ApiRouter::handle(const ApiRequest& request) {
+  // Any Content-Type, or none: the body is JSON whatever the header says. Firecracker's curl
+  // examples send `-d` without `-H`, which makes curl label the JSON
+  // application/x-www-form-urlencoded.
+  const std::string& method = request.method;
+  auto [resource, id] = route(request.target);
+  std::unique_lock lock(mu_);
+  bool configurable = state_ == InstanceState::NotStarted && !start_requested_;
+
+  if (resource.empty() && id.empty()) {
+    if (method != "GET") return fault("/ takes GET only");
+    return ok(json{
+        {"id", id_},
+        {"state", instanceStateName(state_)},
+        {"vmm_version", EMBER_VERSION},
+        {"app_name",
+         "ember"}}.dump());
+  }
+  if (resource == "machine-config" && id.empty()) {
+    if (method == "GET") return ok(resources_.machineConfigJson());
+    if (method != "PUT" && method != "PATCH") {
+      return fault("/machine-config takes GET, PUT and PATCH");
+    }
+    if (!configurable) {
+      return fault(
+          "machine-config: the microVM has started; the machine configuration can only "
+          "change before InstanceStart");
+    }
+    return preBoot("machine-config", method == "PUT" ? resources_.putMachineConfig(request.body)
+                                                     : resources_.patchMachineConfig(request.body));
+  }
+  if (resource == "boot-source" && id.empty()) {
+    if (method != "PUT") return fault("/boot-source takes PUT only");
+    if (!configurable) {
+      return fault(
+          "boot-source: the microVM has started; the boot source can only be set before "
+          "InstanceStart");
+    }
+    auto warning = resources_.putBootSource(request.body);
+    if (!warning) return fault(warning.error().message);
+    if (!warning->empty()) log::warn("api: {}", *warning);
+    return noContent();
+  }
+  if (resource == "drives") {
+    if (id.empty() || id.find('/') != std::string_view::npos) {
+      return fault("drives: the path must be /drives/{drive_id}");
+    }
+    if (method == "PATCH") {
+      return fault(configurable ? "drives: PATCH changes a drive of a running microVM; before "
+                                  "InstanceStart, PUT it"
+                                : "drives: PATCH (a new medium for a running drive) is not "
+                                  "offered by ember yet");
+    }
+    if (method != "PUT") return fault("/drives/{drive_id} takes PUT and PATCH");
+    if (!configurable) {
+      return fault(
+          "drives: the microVM has started; drives can only be added before "
+          "InstanceStart");
+    }
+    return preBoot("drive", resources_.putDrive(id, request.body));
+  }
+  if (resource == "network-interfaces") {
+    if (id.empty() || id.find('/') != std::string_view::npos) {
+      return fault("network-interfaces: the path must be /network-interfaces/{iface_id}");
+    }
+    if (method != "PUT") return fault("/network-interfaces/{iface_id} takes PUT only");
+    if (!configurable) {
+      return fault(
+          "network-interfaces: the microVM has started; network interfaces can only be "
+          "added before InstanceStart");
+    }
+    return preBoot("network interface", resources_.putNetworkInterface(id, request.body));
+  }
+  if (resource == "vm" && id == "config") {
+    if (method != "GET") return fault("/vm/config takes GET only");
+    return ok(resources_.vmConfigJson());
+  }
+  if (resource == "actions" && id.empty()) {
+    if (method != "PUT") return fault("/actions takes PUT only");
+    lock.unlock();
+    return action(request.body);
+  }
+  return fault(fmt::format("no endpoint {} {}", method, request.target));
+}
+
+ApiResponse ApiRouter::action(std::string_view body) {
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fault("actions: the body is not a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "action_type") return fault("actions: unknown field '" + key + "'");
+  }
+  auto it = j.find("action_type");
+  if (it == j.end()) return fault("actions: the field 'action_type' is required");
+  if (!it->is_string()) return fault("actions: action_type must be a string");
+  std::string type = it->get<std::string>();
+  if (type == "InstanceStart") return instanceStart();
+  if (type == "SendCtrlAltDel") {
+    std::unique_lock lock(mu_);
+    if (controller_ == nullptr) {
+      return fault(stopped_ ? "actions: SendCtrlAltDel: the microVM has stopped"
+                            : "actions: SendCtrlAltDel: the microVM has not started");
+    }
+    VmController* controller = controller_;
+    lock.unlock();
+    auto r = controller->sendCtrlAltDel();
+    if (!r) return fault("actions: SendCtrlAltDel: " + r.error().message);
+    return noContent();
+  }
+  if (type == "FlushMetrics") {
+    return fault("actions: FlushMetrics: no metrics file is configured (PUT /metrics)");
+  }
+  return fault("actions: action_type must be InstanceStart, SendCtrlAltDel or FlushMetrics (got '" +
+               type + "')");
+}
+
+ApiResponse ApiRouter::instanceStart() {
+  std::unique_lock lock(mu_);
+  if (state_ != InstanceState::NotStarted || stopped_) {
+    return fault("actions: InstanceStart: the microVM has started already");
+  }
+  if (start_requested_) return fault("actions: InstanceStart: the microVM is starting already");
+  if (shut_down_) return fault("actions: InstanceStart: ember is exiting");
+  // Checked here, so that a missing boot source is the client's 400 without a hand-over.
+  if (auto config = resources_.machineConfig(MachineConfig{}); !config) {
+    return fault(config.error().message);
+  }
+  start_requested_ = true;
+  start_answer_.reset();
+  cv_.notify_all();
+  // The main thread builds the machine; InstanceStart answers once it runs or has failed, as
+  // Firecracker's does.
+  cv_.wait(lock, [&] { return start_answer_.has_value() || shut_down_; });
+  start_requested_ = false;
+  if (!start_answer_) return fault("actions: InstanceStart: ember is exiting");
+  std::string answer = std::move(*start_answer_);
+  start_answer_.reset();
+  if (!answer.empty()) return fault("actions: InstanceStart: " + answer);
+  return noContent();
+}
+
+std::optional<VmResources> ApiRouter::waitForStart() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return (start_requested_ && !start_answer_) || shut_down_; });
+  if (shut_down_) return std::nullopt;
+  return resources_;
+}
+
+void ApiRouter::setRunning(VmController* controller) {
+  std::lock_guard lock(mu_);
+  state_ = InstanceState::Running;
+  controller_ = controller;
+  if (start_requested_) start_answer_ = "";
+  cv_.notify_all();
+}
+
+void ApiRouter::bootFailed(std::string message) {
+  std::lock_guard lock(mu_);
+  start_answer_ = message.empty() ? std::string("the machine could not be built") : message;
+  cv_.notify_all();
+}
+
+void ApiRouter::machineStopped() {
+  std::lock_guard lock(mu_);
+  controller_ = nullptr;
+  stopped_ = true;
+}
+
+void ApiRouter::shutDown() {
+  std::lock_guard lock(mu_);
+  shut_down_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace ember::vmm::api

@@ -1,0 +1,86 @@
+// Firecracker's REST API, request by request: the method and path choose the endpoint, the body
+// goes to VmResources, and the answer is Firecracker's: 204, or 200 with a JSON body, or 400 with
+// {"fault_message": "..."} naming what was wrong. Pure request-to-response logic, no sockets:
+// ApiServer does the HTTP, and the fuzz target and unit tests call `handle` directly.
+//
+// Threads: `handle` runs on the API thread only. The state it guards with `mu_` (the resources,
+// the instance state) is read by the main thread in exactly two places, `waitForStart` (which
+// takes the resources InstanceStart handed over) and `setRunning`/`bootFailed` (which answer it);
+// a running machine is reached only through the VmController it registers, whose calls hand work
+// to the machine's own threads.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "kvm/Result.h"
+#include "vmm/api/VmResources.h"
+
+namespace ember::vmm::api {
+
+struct ApiRequest {
+  std::string method;  // GET, PUT, PATCH, ...
+  std::string target;  // /machine-config, /drives/rootfs, ... (a query string is ignored)
+  std::string body;    // JSON, whatever the Content-Type header says (ApiRouter.cpp)
+};
+
+struct ApiResponse {
+  int status = 204;
+  std::string body;  // JSON, or empty for 204
+};
+
+enum class InstanceState { NotStarted, Running, Paused };
+const char* instanceStateName(InstanceState state);  // "Not started", "Running", "Paused"
+
+// What the API asks of a machine that runs. Implemented by the machine's side; every call returns
+// once the machine has taken the request (or refused it).
+class VmController {
+ public:
+  virtual ~VmController() = default;
+  virtual Result<void> sendCtrlAltDel() = 0;
+};
+
+class ApiRouter {
+ public:
+  // ID: GET /'s "id" (Firecracker's --id; default "anonymous-instance"). RESOURCES: what the
+  // command line or --config-file configured already.
+  ApiRouter(std::string id, VmResources resources);
+
+  ApiResponse handle(const ApiRequest& request);
+
+  // The main thread, with no kernel on the command line: blocks until a client's InstanceStart
+  // hands over the resources to boot, or until `shutDown`. Then `setRunning` or `bootFailed`
+  // answers the InstanceStart that is waiting (a failed boot leaves the instance "Not started",
+  // and the client may fix the configuration and start again).
+  std::optional<VmResources> waitForStart();
+  void setRunning(VmController* controller);
+  void bootFailed(std::string message);
+  // The machine has stopped: the controller is gone; requests that need it are refused.
+  void machineStopped();
+  // Ember is exiting: waitForStart returns nothing, an InstanceStart waiting is refused.
+  void shutDown();
+
+  InstanceState state() const;
+
+ private:
+  ApiResponse instanceStart();
+  ApiResponse action(std::string_view body);
+  ApiResponse preBoot(std::string_view what, const Result<void>& result);
+
+  const std::string id_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  VmResources resources_;
+  InstanceState state_ = InstanceState::NotStarted;
+  VmController* controller_ = nullptr;
+  bool stopped_ = false;    // the machine ran and stopped
+  bool shut_down_ = false;  // ember is exiting
+  // InstanceStart's hand-over: requested by the API thread, answered by the main thread.
+  bool start_requested_ = false;
+  std::optional<std::string> start_answer_;  // "" once running, else the boot's error
+};
+
+}  // namespace ember::vmm::api

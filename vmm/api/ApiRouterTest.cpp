@@ -1,0 +1,128 @@
+// ApiRouter: Firecracker's endpoints and status codes, and InstanceStart's hand-over to the main
+// thread (a thread of the test plays it).
+// test-labels: threaded
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "vmm/api/ApiRouter.h"
+#include "vmm/testing/TempDir.h"
+
+namespace ember::vmm::api {
+namespace {
+
+using ember::vmm::testing::TempDir;
+
+ApiRequest req(std::string method, std::string target, std::string body = "") {
+  return ApiRequest{std::move(method), std::move(target), std::move(body)};
+}
+
+class ApiRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { kernel_ = dir_.write("vmlinux", "kernel"); }
+  void configure() {
+    ASSERT_EQ(router_
+                  .handle(req("PUT", "/boot-source",
+                              fmt::format(R"({{"kernel_image_path": "{}"}})", kernel_)))
+                  .status,
+              204);
+  }
+  TempDir dir_;
+  std::string kernel_;
+  ApiRouter router_{"vm-1", VmResources{}};
+};
+
+TEST_F(ApiRouterTest, DescribesTheInstance) {
+  auto r = router_.handle(req("GET", "/"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find(R"("state":"Not started")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("id":"vm-1")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("vmm_version":")" EMBER_VERSION), std::string::npos) << r.body;
+  EXPECT_EQ(router_.handle(req("GET", "/machine-config")).status, 200);
+  EXPECT_EQ(router_.handle(req("GET", "/vm/config?x=1")).status, 200);
+}
+
+TEST_F(ApiRouterTest, ErrorsAre400WithAFaultMessage) {
+  struct Case {
+    ApiRequest request;
+    const char* message;
+  } cases[] = {
+      {req("GET", "/nowhere"), "no endpoint GET /nowhere"},
+      {req("DELETE", "/machine-config"), "takes GET, PUT and PATCH"},
+      {req("POST", "/"), "/ takes GET only"},
+      {req("PUT", "/drives"), "/drives/{drive_id}"},
+      {req("PUT", "/drives/a/b", "{}"), "/drives/{drive_id}"},
+      {req("PATCH", "/drives/a", "{}"), "before InstanceStart, PUT it"},
+      {req("PUT", "/machine-config", "{"), "not valid JSON"},
+      {req("PUT", "/actions", R"({"action_type": "Reboot"})"), "action_type must be"},
+      {req("PUT", "/actions", R"({"action_type": 1})"), "action_type must be a string"},
+      {req("PUT", "/actions", R"({})"), "'action_type' is required"},
+      {req("PUT", "/actions", R"({"action_type": "InstanceStart", "now": true})"),
+       "unknown field 'now'"},
+      {req("PUT", "/actions", R"({"action_type": "InstanceStart"})"), "no boot source"},
+      {req("PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"), "has not started"},
+  };
+  for (const auto& c : cases) {
+    auto r = router_.handle(c.request);
+    EXPECT_EQ(r.status, 400) << c.request.method << " " << c.request.target;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":")", 0), 0u) << r.body;
+    EXPECT_NE(r.body.find(c.message), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(ApiRouterTest, InstanceStartHandsTheResourcesToTheMainThread) {
+  configure();
+  ASSERT_EQ(
+      router_.handle(req("PUT", "/machine-config", R"({"vcpu_count": 2, "mem_size_mib": 64})"))
+          .status,
+      204);
+  std::jthread main_thread([&] {
+    auto first = router_.waitForStart();
+    ASSERT_TRUE(first);
+    router_.bootFailed("KVM_CREATE_VM: no");
+    auto second = router_.waitForStart();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->machine().vcpu_count, 2u);
+    router_.setRunning(nullptr);
+  });
+  auto failed = router_.handle(req("PUT", "/actions", R"({"action_type": "InstanceStart"})"));
+  EXPECT_EQ(failed.status, 400);
+  EXPECT_NE(failed.body.find("KVM_CREATE_VM: no"), std::string::npos) << failed.body;
+  EXPECT_EQ(router_.state(), InstanceState::NotStarted);
+  EXPECT_EQ(router_.handle(req("PUT", "/actions", R"({"action_type": "InstanceStart"})")).status,
+            204);
+  main_thread.join();
+  EXPECT_EQ(router_.state(), InstanceState::Running);
+  EXPECT_NE(router_.handle(req("GET", "/")).body.find(R"("state":"Running")"), std::string::npos);
+
+  // Pre-boot only from now on; GETs still answer.
+  for (const auto& r : {req("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 64})"),
+                        req("PATCH", "/machine-config", R"({"vcpu_count": 1})"),
+                        req("PUT", "/boot-source", R"({"kernel_image_path": "x"})"),
+                        req("PUT", "/drives/d", "{}"), req("PUT", "/network-interfaces/n", "{}"),
+                        req("PUT", "/actions", R"({"action_type": "InstanceStart"})")}) {
+    auto answer = router_.handle(r);
+    EXPECT_EQ(answer.status, 400) << r.target;
+    EXPECT_NE(answer.body.find("started"), std::string::npos) << answer.body;
+  }
+  EXPECT_EQ(router_.handle(req("GET", "/machine-config")).body.find(R"("vcpu_count":2)") !=
+                std::string::npos,
+            true);
+}
+
+TEST_F(ApiRouterTest, ShutDownReleasesBothSides) {
+  configure();
+  std::jthread client([&] {
+    auto r = router_.handle(req("PUT", "/actions", R"({"action_type": "InstanceStart"})"));
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("exiting"), std::string::npos) << r.body;
+  });
+  // Wait until the request is waiting for its answer, then shut down instead of booting.
+  ASSERT_TRUE(router_.waitForStart());
+  router_.shutDown();
+  client.join();
+  EXPECT_FALSE(router_.waitForStart());
+}
+
+}  // namespace
+}  // namespace ember::vmm::api

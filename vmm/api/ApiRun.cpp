@@ -1,0 +1,156 @@
+// ember run with --api-sock or --config-file (see ApiRun.h).
+#include "vmm/api/ApiRun.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "kvm/Log.h"
+#include "vmm/Machine.h"
+#include "vmm/api/ApiRouter.h"
+#include "vmm/api/ApiServer.h"
+
+namespace ember::vmm::api {
+namespace {
+
+sigset_t exitSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// While ember waits for InstanceStart, the exit signals (blocked in every thread: the machine
+// reads them from a signalfd once it runs) are taken here; one of them shuts the router down.
+// Stopped before the machine is built, so that from then on the machine's signalfd gets them.
+class PreBootSignals {
+ public:
+  explicit PreBootSignals(ApiRouter& router)
+      : thread_([this, &router](std::stop_token stop) {
+          sigset_t set = exitSignals();
+          timespec tick{0, 100'000'000};
+          while (!stop.stop_requested()) {
+            int sig = ::sigtimedwait(&set, nullptr, &tick);
+            if (sig > 0) {
+              signal_ = sig;
+              router.shutDown();
+              return;
+            }
+          }
+        }) {}
+  void stop() {
+    thread_.request_stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  int signal() const { return signal_; }
+
+ private:
+  int signal_ = 0;  // written by the thread before it ends, read after stop()
+  std::jthread thread_;
+};
+
+Result<std::string> readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return makeError(Errc::NotFound, "--config-file {}: {}", path, std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+RunRecord startupError(const std::string& message) {
+  std::fprintf(stderr, "ember: error: %s\n", message.c_str());
+  RunRecord record;
+  record.exit = devices::ExitRequest::startupError(message);
+  return record;
+}
+
+}  // namespace
+
+RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
+  // Blocked before the API thread exists, so that no thread but the one that waits for them
+  // (PreBootSignals, then the machine's signalfd) can take an exit signal.
+  sigset_t set = exitSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  VmResources resources;
+  bool boot_now = false;
+  if (!options.config_file.empty()) {
+    auto text = readFile(options.config_file);
+    if (!text) return startupError(text.error().message);
+    auto warnings = resources.applyConfigFile(*text);
+    if (!warnings) {
+      return startupError(
+          fmt::format("--config-file {}: {}", options.config_file, warnings.error().message));
+    }
+    for (const auto& w : *warnings) log::warn("{}", w);
+    boot_now = true;
+  } else if (!base.kernel.empty()) {
+    resources = VmResources::describing(base);
+    boot_now = true;
+  }
+  ApiRouter router(options.id, resources);
+  std::unique_ptr<ApiServer> server;
+  if (!options.sock.empty()) {
+    auto started = ApiServer::start(options.sock, router);
+    if (!started) return startupError(started.error().message);
+    server = std::move(*started);
+  }
+
+  std::unique_ptr<Machine> machine;
+  if (boot_now) {
+    MachineConfig config = base;
+    if (!options.config_file.empty()) {
+      auto built = resources.machineConfig(base);
+      if (!built) return startupError(built.error().message);
+      config = std::move(*built);
+    }
+    auto created = Machine::create(config);
+    if (!created) return startupError(created.error().message);
+    machine = std::move(*created);
+  } else {
+    log::info(
+        "api: waiting for the VM to be configured and started (PUT /actions "
+        "InstanceStart on {})",
+        options.sock);
+    PreBootSignals signals(router);
+    while (!machine) {
+      auto next = router.waitForStart();
+      if (!next) break;
+      auto config = next->machineConfig(base);
+      if (!config) {
+        router.bootFailed(config.error().message);
+        continue;
+      }
+      auto created = Machine::create(*config);
+      if (!created) {
+        log::error("api: InstanceStart: {}", created.error().message);
+        router.bootFailed(created.error().message);
+        continue;
+      }
+      machine = std::move(*created);
+    }
+    signals.stop();
+    if (!machine) {
+      RunRecord record;
+      record.exit = devices::ExitRequest::fromSignal(signals.signal());
+      log::info("{}", record.exit.message);
+      return record;
+    }
+  }
+  router.setRunning(nullptr);
+  RunRecord record = machine->run();
+  router.machineStopped();
+  machine.reset();
+  router.shutDown();
+  return record;
+}
+
+}  // namespace ember::vmm::api

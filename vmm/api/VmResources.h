@@ -1,0 +1,100 @@
+// The microVM's configuration as Firecracker's API builds it before InstanceStart: each resource
+// (machine-config, boot-source, drives, network-interfaces) is parsed from its JSON body with
+// Firecracker's field names (its swagger's MachineConfiguration, BootSource, Drive and
+// NetworkInterface) and checked field by field; a body that is malformed, has an unknown field,
+// a wrong type or an out-of-range value is refused whole, with one message naming the field, and
+// leaves the resources as they were. `machineConfig()` turns the whole into the MachineConfig
+// `ember run` boots. The same parsers read --config-file (Firecracker's config-file layout).
+//
+// The JSON library stays in VmResources.cpp: bodies come in as text and go out as text.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvm/Result.h"
+#include "vmm/MachineConfig.h"
+
+namespace ember::vmm::api {
+
+struct MachineResource {
+  uint32_t vcpu_count = 1;
+  uint32_t mem_size_mib = 128;  // Firecracker's default
+  bool smt = false;
+  bool track_dirty_pages = false;
+};
+
+struct BootResource {
+  std::string kernel_image_path;
+  std::string boot_args;
+  std::string initrd_path;
+};
+
+struct DriveResource {
+  std::string drive_id;
+  std::string path_on_host;
+  bool is_root_device = false;
+  bool is_read_only = false;
+  std::string partuuid;
+  std::string cache_type = "Unsafe";     // Unsafe or Writeback; ember honours flushes either way
+  std::optional<std::string> io_engine;  // Sync or Async; unset: ember's default engine
+};
+
+struct NetResource {
+  std::string iface_id;
+  std::string host_dev_name;
+  std::optional<std::array<uint8_t, 6>> guest_mac;
+  uint16_t mtu = 0;  // 0: not advertised
+};
+
+class VmResources {
+ public:
+  // The resources of a VM the command line configured (for GET /machine-config and
+  // GET /vm/config): its machine, kernel, disks (drive ids disk0, disk1, ... or their serials)
+  // and taps (net0, ...).
+  static VmResources describing(const MachineConfig& config);
+
+  // PUT /machine-config (vcpu_count and mem_size_mib required, the rest back to defaults) and
+  // PATCH /machine-config (only the fields given change).
+  Result<void> putMachineConfig(std::string_view body);
+  Result<void> patchMachineConfig(std::string_view body);
+  // PUT /boot-source. A `pci=off` in boot_args is removed (ember's devices are on PCI): the
+  // returned text, when not empty, is the warning to log.
+  Result<std::string> putBootSource(std::string_view body);
+  // PUT /drives/{id} and PUT /network-interfaces/{id}: created, or replaced when the id exists.
+  Result<void> putDrive(std::string_view id, std::string_view body);
+  Result<void> putNetworkInterface(std::string_view id, std::string_view body);
+  // --config-file: the keys "boot-source", "drives", "machine-config", "network-interfaces"
+  // (and "logger", "metrics", "balloon" where ember has them); every section as its PUT body.
+  Result<std::vector<std::string>> applyConfigFile(std::string_view text);
+
+  // GET /machine-config and GET /vm/config, as JSON text.
+  std::string machineConfigJson() const;
+  std::string vmConfigJson() const;
+
+  // What InstanceStart boots: BASE (the command line's other options: console, log level, ...)
+  // with the kernel, memory, vCPUs, disks (the root device first, as /dev/vda) and taps of the
+  // resources. Fails when no boot source was given.
+  Result<MachineConfig> machineConfig(const MachineConfig& base) const;
+
+  const MachineResource& machine() const { return machine_; }
+  const std::optional<BootResource>& boot() const { return boot_; }
+  const std::vector<DriveResource>& drives() const { return drives_; }
+  const std::vector<NetResource>& nets() const { return nets_; }
+
+ private:
+  MachineResource machine_;
+  std::optional<BootResource> boot_;
+  std::vector<DriveResource> drives_;
+  std::vector<NetResource> nets_;
+};
+
+// The guest's kernel command line: BOOT_ARGS (without pci=off) and, for a root drive,
+// `root=/dev/vda ro|rw` or `root=PARTUUID=... ro|rw`, as Firecracker adds them.
+std::string bootArgsWithRoot(const std::string& boot_args, const DriveResource* root);
+
+}  // namespace ember::vmm::api
