@@ -43,16 +43,26 @@ EventLoop::~EventLoop() {
 }
 
 Result<EventLoop::Registration> EventLoop::add(int fd, uint32_t events, Callback callback) {
+  return addEntry(fd, events, std::move(callback), false);
+}
+
+Result<EventLoop::Registration> EventLoop::addControl(int fd, uint32_t events, Callback callback) {
+  return addEntry(fd, events, std::move(callback), true);
+}
+
+Result<EventLoop::Registration> EventLoop::addEntry(int fd, uint32_t events, Callback callback,
+                                                    bool control) {
   std::lock_guard lock(mutex_);
   uint64_t id = next_id_++;
   epoll_event ev{};
-  ev.events = events;
+  ev.events = masked_ && !control ? 0 : events;  // added while paused: held back like the rest
   ev.data.u64 = id;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     return Error::fromErrno(errno == EPERM ? Errc::Unsupported : Errc::Io,
                             fmt::format("epoll_ctl(ADD, fd {})", fd));
   }
-  entries_.emplace(id, Entry{fd, std::make_shared<Callback>(std::move(callback)), nullptr});
+  entries_.emplace(
+      id, Entry{fd, std::make_shared<Callback>(std::move(callback)), nullptr, events, control});
   return Registration(this, id);
 }
 
@@ -83,6 +93,8 @@ Result<void> EventLoop::modifyId(uint64_t id, uint32_t events) {
   if (it == entries_.end() || it->second.fd < 0) {
     return makeError(Errc::NotFound, "event loop: no fd registration {}", id);
   }
+  it->second.events = events;
+  if (masked_ && !it->second.control) return {};  // applied on resume
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = id;
@@ -90,6 +102,57 @@ Result<void> EventLoop::modifyId(uint64_t id, uint32_t events) {
     return Error::fromErrno(Errc::Io, "epoll_ctl(MOD)");
   }
   return {};
+}
+
+void EventLoop::maskDevices(bool mask) {
+  std::lock_guard lock(mutex_);
+  masked_ = mask;
+  for (auto& [id, e] : entries_) {
+    if (e.fd < 0 || e.control) continue;
+    epoll_event ev{};
+    ev.events = mask ? 0 : e.events;
+    ev.data.u64 = id;
+    // Level-triggered: an fd that became readable while masked is reported once restored.
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, e.fd, &ev) < 0) {
+      log::error("event loop: epoll_ctl(MOD, fd {}) while {}: {}", e.fd,
+                 mask ? "pausing" : "resuming", std::strerror(errno));
+    }
+  }
+}
+
+void EventLoop::servePaused() {
+  if (!pause_requested_.load(std::memory_order_acquire)) return;
+  maskDevices(true);
+  {
+    std::lock_guard lock(pause_mutex_);
+    pause_acked_ = true;
+  }
+  pause_cv_.notify_all();
+  // Only the control fds (and the wake-up) are in epoll's ready set now; pollers are not polled.
+  while (pause_requested_.load(std::memory_order_acquire) &&
+         !stopping_.load(std::memory_order_acquire)) {
+    waitAndDispatch(-1);
+  }
+  maskDevices(false);
+  {
+    std::lock_guard lock(pause_mutex_);
+    pause_acked_ = false;
+  }
+  pause_cv_.notify_all();
+}
+
+void EventLoop::pause() {
+  pause_requested_.store(true, std::memory_order_release);
+  if (wake_ != nullptr) wake_->signal();
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return pause_acked_ || !running_; });
+}
+
+void EventLoop::resume() {
+  pause_requested_.store(false, std::memory_order_release);
+  if (wake_ != nullptr) wake_->signal();
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return !pause_acked_ || !running_; });
 }
 
 void EventLoop::removeId(uint64_t id) {
@@ -193,11 +256,23 @@ void EventLoop::runOnce(int timeout_ms) {
 
 void EventLoop::start() {
   stopping_ = false;
+  {
+    std::lock_guard lock(pause_mutex_);
+    running_ = true;
+  }
   thread_ = std::thread([this] {
     thread_id_ = std::this_thread::get_id();
     while (!stopping_.load(std::memory_order_acquire)) {
+      servePaused();
+      if (stopping_.load(std::memory_order_acquire)) break;
       runOnce(-1);
     }
+    {
+      std::lock_guard lock(pause_mutex_);
+      running_ = false;
+      pause_acked_ = false;
+    }
+    pause_cv_.notify_all();
   });
 }
 

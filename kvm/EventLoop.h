@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -83,8 +84,10 @@ class EventLoop {
   static Result<std::unique_ptr<EventLoop>> create();
   ~EventLoop();
 
-  // Watches `fd` for `events` (EPOLLIN etc.); `callback` runs on the loop thread.
+  // Watches `fd` for `events` (EPOLLIN etc.); `callback` runs on the loop thread. A pause()
+  // holds it back; addControl's fds (signals, timers) are served while the loop is paused too.
   Result<Registration> add(int fd, uint32_t events, Callback callback);
+  Result<Registration> addControl(int fd, uint32_t events, Callback callback);
   // Polls `poller` in every round while the poll window is open.
   Registration addPoller(std::shared_ptr<Poller> poller);
   // The poll window (off until set). Call before start(), or from the loop thread.
@@ -104,6 +107,13 @@ class EventLoop {
   // Runs the loop on its own thread until stop().
   void start();
   void stop();
+  // Holds back every fd but the control ones and every poller, from a thread other than the
+  // loop's: returns once the loop thread runs no device callback and will run none until
+  // resume(). The fds stay registered, so what they signal meanwhile (kicks, completions, frames)
+  // is served on resume. No-op when the loop thread is not running.
+  void pause();
+  void resume();
+  bool paused() const { return pause_requested_.load(std::memory_order_acquire); }
   bool onLoopThread() const { return std::this_thread::get_id() == thread_id_.load(); }
   // Runs one round on the calling thread (tests drive the loop by hand with this): polls while
   // the window is open, then waits up to `timeout_ms` for events and dispatches them.
@@ -115,7 +125,14 @@ class EventLoop {
     int fd;  // -1 for a poller
     std::shared_ptr<Callback> callback;
     std::shared_ptr<Poller> poller;
+    uint32_t events = 0;   // what the owner asked for (masked to 0 in epoll while paused)
+    bool control = false;  // served while paused
   };
+  Result<Registration> addEntry(int fd, uint32_t events, Callback callback, bool control);
+  // On the loop thread: masks (or restores) every fd entry that is not a control one.
+  void maskDevices(bool mask);
+  // On the loop thread, between rounds: parks while a pause is asked for.
+  void servePaused();
   // One epoll_wait and the dispatch of what it returned; the number of events. `woke_ns`, if
   // given, is set to when epoll_wait returned (CLOCK_MONOTONIC).
   int waitAndDispatch(int timeout_ms, uint64_t* woke_ns = nullptr);
@@ -133,6 +150,12 @@ class EventLoop {
   PollWindow window_;
   std::atomic<uint64_t> polled_{0}, slept_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> pause_requested_{false};
+  bool masked_ = false;  // under mutex_: the device fds are masked in epoll
+  std::mutex pause_mutex_;
+  std::condition_variable pause_cv_;
+  bool pause_acked_ = false;  // under pause_mutex_: the loop thread is in its paused rounds
+  bool running_ = false;      // under pause_mutex_: the loop thread runs
   std::atomic<std::thread::id> thread_id_{};
   std::thread thread_;
 };

@@ -372,3 +372,74 @@ TEST(EventLoop, AnAdaptiveWindowClosesWhenIdle) {
 
 }  // namespace
 }  // namespace ember
+
+namespace ember {
+namespace {
+
+// pause(): device fds and pollers wait, control fds are served, and what was signalled while
+// paused is served on resume; setEvents while paused takes effect on resume; stop() ends a
+// paused loop.
+TEST(EventLoopPause, HoldsBackDevicesServesControlAndCatchesUpOnResume) {
+  auto loop = makeLoop();
+  auto device = makeEventFd();
+  auto control = makeEventFd();
+  std::atomic<int> device_calls{0}, control_calls{0};
+  auto dreg = loop->add(device.fd(), EPOLLIN, [&](uint32_t) {
+    device.consume();
+    ++device_calls;
+  });
+  auto creg = loop->addControl(control.fd(), EPOLLIN, [&](uint32_t) {
+    control.consume();
+    ++control_calls;
+  });
+  ASSERT_TRUE(dreg.ok() && creg.ok());
+  struct CountingPoller : EventLoop::Poller {
+    std::atomic<int> polls{0};
+    void beginPolling() override {}
+    bool poll() override {
+      ++polls;
+      return false;
+    }
+    bool endPolling() override { return false; }
+  };
+  auto poller = std::make_shared<CountingPoller>();
+  auto preg = loop->addPoller(poller);
+  loop->setPollWindow(PollWindow::fixed(20'000));
+  loop->start();
+
+  device.signal();
+  for (int i = 0; i < 200 && device_calls == 0; ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(device_calls, 1);
+
+  loop->pause();
+  EXPECT_TRUE(loop->paused());
+  int polls_at_pause = poller->polls;
+  device.signal();  // a kick while paused
+  control.signal();
+  for (int i = 0; i < 200 && control_calls == 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(control_calls, 1);  // served while paused
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(device_calls, 1);  // held back
+  EXPECT_EQ(poller->polls, polls_at_pause);
+  ASSERT_TRUE(dreg->setEvents(EPOLLIN));  // stored, applied on resume
+
+  loop->resume();
+  for (int i = 0; i < 200 && device_calls < 2; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(device_calls, 2);  // the kick made while paused
+  for (int i = 0; i < 200 && poller->polls == polls_at_pause; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_GT(poller->polls, polls_at_pause);
+
+  loop->pause();
+  loop->stop();    // ends a paused loop
+  loop->resume();  // the loop is gone: returns at once
+}
+
+TEST(EventLoopPause, PauseOfALoopThatDoesNotRunReturns) {
+  auto loop = makeLoop();
+  loop->pause();
+  loop->resume();
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace ember

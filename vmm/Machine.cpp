@@ -219,6 +219,7 @@ Result<void> Machine::setUpPci() {
                devices::blockEngineName(d.aio), queues);
     auto blk = EMBER_TRY(
         devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio, queues));
+    if (!d.read_only) disks_.push_back(blk.get());
     EMBER_TRY(addVirtioDevice(std::move(blk), virtio::TransportOptions{d.ioeventfd, d.poll}));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {
@@ -361,7 +362,8 @@ Result<void> Machine::setUpSignals() {
     return Error::fromErrno(Errc::Io, "signalfd");
   }
   signal_fd_.reset(fd);
-  signal_reg_ = EMBER_TRY(loop_->add(fd, EPOLLIN, [this](uint32_t) {
+  // A control fd: a signal ends a paused VM too.
+  signal_reg_ = EMBER_TRY(loop_->addControl(fd, EPOLLIN, [this](uint32_t) {
     signalfd_siginfo info{};
     while (::read(signal_fd_.get(), &info, sizeof info) == sizeof info) {
       exit_.requestExit(devices::ExitRequest::fromSignal(static_cast<int>(info.ssi_signo)));
@@ -396,10 +398,41 @@ Result<void> Machine::startTimeout() {
   if (::timerfd_settime(timer_fd_.get(), 0, &when, nullptr) != 0) {
     return Error::fromErrno(Errc::Io, "timerfd_settime");
   }
-  timer_reg_ = EMBER_TRY(loop_->add(timer_fd_.get(), EPOLLIN, [this, seconds](uint32_t) {
+  timer_reg_ = EMBER_TRY(loop_->addControl(timer_fd_.get(), EPOLLIN, [this, seconds](uint32_t) {
     exit_.requestExit(devices::ExitRequest::timeout(seconds));
   }));
   return {};
+}
+
+Result<void> Machine::pause() {
+  std::lock_guard lock(pause_mutex_);
+  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  if (paused_) return okResult();
+  // The vCPUs first, so that no new request is made; then the loop, so that none is served.
+  for (auto& v : vcpus_) v->pause();
+  loop_->pause();
+  paused_ = true;
+  // Every write the guest has been told is complete reaches the disk before the pause answers.
+  for (const auto* disk : disks_) {
+    if (auto r = disk->file().sync(); !r) {
+      log::error("pause: {}: {}", disk->file().path(), r.error().message);
+      return makeError(Errc::Io, "paused, but {} could not be synced: {}", disk->file().path(),
+                       r.error().message);
+    }
+  }
+  log::info("paused: the vCPUs are out of KVM_RUN and no queue is served");
+  return okResult();
+}
+
+Result<void> Machine::resume() {
+  std::lock_guard lock(pause_mutex_);
+  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  if (!paused_) return okResult();
+  loop_->resume();
+  for (auto& v : vcpus_) v->resume();
+  paused_ = false;
+  log::info("resumed");
+  return okResult();
 }
 
 RunRecord Machine::run() {
@@ -419,6 +452,10 @@ RunRecord Machine::run() {
             config_.memory / MiB);
   RunRecord record;
   record.exit = exit_.wait();
+  {
+    std::lock_guard lock(pause_mutex_);  // a pause in progress finishes first
+    stopping_ = true;
+  }
   record.run_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (auto& v : vcpus_) {

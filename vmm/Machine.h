@@ -6,12 +6,14 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "devices/CmosRtc.h"
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
+#include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
 #include "devices/VirtiofsdProcess.h"
 #include "kvm/Bus.h"
@@ -40,6 +42,12 @@ class Machine {
   // exit.status is ember's exit status).
   RunRecord run();
   ExitLatch& exitLatch() { return exit_; }
+  // PATCH /vm: the vCPUs out of KVM_RUN and no queue served (the ioeventfds stay registered, so
+  // kicks made meanwhile are served on resume), every writable disk synced before pause()
+  // returns; a signal or --timeout still ends a paused VM. From a thread other than the
+  // machine's own, while run() runs.
+  Result<void> pause();
+  Result<void> resume();
 
  private:
   explicit Machine(const MachineConfig& config) : config_(config) {}
@@ -89,6 +97,11 @@ class Machine {
   UniqueFd timer_fd_;
   EventLoop::Registration timer_reg_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  // The writable disks, synced by pause(); owned by their transports in pci_.
+  std::vector<const devices::VirtioBlock*> disks_;
+  std::mutex pause_mutex_;
+  bool paused_ = false;    // under pause_mutex_
+  bool stopping_ = false;  // under pause_mutex_: run() is stopping everything
   // Boot vCPU entry, decided by the loader.
   uint64_t entry_ = 0;
   bool entry_pvh_ = true;

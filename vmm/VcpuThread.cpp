@@ -54,6 +54,10 @@ void VcpuThread::stop() {
   if (!thread_.joinable()) {
     return;
   }
+  {
+    std::lock_guard lock(exit_mutex_);  // a parked thread waits on exit_cv_
+  }
+  exit_cv_.notify_all();
   // Kick until the thread has left its loop: a signal landing just before KVM_RUN is covered by
   // immediate_exit, one landing inside it makes KVM_RUN return EINTR.
   std::unique_lock lock(exit_mutex_);
@@ -66,8 +70,46 @@ void VcpuThread::stop() {
   thread_.join();
 }
 
+void VcpuThread::pause() {
+  pause_requested_.store(true, std::memory_order_seq_cst);
+  vcpu_->setImmediateExit(true);
+  if (!thread_.joinable()) return;
+  // As stop(): kick until the thread is parked between two KVM_RUNs, or has ended.
+  std::unique_lock lock(exit_mutex_);
+  while (!parked_ && !exited_.load(std::memory_order_acquire)) {
+    pthread_kill(thread_.native_handle(), kKickSignal);
+    exit_cv_.wait_for(lock, std::chrono::milliseconds(1),
+                      [this] { return parked_ || exited_.load(std::memory_order_acquire); });
+  }
+}
+
+void VcpuThread::resume() {
+  {
+    std::lock_guard lock(exit_mutex_);
+    pause_requested_.store(false, std::memory_order_seq_cst);
+    // Cleared while the thread is parked, before it can enter KVM_RUN again; a stop() meanwhile
+    // keeps it set.
+    if (!stop_.load(std::memory_order_acquire)) vcpu_->setImmediateExit(false);
+  }
+  exit_cv_.notify_all();
+}
+
+void VcpuThread::parkWhilePaused() {
+  std::unique_lock lock(exit_mutex_);
+  if (!pause_requested_.load(std::memory_order_acquire)) return;
+  parked_ = true;
+  exit_cv_.notify_all();
+  exit_cv_.wait(lock, [this] {
+    return !pause_requested_.load(std::memory_order_acquire) ||
+           stop_.load(std::memory_order_acquire);
+  });
+  parked_ = false;
+}
+
 void VcpuThread::loop() {
   while (!stop_.load(std::memory_order_acquire)) {
+    parkWhilePaused();
+    if (stop_.load(std::memory_order_acquire)) return;
     auto exit = vcpu_->run();
     if (!exit) {
       reportCrash("KVM_RUN failed", exit.error().message);

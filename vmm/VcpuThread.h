@@ -35,6 +35,10 @@ class VcpuThread {
 
   void start();
   void stop();
+  // Takes the vCPU out of KVM_RUN and holds it there (the kick that stop() uses), returning once
+  // the thread is parked or has ended; resume() lets it run again. From any thread but its own.
+  void pause();
+  void resume();
   kvm::Vcpu& vcpu() { return *vcpu_; }
   const kvm::Vcpu& vcpu() const { return *vcpu_; }
   // The exits counted so far. Read only once stop() has returned: the vCPU thread is the only
@@ -45,6 +49,7 @@ class VcpuThread {
 
  private:
   void loop();
+  void parkWhilePaused();
   bool handle(kvm::VcpuExit& exit);  // false: stop running
   // `exit_reason` is KVM's name for the exit that ended the vCPU (KVM_EXIT_SHUTDOWN, ...).
   void reportCrash(const std::string& exit_reason, const std::string& what);
@@ -55,6 +60,8 @@ class VcpuThread {
   devices::VmControl& control_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> exited_{false};
+  std::atomic<bool> pause_requested_{false};
+  bool parked_ = false;  // under exit_mutex_
   std::mutex exit_mutex_;
   std::condition_variable exit_cv_;
   std::thread thread_;

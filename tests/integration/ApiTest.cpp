@@ -2,15 +2,21 @@
 // (curl): Firecracker's getting-started sequence, with its field names verbatim, boots the test
 // guest; the instance reports Running while it runs and refuses configuration then; the config
 // file boots the same machine; the socket is gone when ember exits; a signal ends a waiting ember.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cinttypes>
 #include <fstream>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "Process.h"
+#include "tests/guest/pattern.h"
 
 namespace ember::test {
 namespace {
@@ -160,6 +166,145 @@ TEST(Api, ASignalEndsAnEmberWaitingForInstanceStart) {
   // A socket path that exists already is refused at once.
   writeFile(sock, "");
   expectOneErrorLine(runEmber({"run", "--api-sock", sock}), "exists");
+}
+
+// The `ACK offset len` lines of the test guest's virtio-blk-ack-stream so far (complete lines).
+std::vector<std::pair<uint64_t, uint32_t>> acks(const std::string& out) {
+  std::vector<std::pair<uint64_t, uint32_t>> ranges;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a line without its newline yet
+    uint64_t offset;
+    uint32_t len;
+    if (std::sscanf(line.c_str(), "ACK %" SCNu64 " %" SCNu32, &offset, &len) == 2) {
+      ranges.emplace_back(offset, len);
+    }
+  }
+  return ranges;
+}
+
+// Every acknowledged write is in the file: the number of ranges that are not.
+int missingWrites(const std::string& disk, uint64_t seed,
+                  const std::vector<std::pair<uint64_t, uint32_t>>& ranges) {
+  int fd = ::open(disk.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int missing = 0;
+  std::vector<uint8_t> buf;
+  for (auto [offset, len] : ranges) {
+    buf.resize(len);
+    if (::pread(fd, buf.data(), len, static_cast<off_t>(offset)) != static_cast<ssize_t>(len) ||
+        pattern_mismatch(seed, offset, buf.data(), len) != len) {
+      ++missing;
+    }
+  }
+  ::close(fd);
+  return missing;
+}
+
+// PATCH /vm while the guest streams writes: no write is acknowledged while paused, every write
+// acknowledged before the pause is in the file when the pause has answered, and the stream goes
+// on after the resume.
+TEST(Api, PauseStopsTheGuestAndAcknowledgedWritesAreOnDisk) {
+  constexpr uint64_t kDiskBytes = 1ULL << 30, kSeed = 12;
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), disk = dir.file("disk.img");
+  {
+    int fd = ::open(disk.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(kDiskBytes)), 0);
+    ::close(fd);
+  }
+  std::mutex mu;
+  std::string out_so_far;
+  pid_t ember_pid = 0;
+  auto snapshot = [&] {
+    std::lock_guard lock(mu);
+    return acks(out_so_far);
+  };
+  auto waitForAcks = [&](size_t n) {
+    for (int i = 0; i < 2000 && snapshot().size() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return snapshot().size() >= n;
+  };
+  size_t at_pause = 0, after_pause = 0;
+  int missing_at_pause = -2;
+  Answer paused, state, resumed;
+  std::jthread client([&] {
+    if (!waitForSocket(sock) || !waitForAcks(16)) return;
+    paused = curl(sock, "PATCH", "/vm", R"({"state": "Paused"})");
+    at_pause = snapshot().size();
+    missing_at_pause = missingWrites(disk, kSeed, snapshot());
+    state = curl(sock, "GET", "/");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    after_pause = snapshot().size();
+    resumed = curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})");
+    waitForAcks(at_pause + 16);
+    std::lock_guard lock(mu);
+    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+  });
+  ProcessOptions o;
+  o.timeout_ms = 120000;
+  o.on_tick = [&](pid_t pid, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+    ember_pid = pid;
+  };
+  auto r =
+      runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--disk", disk, "--cmdline",
+                "tests=virtio-blk-ack-stream blk.size=" + std::to_string(kDiskBytes) +
+                    " blk.seed=" + std::to_string(kSeed)},
+               o);
+  client.join();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
+  EXPECT_EQ(paused.status, 204) << paused.body;
+  EXPECT_NE(state.body.find(R"("state":"Paused")"), std::string::npos) << state.body;
+  EXPECT_EQ(resumed.status, 204) << resumed.body;
+  ASSERT_GE(at_pause, 16u) << describe(r);
+  // One ACK line may have been on its way out of the guest's UART when the vCPU stopped.
+  EXPECT_LE(after_pause, at_pause + 1) << "the guest went on writing while paused";
+  EXPECT_EQ(missing_at_pause, 0) << "acknowledged writes were not in the file during the pause";
+  auto all = acks(r.out);
+  EXPECT_GE(all.size(), at_pause + 16) << "the stream did not go on after the resume";
+  EXPECT_EQ(missingWrites(disk, kSeed, all), 0);
+  EXPECT_NE(r.err.find("paused: the vCPUs are out of KVM_RUN"), std::string::npos) << r.err;
+  std::printf(
+      "pause: %zu writes acknowledged when the pause answered, %zu after 500 ms paused, "
+      "%zu in all; every one in the file\n",
+      at_pause, after_pause, all.size());
+}
+
+// The guest's timers survive a pause: a guest halted between the ticks of its LAPIC timer
+// through a pause is woken by them after it (it checks the time only when a tick wakes it, so
+// without them it would never finish) and goes on counting them.
+TEST(Api, TheGuestsTimersSurviveAPause) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock");
+  std::string disk = writeFile(dir.file("disk.img"), std::string(1 << 20, '\0'));
+  Answer paused, resumed;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    paused = curl(sock, "PATCH", "/vm", R"({"state": "Paused"})");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    resumed = curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})");
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto r = runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--disk", disk,
+                     "--cmdline", "tests=idle idle.reads=1 idle.ms=3000"});
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  client.join();
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(paused.status, 204) << paused.body;
+  EXPECT_EQ(resumed.status, 204) << resumed.body;
+  EXPECT_EQ(linesStartingWith(r.out, "PASS idle").size(), 1u) << describe(r);
+  unsigned ticks = 0;
+  auto end = linesStartingWith(r.out, "idle: end, ");
+  ASSERT_EQ(end.size(), 1u) << describe(r);
+  ASSERT_EQ(std::sscanf(end[0].c_str(), "idle: end, %u timer interrupts", &ticks), 1);
+  EXPECT_GE(ticks, 5u) << describe(r);  // 100 ms ticks over the 2 s of the 3 not paused
+  EXPECT_GE(seconds, 3.0) << describe(r);
 }
 
 }  // namespace

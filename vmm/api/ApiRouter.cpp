@@ -133,6 +133,11 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     }
     return preBoot("network interface", resources_.putNetworkInterface(id, request.body));
   }
+  if (resource == "vm" && id.empty()) {
+    if (method != "PATCH") return fault("/vm takes PATCH only");
+    lock.unlock();
+    return vmState(request.body);
+  }
   if (resource == "vm" && id == "config") {
     if (method != "GET") return fault("/vm/config takes GET only");
     return ok(resources_.vmConfigJson());
@@ -173,6 +178,33 @@ ApiResponse ApiRouter::action(std::string_view body) {
   }
   return fault("actions: action_type must be InstanceStart, SendCtrlAltDel or FlushMetrics (got '" +
                type + "')");
+}
+
+// PATCH /vm {"state": "Paused" | "Resumed"}.
+ApiResponse ApiRouter::vmState(std::string_view body) {
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return fault("vm: the body is not a JSON object");
+  for (const auto& [key, value] : j.items()) {
+    if (key != "state") return fault("vm: unknown field '" + key + "'");
+  }
+  auto it = j.find("state");
+  if (it == j.end()) return fault("vm: the field 'state' is required");
+  if (!it->is_string() || (*it != "Paused" && *it != "Resumed")) {
+    return fault("vm: state must be \"Paused\" or \"Resumed\" (got " + it->dump() + ")");
+  }
+  bool pause = *it == "Paused";
+  std::unique_lock lock(mu_);
+  if (controller_ == nullptr) {
+    return fault(stopped_ ? "vm: the microVM has stopped" : "vm: the microVM has not started");
+  }
+  VmController* controller = controller_;
+  // Held across the call: two PATCH /vm cannot interleave (the API thread serves one request at
+  // a time anyway), and the state the answer reports is the machine's.
+  auto r = pause ? controller->pause() : controller->resume();
+  if (!r) return fault("vm: " + r.error().message);
+  state_ = pause ? InstanceState::Paused : InstanceState::Running;
+  log::info("api: the microVM is {}", instanceStateName(state_));
+  return noContent();
 }
 
 ApiResponse ApiRouter::instanceStart() {

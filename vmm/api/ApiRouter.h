@@ -41,6 +41,8 @@ class VmController {
  public:
   virtual ~VmController() = default;
   virtual Result<void> sendCtrlAltDel() = 0;
+  virtual Result<void> pause() = 0;
+  virtual Result<void> resume() = 0;
 };
 
 class ApiRouter {
@@ -68,6 +70,7 @@ class ApiRouter {
  private:
   ApiResponse instanceStart();
   ApiResponse action(std::string_view body);
+  ApiResponse vmState(std::string_view body);
   ApiResponse preBoot(std::string_view what, const Result<void>& result);
 
   const std::string id_;

@@ -126,3 +126,57 @@ TEST_F(ApiRouterTest, ShutDownReleasesBothSides) {
 
 }  // namespace
 }  // namespace ember::vmm::api
+
+namespace ember::vmm::api {
+namespace {
+
+struct FakeController : VmController {
+  int pauses = 0, resumes = 0;
+  bool fail = false;
+  Result<void> sendCtrlAltDel() override { return makeError(Errc::Unsupported, "no keyboard"); }
+  Result<void> pause() override {
+    if (fail) return makeError(Errc::Io, "disk.img could not be synced");
+    ++pauses;
+    return okResult();
+  }
+  Result<void> resume() override {
+    ++resumes;
+    return okResult();
+  }
+};
+
+TEST(ApiRouterVm, PauseAndResumeThroughTheController) {
+  ApiRouter router("vm", VmResources{});
+  auto patch = [&](const std::string& body) {
+    return router.handle(ApiRequest{"PATCH", "/vm", body});
+  };
+  EXPECT_NE(patch(R"({"state": "Paused"})").body.find("has not started"), std::string::npos);
+  FakeController c;
+  router.setRunning(&c);
+  EXPECT_EQ(patch(R"({"state": "Paused"})").status, 204);
+  EXPECT_EQ(router.state(), InstanceState::Paused);
+  EXPECT_NE(router.handle(ApiRequest{"GET", "/", ""}).body.find(R"("state":"Paused")"),
+            std::string::npos);
+  EXPECT_EQ(patch(R"({"state": "Resumed"})").status, 204);
+  EXPECT_EQ(router.state(), InstanceState::Running);
+  EXPECT_EQ(c.pauses, 1);
+  EXPECT_EQ(c.resumes, 1);
+  for (const char* bad : {R"({"state": "Stopped"})", R"({"state": 1})", R"({})",
+                          R"({"state": "Paused", "now": true})", "[]", "{"}) {
+    auto r = patch(bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":"vm: )", 0), 0u) << r.body;
+  }
+  EXPECT_EQ(router.handle(ApiRequest{"PUT", "/vm", R"({"state": "Paused"})"}).status, 400);
+  c.fail = true;
+  auto failed = patch(R"({"state": "Paused"})");
+  EXPECT_NE(failed.body.find("could not be synced"), std::string::npos) << failed.body;
+  EXPECT_EQ(router.state(), InstanceState::Running);  // unchanged
+  auto cad = router.handle(ApiRequest{"PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})"});
+  EXPECT_NE(cad.body.find("no keyboard"), std::string::npos) << cad.body;
+  router.machineStopped();
+  EXPECT_NE(patch(R"({"state": "Resumed"})").body.find("has stopped"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ember::vmm::api

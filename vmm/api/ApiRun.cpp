@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -64,6 +65,36 @@ Result<std::string> readFile(const std::string& path) {
   text << in.rdbuf();
   return text.str();
 }
+
+// The API's hold on the running machine: every call under one mutex, so that the machine cannot
+// be destroyed while a call is in it (detach() waits for the call to end).
+class MachineController : public VmController {
+ public:
+  explicit MachineController(Machine* machine) : machine_(machine) {}
+  void detach() {
+    std::lock_guard lock(mu_);
+    machine_ = nullptr;
+  }
+  Result<void> sendCtrlAltDel() override {
+    return makeError(Errc::Unsupported,
+                     "not offered by ember yet (its i8042 has no keyboard to send the keys "
+                     "through)");
+  }
+  Result<void> pause() override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->pause();
+  }
+  Result<void> resume() override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->resume();
+  }
+
+ private:
+  std::mutex mu_;
+  Machine* machine_;
+};
 
 RunRecord startupError(const std::string& message) {
   std::fprintf(stderr, "ember: error: %s\n", message.c_str());
@@ -145,9 +176,11 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
       return record;
     }
   }
-  router.setRunning(nullptr);
+  MachineController controller(machine.get());
+  router.setRunning(&controller);
   RunRecord record = machine->run();
   router.machineStopped();
+  controller.detach();
   machine.reset();
   router.shutDown();
   return record;
