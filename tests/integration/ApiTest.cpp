@@ -168,22 +168,6 @@ TEST(Api, ASignalEndsAnEmberWaitingForInstanceStart) {
   expectOneErrorLine(runEmber({"run", "--api-sock", sock}), "exists");
 }
 
-// The `ACK offset len` lines of the test guest's virtio-blk-ack-stream so far (complete lines).
-std::vector<std::pair<uint64_t, uint32_t>> acks(const std::string& out) {
-  std::vector<std::pair<uint64_t, uint32_t>> ranges;
-  std::istringstream in(out);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (in.eof()) break;  // a line without its newline yet
-    uint64_t offset;
-    uint32_t len;
-    if (std::sscanf(line.c_str(), "ACK %" SCNu64 " %" SCNu32, &offset, &len) == 2) {
-      ranges.emplace_back(offset, len);
-    }
-  }
-  return ranges;
-}
-
 // Every acknowledged write is in the file: the number of ranges that are not.
 int missingWrites(const std::string& disk, uint64_t seed,
                   const std::vector<std::pair<uint64_t, uint32_t>>& ranges) {
@@ -220,7 +204,7 @@ TEST(Api, PauseStopsTheGuestAndAcknowledgedWritesAreOnDisk) {
   pid_t ember_pid = 0;
   auto snapshot = [&] {
     std::lock_guard lock(mu);
-    return acks(out_so_far);
+    return ackedWrites(out_so_far);
   };
   auto waitForAcks = [&](size_t n) {
     for (int i = 0; i < 2000 && snapshot().size() < n; ++i) {
@@ -265,7 +249,7 @@ TEST(Api, PauseStopsTheGuestAndAcknowledgedWritesAreOnDisk) {
   // One ACK line may have been on its way out of the guest's UART when the vCPU stopped.
   EXPECT_LE(after_pause, at_pause + 1) << "the guest went on writing while paused";
   EXPECT_EQ(missing_at_pause, 0) << "acknowledged writes were not in the file during the pause";
-  auto all = acks(r.out);
+  auto all = ackedWrites(r.out);
   EXPECT_GE(all.size(), at_pause + 16) << "the stream did not go on after the resume";
   EXPECT_EQ(missingWrites(disk, kSeed, all), 0);
   EXPECT_NE(r.err.find("paused: the vCPUs are out of KVM_RUN"), std::string::npos) << r.err;

@@ -117,25 +117,11 @@ TEST(Hostile, Case41_SigtermDuringGuestWritesKeepsEveryAcknowledgedWrite) {
     ASSERT_EQ(ftruncate(fd, static_cast<off_t>(kDiskBytes)), 0);
     close(fd);
   }
-  auto acks = [](const std::string& out) {
-    std::vector<std::pair<uint64_t, uint32_t>> ranges;
-    std::istringstream in(out);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (in.eof()) break;  // a line without its newline yet
-      uint64_t offset;
-      uint32_t len;
-      if (std::sscanf(line.c_str(), "ACK %" SCNu64 " %" SCNu32, &offset, &len) == 2) {
-        ranges.emplace_back(offset, len);
-      }
-    }
-    return ranges;
-  };
   ProcessOptions o;
   o.timeout_ms = 60000;
   bool signalled = false;
   o.on_tick = [&](pid_t pid, const std::string& out) {
-    if (!signalled && acks(out).size() >= kAcksBeforeSignal) {
+    if (!signalled && ackedWrites(out).size() >= kAcksBeforeSignal) {
       kill(pid, SIGTERM);
       signalled = true;
     }
@@ -147,7 +133,7 @@ TEST(Hostile, Case41_SigtermDuringGuestWritesKeepsEveryAcknowledgedWrite) {
   ASSERT_FALSE(r.timed_out) << describe(r);
   ASSERT_TRUE(signalled) << describe(r);
   EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
-  auto ranges = acks(r.out);
+  auto ranges = ackedWrites(r.out);
   ASSERT_GE(ranges.size(), static_cast<size_t>(kAcksBeforeSignal));
   uint64_t acked_bytes = 0;
   for (auto [offset, len] : ranges) acked_bytes += len;

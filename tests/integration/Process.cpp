@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -179,6 +181,21 @@ std::vector<int> virtiofsdFor(const std::string& dir) {
   }
   ::closedir(proc);
   return out;
+}
+
+std::vector<std::pair<uint64_t, uint32_t>> ackedWrites(const std::string& out) {
+  std::vector<std::pair<uint64_t, uint32_t>> ranges;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a line without its newline yet
+    uint64_t offset;
+    uint32_t len;
+    if (std::sscanf(line.c_str(), "ACK %" SCNu64 " %" SCNu32, &offset, &len) == 2) {
+      ranges.emplace_back(offset, len);
+    }
+  }
+  return ranges;
 }
 
 }  // namespace ember::test

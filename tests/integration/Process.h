@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ember::test {
@@ -63,6 +64,10 @@ std::vector<uint8_t> readFile(const std::string& path);
 
 // The pids of live (not zombie) virtiofsd processes whose `source=` option is exactly `dir`.
 std::vector<int> virtiofsdFor(const std::string& dir);
+
+// The test guest's virtio-blk-ack-stream record so far: (offset, len) of each `ACK offset len`
+// line that is complete (ends with its newline).
+std::vector<std::pair<uint64_t, uint32_t>> ackedWrites(const std::string& out);
 
 // Lines of `text` that start with `prefix`.
 std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix);

@@ -267,23 +267,8 @@ class Bench:
                 cmd = [str(tool), "--ember", str(self.ember), "--cache", str(cache),
                        "--timeout", "300", "--monitor", mon, "--no-devices", "--cpus", "2",
                        "--memory", "512M", "--cmdline", "i8042.noprobe"]
-                results: list[RunResult] = []
-
-                def attempt(n: int) -> int:
-                    # SIGTERM first: linux-boot ends its L1 and cleans up.
-                    results.append(run_process(cmd, 420, base, term_grace=10))
-                    status = results[-1].status
-                    return -1 if status is None else status
-
-                def flaked(n: int, status: int) -> None:
-                    # Exit 3 or 4 is a flake of the emulated-SVM L1 (tests/boot/README.md): tried
-                    # again, up to three attempts as in the boot tests, and said so.
-                    log(f"  linux-boot --monitor {mon}, run {run}: a flake of the L1 (status "
-                        f"{status}, attempt {n}); trying again")
-                    self.flaked("linux", mon)
-
-                status, _ = retry.attempts(attempt, flaked)
-                r = results[-1]
+                status, r = self.retried(cmd, 420, base, "linux", mon,
+                                         f"linux-boot --monitor {mon}, run {run}")
                 text = r.out + r.err
                 ran = summary.monitor_ran(text)
                 init = consoles.init_uptime(text)
@@ -299,9 +284,26 @@ class Bench:
                     + (f", the guest's /init started at {init:g} s of its uptime"
                        if init is not None else ""))
 
-    def flaked(self, row: str, mon: str) -> None:
-        key = f"{row} {mon}"
-        self.flakes[key] = self.flakes.get(key, 0) + 1
+    def retried(self, cmd: list[str], timeout: float, base: Path, row: str, mon: str,
+                what: str) -> tuple[int, RunResult]:
+        """Runs tools/linux-boot; its exit 3 or 4 is a flake of the emulated-SVM L1
+        (tests/boot/README.md), tried again up to three attempts as in the boot tests, said so
+        and counted. The last attempt's status and result."""
+        results: list[RunResult] = []
+
+        def attempt(n: int) -> int:
+            # SIGTERM first: linux-boot ends its L1 and cleans up.
+            results.append(run_process(cmd, timeout, base, term_grace=10))
+            status = results[-1].status
+            return -1 if status is None else status
+
+        def flaked(n: int, status: int) -> None:
+            log(f"  {what}: a flake of the L1 (status {status}, attempt {n}); trying again")
+            key = f"{row} {mon}"
+            self.flakes[key] = self.flakes.get(key, 0) + 1
+
+        status, _ = retry.attempts(attempt, flaked)
+        return status, results[-1]
 
     def run_linux_io(self) -> None:
         """Row 6: fio and iperf3 in Linux in the L1 (tools/linux-boot --io-bench), under ember and
@@ -314,20 +316,8 @@ class Bench:
                 base = self.logs / f"linux-io-{mon}-run{run}"
                 cmd = [str(tool), "--io-bench", "--ember", str(self.ember), "--cache", str(cache),
                        "--timeout", "420", "--monitor", mon]
-                results: list[RunResult] = []
-
-                def attempt(n: int) -> int:
-                    results.append(run_process(cmd, 540, base, term_grace=10))
-                    status = results[-1].status
-                    return -1 if status is None else status
-
-                def flaked(n: int, status: int) -> None:
-                    log(f"  linux-boot --io-bench --monitor {mon}, run {run}: a flake of the L1 "
-                        f"(status {status}, attempt {n}); trying again")
-                    self.flaked("linux-io", mon)
-
-                status, _ = retry.attempts(attempt, flaked)
-                r = results[-1]
+                status, r = self.retried(cmd, 540, base, "linux-io", mon,
+                                         f"linux-boot --io-bench --monitor {mon}, run {run}")
                 figures = iobench.results(r.out)
                 if status != 0 or set(figures) != set(iobench.NAMES):
                     self.fail(f"linux-boot --io-bench --monitor {mon}, run {run}", r, base)

@@ -131,6 +131,22 @@ def show_log(path: Path, title: str, verbose: bool) -> None:
     sys.stderr.flush()
 
 
+def run_l1(o: options.Options, kernel: shell.Kernel, l1_initramfs: Path, work: Path, logs: Logs,
+           rules: list) -> tuple[proc.Result, float, str]:
+    """One L1 of its own initramfs, no drives, its consoles watched by RULES: the result, the
+    wall time and the L1's console (QEMU's own output shown when it failed)."""
+    start = time.monotonic()
+    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
+                          logs.l2_console, [])
+    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console}, rules)
+    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
+    elapsed = time.monotonic() - start
+    if r.status != 0:
+        sys.stderr.write(consoles.read(work / "qemu.out"))
+    logs.l1_console.touch()
+    return r, elapsed, consoles.read(logs.l1_console)
+
+
 def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -> int:
     """--exec-suite: one L1 runs tests/boot/l1-exec, whose report is on its second serial port
     (the l2-console log). Its checks are the verdict's guest report, its FLAKE lines (runs it
@@ -138,17 +154,8 @@ def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs)
     l1_initramfs = initramfs.l1_exec(work, kernel, o.ember, o.verbose)
     log(f"running the ember exec suite on Linux {kernel.release} inside an emulated-SVM L1 "
         f"(QEMU TCG, timeout {o.timeout} s)")
-    start = time.monotonic()
-    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
-                          logs.l2_console, [])
-    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console},
-                                  watchdog.rules("l1", execsuite.MONITOR))
-    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
-    elapsed = time.monotonic() - start
-    if r.status != 0:
-        sys.stderr.write(consoles.read(work / "qemu.out"))
-    logs.l1_console.touch()
-    l1 = consoles.read(logs.l1_console)
+    r, elapsed, l1 = run_l1(o, kernel, l1_initramfs, work, logs,
+                            watchdog.rules("l1", execsuite.MONITOR))
     report = execsuite.parse(consoles.read(logs.l2_console))
     problems = [] if not report.summary or report.consistent() else [
         f"the suite's summary '{report.summary}' does not count its {len(report.results)} "
@@ -184,18 +191,9 @@ def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -
     peer = "QEMU (q35)" if o.monitor == "qemu" else "ember"
     log(f"running fio and iperf3 in Linux {kernel.release} under {peer} inside an emulated-SVM L1 "
         f"(QEMU TCG, timeout {o.timeout} s)")
-    start = time.monotonic()
-    cmd = qemu.l1_command(kernel.bzimage, l1_initramfs, qemu.l1_append(o.verbose), logs.l1_console,
-                          logs.l2_console, [])
-    watch = watchdog.ConsoleWatch({"l1": logs.l1_console, "l2": logs.l2_console},
-                                  watchdog.rules("l1", o.monitor, iobench.DONE))
-    r = proc.run(cmd, o.timeout, work / "qemu.out", watch=watch, term_grace=10)
-    elapsed = time.monotonic() - start
-    if r.status != 0:
-        sys.stderr.write(consoles.read(work / "qemu.out"))
-    logs.l1_console.touch()
+    r, elapsed, l1 = run_l1(o, kernel, l1_initramfs, work, logs,
+                            watchdog.rules("l1", o.monitor, iobench.DONE))
     logs.l2_console.touch()
-    l1 = consoles.read(logs.l1_console)
     report = iobench.parse(consoles.read(logs.l2_console))
     verdict = iobench.verdict(flake.classify(flake.Boot(
         "l1", o.monitor, r.status, r.stop, l1, consoles.ember_status(l1), report.summary)),
