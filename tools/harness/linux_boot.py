@@ -131,6 +131,19 @@ def show_log(path: Path, title: str, verbose: bool) -> None:
     sys.stderr.flush()
 
 
+def verdict_status(o: options.Options, logs: Logs, timing: str, problems: list[str], status: int,
+                   logs_note: str = "") -> int:
+    """The last line of an L1 run of its own (--exec-suite, --io-bench) and its exit status: the
+    verdict's, or 1 for problems the verdict did not count."""
+    what = plan_.title(o)
+    if problems:
+        log(f"{what} FAILED ({timing}): {'; '.join(problems)}")
+        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.*{logs_note}")
+        return status if status != flake.PASSED else flake.FAILED
+    log(f"{what} passed ({timing})")
+    return flake.PASSED
+
+
 def run_l1(o: options.Options, kernel: shell.Kernel, l1_initramfs: Path, work: Path, logs: Logs,
            rules: list) -> tuple[proc.Result, float, str]:
     """One L1 of its own initramfs, no drives, its consoles watched by RULES: the result, the
@@ -174,13 +187,8 @@ def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs)
     timing = summary.timing(elapsed, execsuite.MONITOR, consoles.l1_up(l1), consoles.monitor_ran(l1))
     if report.values:
         log(f"exec: {execsuite.measurements(report)}")
-    what = plan_.title(o)
-    if problems:
-        log(f"{what} FAILED ({timing}): {'; '.join(problems)}")
-        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.* (l2-console.log: the suite's report)")
-        return verdict.status if verdict.status != flake.PASSED else flake.FAILED
-    log(f"{what} passed ({timing})")
-    return flake.PASSED
+    return verdict_status(o, logs, timing, problems, verdict.status,
+                          " (l2-console.log: the suite's report)")
 
 
 def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -> int:
@@ -205,13 +213,7 @@ def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -
         show_log(logs.l1_console, "the L1's console", o.verbose)
         show_log(logs.l2_console, "the guest's console", o.verbose)
     timing = summary.timing(elapsed, o.monitor, consoles.l1_up(l1), consoles.monitor_ran(l1))
-    what = plan_.title(o)
-    if problems:
-        log(f"{what} FAILED ({timing}): {'; '.join(problems)}")
-        log(f"logs: {logs.dir}/linux-boot-{logs.variant}.*")
-        return verdict.status if verdict.status != flake.PASSED else flake.FAILED
-    log(f"{what} passed ({timing})")
-    return flake.PASSED
+    return verdict_status(o, logs, timing, problems, verdict.status)
 
 
 def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
