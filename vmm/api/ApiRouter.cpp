@@ -10,8 +10,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// Every answer's JSON is dumped replacing bytes that are not UTF-8 (a path or target the client
+// or the command line gave may hold any byte; nlohmann's dump would throw on them).
 ApiResponse fault(std::string message) {
-  return ApiResponse{400, json{{"fault_message", std::move(message)}}.dump()};
+  return ApiResponse{400, json{{"fault_message", std::move(message)}}.dump(
+                              -1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 ApiResponse ok(std::string body) {
@@ -76,7 +79,7 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
         {"state", instanceStateName(state_)},
         {"vmm_version", EMBER_VERSION},
         {"app_name",
-         "ember"}}.dump());
+         "ember"}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   if (resource == "machine-config" && id.empty()) {
     if (method == "GET") return ok(resources_.machineConfigJson());

@@ -70,6 +70,16 @@ TEST_F(ApiRouterTest, ErrorsAre400WithAFaultMessage) {
   }
 }
 
+// Found by ApiRequestFuzzer: a target that is not UTF-8 must not make the answer's JSON throw.
+TEST_F(ApiRouterTest, BytesThatAreNotUtf8AreAnsweredInValidJson) {
+  auto r = router_.handle(req("PUT", "/\xff\xff-config", "{}"));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body.rfind(R"({"fault_message":"no endpoint PUT /)", 0), 0u) << r.body;
+  EXPECT_EQ(r.body.find('\xff'), std::string::npos);
+  ApiRouter odd("\xfe", VmResources{});
+  EXPECT_EQ(odd.handle(req("GET", "/")).status, 200);
+}
+
 TEST_F(ApiRouterTest, InstanceStartHandsTheResourcesToTheMainThread) {
   configure();
   ASSERT_EQ(

@@ -157,7 +157,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // An error of the connection itself (not of a request the router saw): 400 and close.
   void answer(int status, const std::string& message, bool keep_alive) {
     log::warn("api: {}; closing the connection", message);
-    reply(status, nlohmann::json{{"fault_message", message}}.dump(), keep_alive, 11);
+    reply(status,
+          nlohmann::json{{"fault_message", message}}.dump(-1, ' ', false,
+                                                          nlohmann::json::error_handler_t::replace),
+          keep_alive, 11);
   }
 
   void reply(int status, std::string body, bool keep_alive, unsigned version) {

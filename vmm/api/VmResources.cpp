@@ -435,7 +435,7 @@ Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view t
 }
 
 std::string VmResources::machineConfigJson() const {
-  return machineJson(machine_).dump();
+  return machineJson(machine_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string VmResources::vmConfigJson() const {
@@ -449,7 +449,7 @@ std::string VmResources::vmConfigJson() const {
   }
   for (const auto& d : drives_) j["drives"].push_back(driveJson(d));
   for (const auto& n : nets_) j["network-interfaces"].push_back(netJson(n));
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string bootArgsWithRoot(const std::string& boot_args, const DriveResource* root) {
