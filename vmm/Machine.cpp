@@ -405,7 +405,8 @@ Result<void> Machine::startTimeout() {
 }
 
 Result<void> Machine::pause() {
-  std::lock_guard lock(pause_mutex_);
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
   if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
   if (paused_) return okResult();
   // The vCPUs first, so that no new request is made; then the loop, so that none is served.
@@ -425,7 +426,8 @@ Result<void> Machine::pause() {
 }
 
 Result<void> Machine::resume() {
-  std::lock_guard lock(pause_mutex_);
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
   if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
   if (!paused_) return okResult();
   loop_->resume();
@@ -440,14 +442,26 @@ RunRecord Machine::run() {
     if (auto r = startTimeout(); !r) {
       RunRecord record;
       record.exit = devices::ExitRequest::startupError(r.error().message);
+      {
+        std::lock_guard lock(pause_mutex_);
+        stopping_ = true;  // a pause() waiting for the start gives up
+      }
+      pause_cv_.notify_all();
       return record;
     }
   }
-  loop_->start();
   auto started = std::chrono::steady_clock::now();
-  for (auto& v : vcpus_) {
-    v->start();
+  {
+    // Under pause_mutex_: a pause() from the API thread waits until every thread has started
+    // (and sees the threads started).
+    std::lock_guard lock(pause_mutex_);
+    loop_->start();
+    for (auto& v : vcpus_) {
+      v->start();
+    }
+    running_ = true;
   }
+  pause_cv_.notify_all();
   log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
             config_.memory / MiB);
   RunRecord record;
@@ -456,6 +470,7 @@ RunRecord Machine::run() {
     std::lock_guard lock(pause_mutex_);  // a pause in progress finishes first
     stopping_ = true;
   }
+  pause_cv_.notify_all();
   record.run_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   for (auto& v : vcpus_) {

@@ -5,6 +5,7 @@
 // before the objects it uses go away.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -100,6 +101,8 @@ class Machine {
   // The writable disks, synced by pause(); owned by their transports in pci_.
   std::vector<const devices::VirtioBlock*> disks_;
   std::mutex pause_mutex_;
+  std::condition_variable pause_cv_;
+  bool running_ = false;   // under pause_mutex_: run() has started the loop and the vCPUs
   bool paused_ = false;    // under pause_mutex_
   bool stopping_ = false;  // under pause_mutex_: run() is stopping everything
   // Boot vCPU entry, decided by the loader.
