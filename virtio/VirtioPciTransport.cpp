@@ -49,11 +49,12 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
       options_(options),
       interrupt_(device_->name(), device_->queueCount(), std::move(msi), env.loop),
       state_(DriverState::forQueues(device_->queueMaxSizes())),
-      dma_(device_->queueCount()) {
-  if (options_.ioeventfd && env_.vm != nullptr && env_.loop != nullptr) {
+      dma_(device_->queueCount()),
+      ioeventfd_(options.ioeventfd) {
+  if (env_.vm != nullptr && env_.loop != nullptr) {
     notifiers_.emplace(env_.vm, *env_.loop, device_->name(), device_->queueCount(),
                        [this](uint16_t q) { kick(q); });
-    if (options_.poll) {
+    if (options_.ioeventfd && options_.poll) {
       poller_ = std::make_shared<LoopPoller>(this);
       poller_registration_ = env_.loop->addPoller(poller_);
     }
@@ -134,7 +135,7 @@ void VirtioPciTransport::barMoved(int index, std::optional<uint64_t> address) {
   // The kicks move with the notify registers; one that raced the move is delivered.
   detachNotifiersLocked(/*deliver_pending=*/true);
   notifiers_->setBarAddress(index == kLegacyBar, address);
-  if (active_) {
+  if (active_ && ioeventfd_) {
     notifiers_->attachLive(state_);
   }
 }
@@ -276,20 +277,11 @@ void VirtioPciTransport::activateLocked() {
   }
   // The kick eventfds exist before the device does, so that a device serving its queues through
   // a backend can hand them over from activate().
-  if (notifiers_) {
+  if (notifiers_ && ioeventfd_) {
     notifiers_->attachLive(state_);
   }
   const uint64_t features = state_.driver_features;
-  watches_.assign(state_.queues.size(), std::nullopt);
-  if (poller_) {
-    for (uint16_t q = 0; q < queues->size(); ++q) {
-      if ((*queues)[q]) {
-        auto w = AvailRingWatch::start(*env_.memory, (*queues)[q]->geometry(),
-                                       features & feature::kEventIdx);
-        if (w) watches_[q].emplace(std::move(*w));
-      }
-    }
-  }
+  startWatchesLocked(*queues);
   if (auto r = device_->activate(Activation{env_.memory, features, std::move(*queues), this}); !r) {
     watches_.clear();
     detachNotifiersLocked(false);
@@ -300,7 +292,7 @@ void VirtioPciTransport::activateLocked() {
   last_face_legacy_.store(state_.legacy, std::memory_order_relaxed);
   activations_.fetch_add(1, std::memory_order_relaxed);
   log::debug("{}: activated ({} interface, features {:#x}, ioeventfd {})", name(),
-             state_.legacy ? "legacy" : "modern", features, options_.ioeventfd ? "on" : "off");
+             state_.legacy ? "legacy" : "modern", features, ioeventfd_ ? "on" : "off");
   // Buffers the driver queued before DRIVER_OK are processed now.
   for (uint16_t q = 0; q < state_.queues.size(); ++q) {
     if (state_.queues[q].enabled && dma_.open()) {
@@ -348,6 +340,56 @@ void VirtioPciTransport::kickLocked(uint16_t queue) {
     return;
   }
   device_->notify(queue);
+}
+
+void VirtioPciTransport::startWatchesLocked(const QueueSet& queues) {
+  watches_.assign(state_.queues.size(), std::nullopt);
+  if (!poller_) return;
+  for (uint16_t q = 0; q < queues.size() && q < watches_.size(); ++q) {
+    if (queues[q]) {
+      auto w = AvailRingWatch::start(*env_.memory, queues[q]->geometry(),
+                                     state_.driver_features & feature::kEventIdx);
+      if (w) watches_[q].emplace(std::move(*w));
+    }
+  }
+}
+
+Result<void> VirtioPciTransport::setIoeventfd(bool on) {
+  std::lock_guard lock(mutex_);
+  if (!notifiers_) {
+    return makeError(Errc::Unsupported, "{}: there is no KVM VM and event loop to serve kicks",
+                     name());
+  }
+  if (on == ioeventfd_.load()) return {};
+  if (!on) {
+    for (uint16_t q = 0; q < device_->queueCount(); ++q) {
+      if (notifiers_->handedOver(q)) {
+        return makeError(Errc::Busy,
+                         "{}: queue {}'s kicks are served by its backend and cannot leave the "
+                         "ioeventfd",
+                         name(), q);
+      }
+    }
+    // Unregistered from KVM first, then each eventfd read once more: a notify write lands
+    // either in an eventfd (delivered here) or, from the removal on, exits to userspace and
+    // waits for this lock. Queues the loop is polling stop being polled (polledLocked), and its
+    // endPolling asks the driver for kicks again before the loop sleeps.
+    ioeventfd_ = false;
+    detachNotifiersLocked(/*deliver_pending=*/true);
+  } else {
+    ioeventfd_ = true;
+    if (active_) notifiers_->attachLive(state_);
+    if (options_.poll && !poller_) {
+      poller_ = std::make_shared<LoopPoller>(this);
+      poller_registration_ = env_.loop->addPoller(poller_);
+      if (active_ && env_.memory != nullptr) {
+        if (auto queues = state_.liveQueues(*env_.memory); queues) startWatchesLocked(*queues);
+      }
+    }
+  }
+  log::info("{}: kicks {}", name(),
+            on ? "now go through KVM ioeventfds" : "now exit to userspace (ioeventfd off)");
+  return {};
 }
 
 void VirtioPciTransport::detachNotifiersLocked(bool deliver_pending) {
@@ -414,7 +456,7 @@ void VirtioPciTransport::resumeWatchesLocked(bool drop) {
 }
 
 Result<int> VirtioPciTransport::handOverKick(uint16_t queue) {
-  if (!notifiers_) {
+  if (!notifiers_ || !ioeventfd_) {
     return makeError(Errc::Unsupported, "{}: kicks are not served by eventfds (ioeventfd=off)",
                      name());
   }

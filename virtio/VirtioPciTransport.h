@@ -94,7 +94,15 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
 
   VirtioDevice& device() { return *device_; }
   const VirtioDevice& device() const { return *device_; }
-  const TransportOptions& options() const { return options_; }
+  // Whether the queues' kicks are served through KVM ioeventfds now (TransportOptions, then
+  // setIoeventfd).
+  bool ioeventfd() const { return ioeventfd_.load(std::memory_order_relaxed); }
+  // PATCH /ember/devices/{id}: switches the kick path of a running device, with I/O in flight.
+  // Off: the eventfds leave KVM and a kick one of them still held is delivered, so the next
+  // notify-register write exits to userspace and none is lost; on: the live queues get their
+  // eventfds again (and, with poll=on, the loop may poll them). Refused while a backend serves a
+  // queue's kicks, or where there is no VM and loop to register them with.
+  Result<void> setIoeventfd(bool on);
   uint8_t status() const;
   // What the driver has set, as a value (snapshots save it; tests compare it).
   DriverState driverState() const;
@@ -151,6 +159,8 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void resetLocked();
   void kickLocked(uint16_t queue);
   void detachNotifiersLocked(bool deliver_pending);
+  // With poller_: the available-ring watches of the live queues, for the loop to poll.
+  void startWatchesLocked(const QueueSet& queues);
   // Whether the loop polls queue `queue` now: live, its eventfd attached and not handed over,
   // DMA allowed.
   bool polledLocked(uint16_t queue) const;
@@ -163,8 +173,11 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   TransportEnvironment env_;
   TransportOptions options_;
   VirtioInterrupt interrupt_;
-  std::optional<QueueNotifiers> notifiers_;  // with ioeventfd=on, a VM and an event loop
-  std::shared_ptr<LoopPoller> poller_;       // with notifiers_ and poll=on
+  // With a VM and an event loop; its eventfds are attached while ioeventfd_ is on.
+  std::optional<QueueNotifiers> notifiers_;
+  // With notifiers_ and poll=on, once ioeventfd_ has been on (set under mutex_; read without
+  // it only by the destructor).
+  std::shared_ptr<LoopPoller> poller_;
   EventLoop::Registration poller_registration_;
   log::RateLimit guest_warnings_;  // guest-triggered warnings: never a log flood
   pci::MsixCapability msix_cap_;
@@ -178,6 +191,7 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
 
   // Read by host callbacks and the counters without the lock.
   std::atomic<bool> needs_reset_{false};
+  std::atomic<bool> ioeventfd_;  // written under mutex_
   std::atomic<bool> may_process_{true};
   std::atomic<uint8_t> config_generation_{0};
   std::atomic<uint64_t> activations_{0}, kicks_userspace_{0}, kicks_polled_{0};

@@ -377,8 +377,7 @@ std::vector<DeviceRecord> Machine::deviceRecords() const {
   for (const auto& s : virtio_slots_) {
     const virtio::VirtioDevice& d = s.transport->device();
     out.push_back(DeviceRecord{s.id, s.pci, virtio::deviceTypeName(d.deviceType()), d.name(),
-                               s.transport->options().ioeventfd, s.transport->counters(),
-                               d.counters()});
+                               s.transport->ioeventfd(), s.transport->counters(), d.counters()});
   }
   return out;
 }
@@ -437,6 +436,37 @@ Result<void> Machine::resume() {
   return okResult();
 }
 
+Result<RunRecord> Machine::liveRecord() {
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
+  // Under the lock: run() cannot start tearing the devices down meanwhile.
+  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  RunRecord record;
+  record.run_time_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  for (const auto& v : vcpus_) {
+    record.vcpus.push_back(VcpuRecord{v->vcpu().id(), v->exitCounts(), {}});
+  }
+  record.devices = deviceRecords();
+  record.loop_polled = loop_->counters().polled;
+  record.loop_slept = loop_->counters().slept;
+  return record;
+}
+
+Result<void> Machine::setIoeventfd(std::string_view device_id, bool on) {
+  std::unique_lock lock(pause_mutex_);
+  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
+  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  if (paused_) return makeError(Errc::Busy, "the VM is paused; resume it first");
+  for (const auto& s : virtio_slots_) {
+    if (s.id == device_id) return s.transport->setIoeventfd(on);
+  }
+  std::string ids;
+  for (const auto& s : virtio_slots_) ids += (ids.empty() ? "" : ", ") + s.id;
+  return makeError(Errc::NotFound, "no device '{}' (the devices are: {})", device_id,
+                   ids.empty() ? "none" : ids);
+}
+
 RunRecord Machine::run() {
   if (config_.timeout) {
     if (auto r = startTimeout(); !r) {
@@ -450,11 +480,11 @@ RunRecord Machine::run() {
       return record;
     }
   }
-  auto started = std::chrono::steady_clock::now();
   {
     // Under pause_mutex_: a pause() from the API thread waits until every thread has started
     // (and sees the threads started).
     std::lock_guard lock(pause_mutex_);
+    started_ = std::chrono::steady_clock::now();
     loop_->start();
     for (auto& v : vcpus_) {
       v->start();
@@ -472,7 +502,7 @@ RunRecord Machine::run() {
   }
   pause_cv_.notify_all();
   record.run_time_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   for (auto& v : vcpus_) {
     v->stop();
   }

@@ -5,9 +5,11 @@
 // before the objects it uses go away.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "devices/CmosRtc.h"
@@ -49,6 +51,14 @@ class Machine {
   // machine's own, while run() runs.
   Result<void> pause();
   Result<void> resume();
+  // GET /ember/counters: the record's counters as they are now (the vCPUs' exits by kind, every
+  // device's, the loop's), without an exit and without exit sites. From another thread while
+  // run() runs; refused once it is stopping.
+  Result<RunRecord> liveRecord();
+  // PATCH /ember/devices/{id} {"ioeventfd": ON}: the device's kick path switched while it runs
+  // (VirtioPciTransport::setIoeventfd). Refused while paused: delivering a kick an eventfd held
+  // would serve a queue.
+  Result<void> setIoeventfd(std::string_view device_id, bool on);
 
  private:
   explicit Machine(const MachineConfig& config) : config_(config) {}
@@ -90,7 +100,7 @@ class Machine {
   struct VirtioSlot {
     std::string id;
     std::string pci;
-    const virtio::VirtioPciTransport* transport;
+    virtio::VirtioPciTransport* transport;
   };
   std::vector<VirtioSlot> virtio_slots_;
   UniqueFd signal_fd_;
@@ -105,6 +115,7 @@ class Machine {
   bool running_ = false;   // under pause_mutex_: run() has started the loop and the vCPUs
   bool paused_ = false;    // under pause_mutex_
   bool stopping_ = false;  // under pause_mutex_: run() is stopping everything
+  std::chrono::steady_clock::time_point started_;  // set before running_
   // Boot vCPU entry, decided by the loader.
   uint64_t entry_ = 0;
   bool entry_pvh_ = true;

@@ -73,33 +73,57 @@ json sitesJson(const std::vector<ExitSites::Site>& sites, uint64_t other) {
   return j;
 }
 
-}  // namespace
-
-std::string formatRunRecord(const RunRecord& record) {
+json vcpusJson(const RunRecord& record, bool with_sites) {
   json vcpus = json::array();
   for (const auto& v : record.vcpus) {
     json exits = json::object();
     for (size_t k = 0; k < v.exits.size(); ++k) {
       exits[kvm::exitKindName(k)] = v.exits[k];
     }
-    vcpus.push_back({{"id", v.id},
-                     {"exits", exits},
-                     {"io_ports", sitesJson(v.sites.ports(), v.sites.portOther())},
-                     {"mmio_pages", sitesJson(v.sites.mmioPages(), v.sites.mmioOther())}});
+    json vcpu = {{"id", v.id}, {"exits", exits}};
+    if (with_sites) {
+      vcpu["io_ports"] = sitesJson(v.sites.ports(), v.sites.portOther());
+      vcpu["mmio_pages"] = sitesJson(v.sites.mmioPages(), v.sites.mmioOther());
+    }
+    vcpus.push_back(std::move(vcpu));
   }
+  return vcpus;
+}
+
+json devicesJson(const RunRecord& record) {
   json devices = json::array();
   for (const auto& d : record.devices) {
     devices.push_back(deviceJson(d));
   }
-  json j = {{"ember", {{"version", EMBER_VERSION}}},
-            {"exit", exitJson(record.exit)},
-            {"run_time_s", record.run_time_s},
-            {"vcpus", vcpus},
-            {"devices", devices},
-            {"event_loop", {{"polled", record.loop_polled}, {"slept", record.loop_slept}}}};
-  // Guest-influenced strings (the kernel path, a tap name) are escaped by the library; bytes that
-  // are not UTF-8 are replaced rather than making dump() throw.
+  return devices;
+}
+
+json loopJson(const RunRecord& record) {
+  return {{"polled", record.loop_polled}, {"slept", record.loop_slept}};
+}
+
+// Guest-influenced strings (the kernel path, a tap name) are escaped by the library; bytes that
+// are not UTF-8 are replaced rather than making dump() throw.
+std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string formatRunRecord(const RunRecord& record) {
+  return dump({{"ember", {{"version", EMBER_VERSION}}},
+               {"exit", exitJson(record.exit)},
+               {"run_time_s", record.run_time_s},
+               {"vcpus", vcpusJson(record, /*with_sites=*/true)},
+               {"devices", devicesJson(record)},
+               {"event_loop", loopJson(record)}});
+}
+
+std::string formatLiveCounters(const RunRecord& record) {
+  return dump({{"run_time_s", record.run_time_s},
+               {"vcpus", vcpusJson(record, /*with_sites=*/false)},
+               {"devices", devicesJson(record)},
+               {"event_loop", loopJson(record)}});
 }
 
 Result<RunReportFile> RunReportFile::create(const std::string& path) {

@@ -45,6 +45,9 @@ struct RunRecord {
 
 // The record as one line of JSON.
 std::string formatRunRecord(const RunRecord& record);
+// GET /ember/counters: the counters of a record taken while the VM runs (Machine::liveRecord),
+// the run record's fields without "exit" and without the vCPUs' exit sites.
+std::string formatLiveCounters(const RunRecord& record);
 
 // The --report file: opened (created or truncated) at start-up, so that a path that cannot be
 // written fails before the guest runs, and written once when ember exits.

@@ -106,6 +106,14 @@ void VcpuThread::parkWhilePaused() {
   parked_ = false;
 }
 
+VcpuExitCounts VcpuThread::exitCounts() const {
+  VcpuExitCounts out{};
+  for (size_t k = 0; k < out.size(); ++k) {
+    out[k] = std::atomic_ref(exit_counts_[k]).load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
 void VcpuThread::loop() {
   while (!stop_.load(std::memory_order_acquire)) {
     parkWhilePaused();
@@ -115,7 +123,8 @@ void VcpuThread::loop() {
       reportCrash("KVM_RUN failed", exit.error().message);
       return;
     }
-    ++exit_counts_[exit->index()];
+    uint64_t& count = exit_counts_[exit->index()];
+    std::atomic_ref(count).store(count + 1, std::memory_order_relaxed);
     if (!handle(*exit)) {
       return;
     }

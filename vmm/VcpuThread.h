@@ -41,10 +41,12 @@ class VcpuThread {
   void resume();
   kvm::Vcpu& vcpu() { return *vcpu_; }
   const kvm::Vcpu& vcpu() const { return *vcpu_; }
-  // The exits counted so far. Read only once stop() has returned: the vCPU thread is the only
-  // writer and its join is what makes the counts visible.
-  const VcpuExitCounts& exitCounts() const { return exit_counts_; }
-  // The port and MMIO exits by port and page; the same rule.
+  // The exits counted so far. The vCPU thread is the only writer, and stores each count
+  // atomically (relaxed), so that this may be read while it runs (GET /ember/counters): each
+  // count is one the thread reached, the counts together need not be one instant's.
+  VcpuExitCounts exitCounts() const;
+  // The port and MMIO exits by port and page. Read only once stop() has returned: its join is
+  // what makes them visible.
   const ExitSites& exitSites() const { return exit_sites_; }
 
  private:
@@ -66,7 +68,8 @@ class VcpuThread {
   std::condition_variable exit_cv_;
   std::thread thread_;
   uint64_t unhandled_reported_ = 0;
-  VcpuExitCounts exit_counts_{};
+  // Mutable: exitCounts() reads it through std::atomic_ref, which needs a non-const object.
+  mutable VcpuExitCounts exit_counts_{};
   ExitSites exit_sites_;
 };
 

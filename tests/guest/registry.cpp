@@ -34,6 +34,8 @@ const Entry kTests[] = {
     {{"virtio-fs", test_virtio_fs}, fs_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
+    // Before idle: a test that counts its device's work, then idle holding the VM up.
+    {{"virtio-blk-read-loop", test_virtio_blk_read_loop}, explicit_only, true},
     {{"idle", test_idle}, explicit_only, true},
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"virtio-blk-mq", test_virtio_blk_mq}, explicit_only, true},

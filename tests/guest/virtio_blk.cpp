@@ -119,7 +119,7 @@ int VirtioBlk::submit(uint16_t q, uint32_t type, uint64_t sector, void* buf, uin
   segs[n++] = VqSeg{reinterpret_cast<uint64_t>(hdr + 16), 1, true};
   int head = d_->queue(q).add(segs, n, use_indirect && indirect());
   if (head < 0) return -1;
-  slots_[slot] = Slot{true, q, static_cast<uint16_t>(head)};
+  slots_[slot] = Slot{true, q, static_cast<uint16_t>(head), len};
   ++busy_;
   return slot;
 }
@@ -133,6 +133,10 @@ bool VirtioBlk::complete(uint16_t q, int* slot, uint8_t* status, uint32_t* len, 
       --busy_;
       *slot = i;
       *status = static_cast<volatile uint8_t*>(hdr_)[32 * i + 16];
+      if (*status == kOk) {
+        ++completed_;
+        completed_bytes_ += slots_[i].len;
+      }
       return true;
     }
   }

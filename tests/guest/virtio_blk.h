@@ -55,6 +55,11 @@ class VirtioBlk {
   bool stream(bool write, uint64_t offset, uint64_t bytes, uint64_t seed, uint16_t depth,
               uint16_t* max_in_flight, TestResult& r,
               void (*on_done)(uint64_t offset, uint32_t len) = nullptr);
+  // What this driver instance has had completed with status OK: requests, and the data bytes
+  // they moved (what the device's run-record counters "requests" and "bytes" count).
+  uint64_t completed() const { return completed_; }
+  uint64_t completed_bytes() const { return completed_bytes_; }
+
   // A buffer for `slot` (kChunk bytes) in the shared data arena.
   static uint8_t* slot_buffer(uint16_t slot);
 
@@ -62,6 +67,7 @@ class VirtioBlk {
   struct Slot {
     bool busy;
     uint16_t q, head;
+    uint32_t len;  // data bytes
   };
   VirtioDevice* d_ = nullptr;
   uint64_t capacity_ = 0;
@@ -69,6 +75,7 @@ class VirtioBlk {
   uint8_t* hdr_ = nullptr;  // per slot: 16-byte header, status byte at +16 (32-byte stride)
   Slot slots_[kMaxSlots] = {};
   uint16_t busy_ = 0;
+  uint64_t completed_ = 0, completed_bytes_ = 0;
 };
 
 }  // namespace guest

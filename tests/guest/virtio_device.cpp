@@ -149,7 +149,10 @@ bool VirtioDevice::driver_ok(TestResult& r) {
 }
 
 void VirtioDevice::kick(uint16_t q) {
-  if (vq_[q].kick_needed()) t_.notify(q);
+  if (vq_[q].kick_needed()) {
+    t_.notify(q);
+    ++notifies_;
+  }
 }
 
 bool VirtioDevice::wait_used(uint16_t q, uint16_t* head, uint32_t* len, uint32_t ms,

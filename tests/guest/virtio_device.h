@@ -40,6 +40,9 @@ class VirtioDevice {
   Virtqueue& queue(uint16_t q) { return vq_[q]; }
   uint16_t queue_count() const { return nq_; }
   void kick(uint16_t q);  // notifies unless the device suppressed notifications
+  // Notify-register writes kick() has made since the device was found (each one a kick the
+  // host counts: an ioeventfd signal or a userspace exit).
+  uint64_t notifies() const { return notifies_; }
   // Waits up to `ms` (interrupts enabled) for the next used element of queue `q`.
   bool wait_used(uint16_t q, uint16_t* head, uint32_t* len, uint32_t ms, TestResult& r);
 
@@ -64,6 +67,7 @@ class VirtioDevice {
   uint16_t nq_ = 0;
   uint16_t queue_entry_[kMaxQueues] = {};
   Virtqueue vq_[kMaxQueues];
+  uint64_t notifies_ = 0;
 };
 
 // Resets the device and disables interrupts when a test leaves, whichever way it leaves.

@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -289,6 +291,196 @@ TEST(Api, TheGuestsTimersSurviveAPause) {
   ASSERT_EQ(std::sscanf(end[0].c_str(), "idle: end, %u timer interrupts", &ticks), 1);
   EXPECT_GE(ticks, 5u) << describe(r);  // 100 ms ticks over the 2 s of the 3 not paused
   EXPECT_GE(seconds, 3.0) << describe(r);
+}
+
+// The guest's virtio-blk-read-loop line after a pass: what its driver has counted.
+struct GuestCount {
+  uint64_t pass = 0, requests = 0, bytes = 0, notifies = 0;
+};
+
+std::vector<GuestCount> guestCounts(const std::string& out) {
+  std::vector<GuestCount> counts;
+  for (const auto& line : linesStartingWith(out, "virtio-blk-read-loop: pass ")) {
+    GuestCount c;
+    if (std::sscanf(line.c_str(),
+                    "virtio-blk-read-loop: pass %" SCNu64 " verified; %" SCNu64
+                    " requests, %" SCNu64 " bytes, %" SCNu64 " notifies",
+                    &c.pass, &c.requests, &c.bytes, &c.notifies) == 4) {
+      counts.push_back(c);
+    }
+  }
+  return counts;
+}
+
+void makeSparseFile(const std::string& path, uint64_t bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(bytes)), 0);
+  ::close(fd);
+}
+
+struct CountersCase {
+  const char* face;
+  bool ioeventfd;
+};
+
+class ApiCounters : public ::testing::TestWithParam<CountersCase> {};
+
+// GET /ember/counters while the guest runs: the disk's requests, bytes and kicks are the ones the
+// guest's driver counted (the loop does not poll, so every buffer came with a kick), every kick
+// came the way the disk's ioeventfd option says, and the vCPUs' exits are there.
+TEST_P(ApiCounters, AgreeWithWhatTheGuestCounted) {
+  const CountersCase& c = GetParam();
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), disk = dir.file("disk.img");
+  makeSparseFile(disk, 8 << 20);
+  std::mutex mu;
+  std::string out_so_far;
+  pid_t ember_pid = 0;
+  Answer counters;
+  std::string guest_out;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (out_so_far.find("idle: start") != std::string::npos) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    counters = curl(sock, "GET", "/ember/counters");
+    std::lock_guard lock(mu);
+    guest_out = out_so_far;
+    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+  });
+  ProcessOptions o;
+  o.timeout_ms = 90000;
+  o.on_tick = [&](pid_t pid, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+    ember_pid = pid;
+  };
+  auto r =
+      runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cpus", "2", "--disk",
+                disk + ",poll=off" + (c.ioeventfd ? "" : ",ioeventfd=off"), "--cmdline",
+                std::string("tests=virtio-blk-read-loop,idle blkloop.passes=3 blk.size=1M "
+                            "idle.reads=0 idle.ms=60000 virtio=") +
+                    c.face},
+               o);
+  client.join();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
+  ASSERT_EQ(counters.status, 200) << counters.body << "\n" << describe(r);
+  auto guest = guestCounts(guest_out);
+  ASSERT_EQ(guest.size(), 3u) << describe(r);
+  const GuestCount& g = guest.back();
+  auto j = nlohmann::json::parse(counters.body, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << counters.body;
+  EXPECT_GT(j["run_time_s"].get<double>(), 0.0);
+  ASSERT_EQ(j["devices"].size(), 1u) << counters.body;
+  const auto& blk = j["devices"][0];
+  EXPECT_EQ(blk["id"], "blk0");
+  EXPECT_EQ(blk["face"], c.face) << blk;
+  EXPECT_EQ(blk["ioeventfd"], c.ioeventfd) << blk;
+  EXPECT_EQ(blk["requests"].get<uint64_t>(), g.requests) << blk;
+  EXPECT_EQ(blk["bytes"].get<uint64_t>(), g.bytes) << blk;
+  EXPECT_EQ(blk["errors"], 0) << blk;
+  uint64_t eventfd = blk["kicks"]["ioeventfd"], userspace = blk["kicks"]["userspace"];
+  EXPECT_EQ(c.ioeventfd ? eventfd : userspace, g.notifies) << blk;
+  EXPECT_EQ(c.ioeventfd ? userspace : eventfd, 0u) << blk;
+  EXPECT_EQ(blk["kicks"]["polled"], 0) << blk;
+  EXPECT_GT(g.notifies, 0u);
+  ASSERT_EQ(j["vcpus"].size(), 2u) << counters.body;
+  uint64_t register_writes = 0;
+  for (const auto& v : j["vcpus"]) {
+    EXPECT_FALSE(v.contains("io_ports")) << v;
+    register_writes +=
+        v["exits"]["io_out"].get<uint64_t>() + v["exits"]["mmio_write"].get<uint64_t>();
+  }
+  EXPECT_GE(register_writes, userspace) << counters.body;
+  EXPECT_GT(j["vcpus"][0]["exits"]["io_out"].get<uint64_t>(), 0u) << counters.body;
+  std::printf("counters (%s, ioeventfd %s): guest %" PRIu64 " requests, %" PRIu64
+              " notifies; ember %s\n",
+              c.face, c.ioeventfd ? "on" : "off", g.requests, g.notifies, blk.dump().c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(FacesAndKicks, ApiCounters,
+                         ::testing::Values(CountersCase{"modern", true},
+                                           CountersCase{"legacy", false}),
+                         [](const auto& info) {
+                           return std::string(info.param.face) +
+                                  (info.param.ioeventfd ? "_ioeventfd" : "_userspace_kicks");
+                         });
+
+// PATCH /ember/devices/blk0 {"ioeventfd": ...} flipped 100 times while the guest reads its disk
+// back pass after pass with up to 16 requests in flight: every request completes (the guest
+// fails a request that takes 5 s) and verifies, the stream goes on after the last flip, and the
+// disk's kicks came both ways.
+TEST(Api, TheIoeventfdSwitchFlippedAHundredTimesLosesNoRequest) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), disk = dir.file("disk.img");
+  makeSparseFile(disk, 8 << 20);
+  std::mutex mu;
+  std::string out_so_far;
+  pid_t ember_pid = 0;
+  auto passes = [&] {
+    std::lock_guard lock(mu);
+    return guestCounts(out_so_far).size();
+  };
+  auto waitForPasses = [&](size_t n) {
+    for (int i = 0; i < 3000 && passes() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return passes() >= n;
+  };
+  std::vector<int> statuses;
+  size_t before = 0, after = 0;
+  Answer counters;
+  std::jthread client([&] {
+    if (!waitForSocket(sock) || !waitForPasses(1)) return;
+    before = passes();
+    for (int i = 0; i < 100; ++i) {
+      auto a = curl(sock, "PATCH", "/ember/devices/blk0",
+                    i % 2 == 0 ? R"({"ioeventfd": false})" : R"({"ioeventfd": true})");
+      statuses.push_back(a.status);
+      if (a.status != 204) std::printf("flip %d: %d %s\n", i, a.status, a.body.c_str());
+    }
+    after = passes();
+    waitForPasses(after + 2);
+    counters = curl(sock, "GET", "/ember/counters");
+    std::lock_guard lock(mu);
+    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+  });
+  ProcessOptions o;
+  o.timeout_ms = 120000;
+  o.on_tick = [&](pid_t pid, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+    ember_pid = pid;
+  };
+  auto r =
+      runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cpus", "2", "--disk",
+                disk, "--cmdline", "tests=virtio-blk-read-loop blkloop.passes=0 blk.size=2M"},
+               o);
+  client.join();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << describe(r);
+  ASSERT_EQ(statuses.size(), 100u) << describe(r);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 204), 100);
+  auto all = guestCounts(r.out);
+  EXPECT_GT(after, before) << "no pass finished while the switch flipped";
+  EXPECT_GE(all.size(), after + 2) << "the stream stopped after the flips";
+  auto j = nlohmann::json::parse(counters.body, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << counters.body;
+  const auto& blk = j["devices"][0];
+  EXPECT_EQ(blk["ioeventfd"], true) << blk;  // the 100th flip switched it back on
+  EXPECT_GT(blk["kicks"]["ioeventfd"].get<uint64_t>(), 0u) << blk;
+  EXPECT_GT(blk["kicks"]["userspace"].get<uint64_t>(), 0u) << blk;
+  EXPECT_EQ(blk["errors"], 0) << blk;
+  EXPECT_NE(r.err.find("kicks now exit to userspace"), std::string::npos) << r.err;
+  std::printf(
+      "ioeventfd switch: 100 flips while %zu read passes of 2 MiB finished; %zu passes "
+      "in all; kicks %s\n",
+      after - before, all.size(), blk["kicks"].dump().c_str());
 }
 
 }  // namespace

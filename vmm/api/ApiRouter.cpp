@@ -35,6 +35,22 @@ std::pair<std::string_view, std::string_view> route(std::string_view target) {
   return {target.substr(0, slash), target.substr(slash + 1)};
 }
 
+// A body that must be a JSON object holding just FIELD: its value, or the fault naming what is
+// wrong (WHAT: the endpoint, as faults name it).
+std::variant<json, ApiResponse> onlyField(std::string_view body, std::string_view what,
+                                          const std::string& field) {
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return fault(fmt::format("{}: the body is not a JSON object", what));
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != field) return fault(fmt::format("{}: unknown field '{}'", what, key));
+  }
+  auto it = j.find(field);
+  if (it == j.end()) return fault(fmt::format("{}: the field '{}' is required", what, field));
+  return *it;
+}
+
 }  // namespace
 
 const char* instanceStateName(InstanceState state) {
@@ -145,6 +161,10 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     if (method != "GET") return fault("/vm/config takes GET only");
     return ok(resources_.vmConfigJson());
   }
+  if (resource == "ember") {
+    lock.unlock();
+    return emberEndpoint(method, id, request.body);
+  }
   if (resource == "actions" && id.empty()) {
     if (method != "PUT") return fault("/actions takes PUT only");
     lock.unlock();
@@ -153,26 +173,26 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
   return fault(fmt::format("no endpoint {} {}", method, request.target));
 }
 
-ApiResponse ApiRouter::action(std::string_view body) {
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return fault("actions: the body is not a JSON object");
-  for (const auto& [key, value] : j.items()) {
-    if (key != "action_type") return fault("actions: unknown field '" + key + "'");
+std::variant<VmController*, ApiResponse> ApiRouter::runningController(std::string_view what) {
+  std::lock_guard lock(mu_);
+  if (controller_ == nullptr) {
+    return fault(
+        fmt::format("{}: the microVM {}", what, stopped_ ? "has stopped" : "has not started"));
   }
-  auto it = j.find("action_type");
-  if (it == j.end()) return fault("actions: the field 'action_type' is required");
-  if (!it->is_string()) return fault("actions: action_type must be a string");
-  std::string type = it->get<std::string>();
+  return controller_;
+}
+
+ApiResponse ApiRouter::action(std::string_view body) {
+  auto field = onlyField(body, "actions", "action_type");
+  if (auto* f = std::get_if<ApiResponse>(&field)) return *f;
+  const json& value = std::get<json>(field);
+  if (!value.is_string()) return fault("actions: action_type must be a string");
+  std::string type = value.get<std::string>();
   if (type == "InstanceStart") return instanceStart();
   if (type == "SendCtrlAltDel") {
-    std::unique_lock lock(mu_);
-    if (controller_ == nullptr) {
-      return fault(stopped_ ? "actions: SendCtrlAltDel: the microVM has stopped"
-                            : "actions: SendCtrlAltDel: the microVM has not started");
-    }
-    VmController* controller = controller_;
-    lock.unlock();
-    auto r = controller->sendCtrlAltDel();
+    auto controller = runningController("actions: SendCtrlAltDel");
+    if (auto* f = std::get_if<ApiResponse>(&controller)) return *f;
+    auto r = std::get<VmController*>(controller)->sendCtrlAltDel();
     if (!r) return fault("actions: SendCtrlAltDel: " + r.error().message);
     return noContent();
   }
@@ -185,17 +205,14 @@ ApiResponse ApiRouter::action(std::string_view body) {
 
 // PATCH /vm {"state": "Paused" | "Resumed"}.
 ApiResponse ApiRouter::vmState(std::string_view body) {
-  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return fault("vm: the body is not a JSON object");
-  for (const auto& [key, value] : j.items()) {
-    if (key != "state") return fault("vm: unknown field '" + key + "'");
+  auto field = onlyField(body, "vm", "state");
+  if (auto* f = std::get_if<ApiResponse>(&field)) return *f;
+  const json& value = std::get<json>(field);
+  if (!value.is_string() || (value != "Paused" && value != "Resumed")) {
+    return fault("vm: state must be \"Paused\" or \"Resumed\" (got " +
+                 value.dump(-1, ' ', false, json::error_handler_t::replace) + ")");
   }
-  auto it = j.find("state");
-  if (it == j.end()) return fault("vm: the field 'state' is required");
-  if (!it->is_string() || (*it != "Paused" && *it != "Resumed")) {
-    return fault("vm: state must be \"Paused\" or \"Resumed\" (got " + it->dump() + ")");
-  }
-  bool pause = *it == "Paused";
+  bool pause = value == "Paused";
   std::unique_lock lock(mu_);
   if (controller_ == nullptr) {
     return fault(stopped_ ? "vm: the microVM has stopped" : "vm: the microVM has not started");
@@ -208,6 +225,37 @@ ApiResponse ApiRouter::vmState(std::string_view body) {
   state_ = pause ? InstanceState::Paused : InstanceState::Running;
   log::info("api: the microVM is {}", instanceStateName(state_));
   return noContent();
+}
+
+// GET /ember/counters; PATCH /ember/devices/{id} {"ioeventfd": true | false}.
+ApiResponse ApiRouter::emberEndpoint(const std::string& method, std::string_view path,
+                                     std::string_view body) {
+  if (path == "counters") {
+    if (method != "GET") return fault("/ember/counters takes GET only");
+    auto controller = runningController("ember/counters");
+    if (auto* f = std::get_if<ApiResponse>(&controller)) return *f;
+    auto counters = std::get<VmController*>(controller)->counters();
+    if (!counters) return fault("ember/counters: " + counters.error().message);
+    return ok(std::move(*counters));
+  }
+  if (path.starts_with("devices/")) {
+    std::string_view id = path.substr(8);
+    if (id.empty() || id.find('/') != std::string_view::npos) {
+      return fault("ember/devices: the path must be /ember/devices/{id} (blk0, net0, ...)");
+    }
+    if (method != "PATCH") return fault("/ember/devices/{id} takes PATCH only");
+    auto field = onlyField(body, "ember/devices", "ioeventfd");
+    if (auto* f = std::get_if<ApiResponse>(&field)) return *f;
+    const json& value = std::get<json>(field);
+    if (!value.is_boolean()) return fault("ember/devices: ioeventfd must be true or false");
+    auto controller = runningController("ember/devices");
+    if (auto* f = std::get_if<ApiResponse>(&controller)) return *f;
+    if (auto r = std::get<VmController*>(controller)->setIoeventfd(id, value.get<bool>()); !r) {
+      return fault("ember/devices: " + r.error().message);
+    }
+    return noContent();
+  }
+  return fault(fmt::format("no endpoint {} /ember/{}", method, path));
 }
 
 ApiResponse ApiRouter::instanceStart() {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "kvm/Result.h"
 #include "vmm/api/VmResources.h"
@@ -43,6 +44,10 @@ class VmController {
   virtual Result<void> sendCtrlAltDel() = 0;
   virtual Result<void> pause() = 0;
   virtual Result<void> resume() = 0;
+  // GET /ember/counters: the run-record counters as they are now, as JSON (formatLiveCounters).
+  virtual Result<std::string> counters() = 0;
+  // PATCH /ember/devices/{id}: the device's kick path (Machine::setIoeventfd).
+  virtual Result<void> setIoeventfd(std::string_view device_id, bool on) = 0;
 };
 
 class ApiRouter {
@@ -71,6 +76,11 @@ class ApiRouter {
   ApiResponse instanceStart();
   ApiResponse action(std::string_view body);
   ApiResponse vmState(std::string_view body);
+  // Ember's own endpoints, under /ember/ (README.md, "Ember's API extensions").
+  ApiResponse emberEndpoint(const std::string& method, std::string_view path,
+                            std::string_view body);
+  // The running machine's controller, or the fault that says why there is none.
+  std::variant<VmController*, ApiResponse> runningController(std::string_view what);
   ApiResponse preBoot(std::string_view what, const Result<void>& result);
 
   const std::string id_;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
 #include "vmm/api/ApiRouter.h"
 #include "vmm/testing/TempDir.h"
@@ -153,6 +154,13 @@ struct FakeController : VmController {
     ++resumes;
     return okResult();
   }
+  Result<std::string> counters() override { return std::string(R"({"devices":[]})"); }
+  Result<void> setIoeventfd(std::string_view id, bool on) override {
+    if (id != "blk0") return makeError(Errc::NotFound, "no device '{}'", id);
+    switches.emplace_back(on);
+    return okResult();
+  }
+  std::vector<bool> switches;
 };
 
 TEST(ApiRouterVm, PauseAndResumeThroughTheController) {
@@ -186,6 +194,43 @@ TEST(ApiRouterVm, PauseAndResumeThroughTheController) {
   EXPECT_NE(cad.body.find("no keyboard"), std::string::npos) << cad.body;
   router.machineStopped();
   EXPECT_NE(patch(R"({"state": "Resumed"})").body.find("has stopped"), std::string::npos);
+}
+
+TEST(ApiRouterVm, EmberCountersAndTheIoeventfdSwitch) {
+  ApiRouter router("vm", VmResources{});
+  auto handle = [&](const char* method, const char* target, const std::string& body = "") {
+    return router.handle(ApiRequest{method, target, body});
+  };
+  EXPECT_NE(handle("GET", "/ember/counters").body.find("has not started"), std::string::npos);
+  EXPECT_NE(handle("PATCH", "/ember/devices/blk0", R"({"ioeventfd": false})")
+                .body.find("has not started"),
+            std::string::npos);
+  FakeController c;
+  router.setRunning(&c);
+  auto counters = handle("GET", "/ember/counters");
+  EXPECT_EQ(counters.status, 200);
+  EXPECT_EQ(counters.body, R"({"devices":[]})");
+  EXPECT_EQ(handle("PUT", "/ember/counters").status, 400);
+  EXPECT_EQ(handle("PATCH", "/ember/devices/blk0", R"({"ioeventfd": false})").status, 204);
+  EXPECT_EQ(handle("PATCH", "/ember/devices/blk0", R"({"ioeventfd": true})").status, 204);
+  EXPECT_EQ(c.switches, (std::vector<bool>{false, true}));
+  // Bad requests name what was wrong and change nothing.
+  for (const char* bad : {R"({"ioeventfd": "off"})", R"({"ioeventfd": 0})", R"({})",
+                          R"({"ioeventfd": true, "poll": false})", "[]", "{"}) {
+    auto r = handle("PATCH", "/ember/devices/blk0", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":"ember/devices: )", 0), 0u) << r.body;
+  }
+  auto unknown = handle("PATCH", "/ember/devices/nope0", R"({"ioeventfd": true})");
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("no device 'nope0'"), std::string::npos) << unknown.body;
+  EXPECT_EQ(handle("PATCH", "/ember/devices/", R"({"ioeventfd": true})").status, 400);
+  EXPECT_EQ(handle("PATCH", "/ember/devices/blk0/x", R"({"ioeventfd": true})").status, 400);
+  EXPECT_EQ(handle("GET", "/ember/devices/blk0").status, 400);
+  EXPECT_EQ(handle("GET", "/ember/nothing").status, 400);
+  EXPECT_EQ(c.switches.size(), 2u);
+  router.machineStopped();
+  EXPECT_NE(handle("GET", "/ember/counters").body.find("has stopped"), std::string::npos);
 }
 
 }  // namespace

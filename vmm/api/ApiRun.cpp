@@ -90,6 +90,16 @@ class MachineController : public VmController {
     if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
     return machine_->resume();
   }
+  Result<std::string> counters() override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return formatLiveCounters(EMBER_TRY(machine_->liveRecord()));
+  }
+  Result<void> setIoeventfd(std::string_view device_id, bool on) override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->setIoeventfd(device_id, on);
+  }
 
  private:
   std::mutex mu_;
