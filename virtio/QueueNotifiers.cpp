@@ -82,7 +82,8 @@ std::vector<uint16_t> QueueNotifiers::detachAll() {
     }
     // A kick that landed between the last loop wake-up and the removal is still in the eventfd:
     // look once more so that it is not lost.
-    if (n->fd->consume() != 0) {
+    if (uint64_t waiting = n->fd->consume(); waiting != 0) {
+      kicks_->fetch_add(waiting, std::memory_order_relaxed);
       pending.push_back(q);
     }
     n.reset();

@@ -47,3 +47,21 @@ def ember_run(rec: Record, face: str, ioeventfd: bool, benches: tuple[str, ...],
         else:
             problems += _kicks(d, face, fd)
     return problems
+
+
+def switched_run(rec: Record, face: str) -> list[str]:
+    """The switch row's run (switch.py): a passed guest's debug-exit, the disk on FACE, and its
+    kicks both through ioeventfds and as userspace exits."""
+    problems = []
+    e = rec.exit
+    if e.reason != "debug-exit" or e.debug_exit_value != 0:
+        problems.append(f"ember's run ended with {e.describe()}, not the guest's debug-exit 0")
+    d = rec.device("blk0")
+    if d is None:
+        return problems + ["ember's run record has no blk0"]
+    if d.face != face:
+        problems.append(f"blk0 ran on the {d.face or 'no (never activated)'} face, not {face}")
+    if d.kicks_ioeventfd == 0 or d.kicks_userspace == 0:
+        problems.append(f"blk0 had {d.kicks_ioeventfd} kicks through ioeventfds and "
+                        f"{d.kicks_userspace} as userspace exits; the switch should give both")
+    return problems

@@ -49,6 +49,15 @@ class Commands:
                 "--log-level", "warn", "--disk", disk, "--rng",
                 "--cmdline", self.guest_cmdline(benches, face)] + _report(report)
 
+    def ember_switch_cmd(self, face: str, sock: Path, gap_ms: int,
+                         report: Optional[Path] = None) -> list[str]:
+        """The switch row's boot: bench-kick in rounds, an API socket to switch between them."""
+        s = self.s
+        return [str(self.ember), "run", "--api-sock", str(sock), "--kernel", str(self.guest),
+                "--memory", GUEST_MEMORY, "--log-level", "warn", "--disk", str(self.disk),
+                "--cmdline", f"tests=bench-kick virtio={face} kick.count={s.kick_count} "
+                f"kick.rounds={s.switch_rounds} kick.gap_ms={gap_ms}"] + _report(report)
+
     def qemu_cmd(self, benches, face, ioeventfd) -> list[str]:
         onoff = "on" if ioeventfd else "off"
         return [QEMU, "-M", "q35,sata=off,smbus=off", "-bios", QBOOT, "-accel", "kvm",

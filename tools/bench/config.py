@@ -8,9 +8,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FACES = ("legacy", "modern")
 KICK_OF = {"legacy": "PIO", "modern": "MMIO"}
 MONITORS = ("floor", "ember", "qemu")
-ALL_ROWS = ("kick", "blk", "cpu", "irq", "startup", "linux", "linux-io")
+ALL_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup", "linux", "linux-io")
 # linux, linux-io: only when asked for (--rows, or --linux for both)
-DEFAULT_ROWS = ("kick", "blk", "cpu", "irq", "startup")
+DEFAULT_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup")
 DEPTHS = (1, 32)
 # The CPU-time row: ember as it runs by default (adaptive polling), ember that never polls, QEMU.
 CPU_MONITORS = ("ember", "ember poll=0", "qemu")
@@ -35,12 +35,13 @@ class Settings:
     blk_count: int
     irq_count: int
     timeout: int
+    switch_rounds: int = 10  # the switch row's rounds per boot, half with each kick path
 
     @staticmethod
     def make(quick: bool, runs: int | None) -> "Settings":
         if quick:
             s = Settings(runs=1, startup_runs=3, kick_count=2000, blk_count=400, irq_count=200,
-                         timeout=60)
+                         timeout=60, switch_rounds=4)
         else:
             s = Settings(runs=5, startup_runs=10, kick_count=20000, blk_count=4000,
                          irq_count=2000, timeout=180)

@@ -19,7 +19,7 @@ from typing import Optional
 
 from harness import consoles, iobench, proc, record, retry, summary
 
-from . import checks
+from . import checks, switch
 from .commands import Boot, Commands
 from .config import (ALL_ROWS, CPU_MONITORS, DEFAULT_ROWS, DEPTHS, DISK_BYTES, FACES, GNU_TIME,
                      MONITORS, QBOOT, QEMU, ROOT, Settings, on)
@@ -327,6 +327,57 @@ class Bench:
                 log(f"  linux-io {mon:5} " + ", ".join(
                     f"{n} {v:,.0f} {iobench.UNITS[n]}" for n, v in figures.items()))
 
+    # ---- row 1b: the kick path switched in one session (PATCH /ember/devices) ----
+
+    def run_switch(self, run: int) -> None:
+        """Per face, one ember boot whose bench-kick rounds alternate ioeventfd on and off
+        (switch.py). A round whose kicks did not all come the claimed way is dropped and counted
+        as a failure; the run must end as a passed guest and its record must show kicks both
+        ways."""
+        for face in FACES:
+            base = self.logs / f"switch-{face}-run{run}"
+            sock = self.scratch / f"switch-{face}-run{run}.sock"
+            report = base.with_suffix(".report.json")
+            cmd = self.cmds.ember_switch_cmd(face, sock, switch.GAP_MS, report)
+            timeout = self.s.timeout + self.s.switch_rounds * switch.GAP_MS / 1000
+            r, session = switch.run_session(cmd, sock, self.s.switch_rounds, timeout, base)
+            out = base.with_suffix(".out").read_text(errors="replace")
+            err = base.with_suffix(".err").read_text(errors="replace")
+            result = RunResult(r.status, out, err, r.seconds, r.maxrss_kib, r.timed_out, r.cpu_s)
+            failed = re.search(r"^(\d+) passed, (\d+) failed", out, re.M)
+            what = f"switch ember {face}, run {run}"
+            if session.error or r.timed_out or r.status != 0 or (failed and failed.group(2) != "0"):
+                self.fail(what + (f": {session.error}" if session.error else ""), result, base)
+                continue
+            if len(session.rounds) != self.s.switch_rounds:
+                self.fail(f"{what}: {len(session.rounds)} of {self.s.switch_rounds} rounds read",
+                          result, base)
+                continue
+            try:
+                rec = record.load(report)
+            except record.RecordError as e:
+                self.fail(f"{what}: {e}", None, base)
+                continue
+            problems = checks.switched_run(rec, face)
+            if problems:
+                self.fail(f"{what}: not the run the row claims: {'; '.join(problems)}", None, base)
+                continue
+            got = {True: [], False: []}
+            for rd in session.rounds:
+                if not rd.valid:
+                    self.fail(f"{what}: round {rd.index} (ioeventfd {on(rd.ioeventfd)}) had "
+                              f"{rd.eventfd_kicks} kicks through ioeventfds and "
+                              f"{rd.userspace_kicks} as exits for {rd.count} kicks; dropped",
+                              None, base)
+                    continue
+                v = rd.cycles * 1e6 / self.tsc_khz / rd.count
+                self.results.add(("switch", "ember", face, rd.ioeventfd, 0), v)
+                got[rd.ioeventfd].append(v)
+            med = {k: statistics.median(v) for k, v in got.items() if v}
+            log(f"  switch ember {face:6} " + ", ".join(
+                f"ioeventfd {on(k)} {v / 1000:.2f} us" for k, v in sorted(med.items(), reverse=True))
+                + f" ({len(session.rounds)} rounds)  [{r.seconds:.1f} s]")
+
     # ---- row 2b: host CPU time per request (rusage) ----
 
     def run_cpu(self, run: int) -> None:
@@ -477,10 +528,12 @@ class Bench:
             return 1 if self.results.failures else 0
         boots = self.cmds.boots(self.rows, self.logs)
         for run in range(1, s.runs + 1):
-            if boots:
+            if boots or "switch" in self.rows or "cpu" in self.rows:
                 log(f"run {run}/{s.runs}")
             for b in boots:
                 self.run_boot(b, run)
+            if "switch" in self.rows:
+                self.run_switch(run)
             if "cpu" in self.rows:
                 self.run_cpu(run)
         if "startup" in self.rows:

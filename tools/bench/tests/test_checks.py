@@ -61,3 +61,19 @@ class EmberRunTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SwitchedRunTest(unittest.TestCase):
+    def both(self, o):
+        o["devices"][0]["kicks"]["userspace"] = 40
+
+    def test_kicks_both_ways(self):
+        self.assertEqual(checks.switched_run(rec("record-debug-exit.json", self.both), "modern"),
+                         [])
+
+    def test_one_way_only_or_another_face(self):
+        problems = checks.switched_run(rec("record-debug-exit.json"), "legacy")
+        self.assertEqual(len(problems), 2, problems)
+        self.assertIn("ran on the modern face, not legacy", problems[0])
+        self.assertIn("257 kicks through ioeventfds and 0 as userspace exits; the switch should "
+                      "give both", problems[1])

@@ -53,6 +53,21 @@ class ReportTest(unittest.TestCase):
                          (2100.0, 2050.0, 2150.0, 3, "PIO"))
         self.assertEqual(rows[-1]["row"], "rss")
 
+    def test_the_switched_kick_row_gives_the_saving_in_one_session(self):
+        f = facts(rows=("switch",))
+        for v in (2000.0, 2100.0, 2200.0):
+            f.results.add(("switch", "ember", "modern", True, 0), v)
+            f.results.add(("switch", "ember", "modern", False, 0), 4 * v)
+        rep = Report(f)
+        text = rep.text_table()
+        self.assertRegex(text, r"\nkick, switched +ember +modern MMIO +off +8,400 .*"
+                               r"4\.00x the ioeventfd kick, same session\n")
+        target = [t for t in rep.targets() if "one session" in t[0]][0]
+        self.assertEqual(target[1], "**missed**")  # the legacy face is not measured
+        self.assertIn("modern MMIO: 4.00x", target[2])
+        row = [o for o in rep.json_rows() if o["row"] == "switch"][0]
+        self.assertEqual((row["kick"], row["unit"], row["runs"]), ("MMIO", "ns", 3))
+
     def test_blk_engine_rows_sit_between_ember_and_qemu(self):
         f = facts(rows=("blk",))
         f.results.add(("blk", "ember aio=io_uring", "modern", True, 1), 40000.0)
@@ -155,7 +170,8 @@ class RunnerTest(unittest.TestCase):
             ("blk", {"depth": "1"})])
 
     def test_rows(self):
-        self.assertEqual(runner.rows_asked(None, False), ["kick", "blk", "cpu", "irq", "startup"])
+        self.assertEqual(runner.rows_asked(None, False),
+                         ["kick", "switch", "blk", "cpu", "irq", "startup"])
         self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux", "linux-io"])
         with self.assertRaises(SystemExit):
             runner.rows_asked("kick,gpu", False)
