@@ -61,7 +61,7 @@ class ReportTest(unittest.TestCase):
         rep = Report(f)
         text = rep.text_table()
         self.assertRegex(text, r"\nkick, switched +ember +modern MMIO +off +8,400 .*"
-                               r"4\.00x the ioeventfd kick, same session\n")
+                               r"4\.00x the ioeventfd kick, same session$")
         target = [t for t in rep.targets() if "one session" in t[0]][0]
         self.assertEqual(target[1], "**missed**")  # the legacy face is not measured
         self.assertIn("modern MMIO: 4.00x", target[2])
