@@ -14,19 +14,22 @@ namespace ember::devices {
 using namespace virtio;
 
 namespace {
-constexpr uint64_t kFeatureStatsVq = 1ULL << 1;   // VIRTIO_BALLOON_F_STATS_VQ
-constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;  // PFNs read from guest memory at a time
+constexpr uint64_t kFeatureStatsVq = 1ULL << 1;       // VIRTIO_BALLOON_F_STATS_VQ
+constexpr uint64_t kFeatureDeflateOnOom = 1ULL << 2;  // VIRTIO_BALLOON_F_DEFLATE_ON_OOM
+constexpr uint32_t kMaxPfnsPerBuffer = 1u << 16;      // PFNs read from guest memory at a time
 }  // namespace
 
-VirtioBalloon::VirtioBalloon(uint64_t target_bytes)
-    : target_pages_(static_cast<uint32_t>(target_bytes / kPageSize)) {}
+VirtioBalloon::VirtioBalloon(uint64_t target_bytes, bool deflate_on_oom)
+    : deflate_on_oom_(deflate_on_oom),
+      target_pages_(static_cast<uint32_t>(target_bytes / kPageSize)) {}
 
 uint16_t VirtioBalloon::deviceType() const {
   return device_type::kBalloon;
 }
 
 uint64_t VirtioBalloon::features() const {
-  return kFeatureStatsVq | feature::kIndirectDesc | feature::kEventIdx;
+  return kFeatureStatsVq | (deflate_on_oom_ ? kFeatureDeflateOnOom : 0) | feature::kIndirectDesc |
+         feature::kEventIdx;
 }
 
 void VirtioBalloon::readConfig(uint32_t offset, std::span<uint8_t> data) {

@@ -29,7 +29,9 @@ class VirtioBalloon : public virtio::VirtioDevice {
   static constexpr uint16_t kInflateQueue = 0, kDeflateQueue = 1, kStatsQueue = 2;
   static constexpr uint32_t kPageSize = 4096;
 
-  explicit VirtioBalloon(uint64_t target_bytes);
+  // DEFLATE_ON_OOM: VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered (5.5.3: the driver may deflate when
+  // the guest runs out of memory; Firecracker's deflate_on_oom).
+  explicit VirtioBalloon(uint64_t target_bytes, bool deflate_on_oom = false);
 
   std::string name() const override { return "virtio-balloon"; }
   uint16_t deviceType() const override;
@@ -45,7 +47,9 @@ class VirtioBalloon : public virtio::VirtioDevice {
 
   // A new target (pages); raises a configuration-change interrupt.
   void setTargetBytes(uint64_t bytes);
+  uint32_t targetPages() const { return target_pages_.load(); }
   uint32_t actualPages() const { return actual_.load(); }
+  bool deflateOnOom() const { return deflate_on_oom_; }
   // Asks the guest for fresh statistics by returning the buffer it posted (5.5.6.3).
   void requestStats();
   BalloonStats stats() const;
@@ -57,6 +61,7 @@ class VirtioBalloon : public virtio::VirtioDevice {
   void processPfnsLocked(uint16_t queue, bool inflate);
   void processStatsLocked();
 
+  const bool deflate_on_oom_;
   mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
   std::atomic<uint32_t> target_pages_;

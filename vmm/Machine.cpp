@@ -248,7 +248,12 @@ Result<void> Machine::setUpPci() {
         virtio::TransportOptions{n.ioeventfd, n.poll}));
   }
   if (config_.balloon) {
-    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioBalloon>(*config_.balloon), {}));
+    auto balloon =
+        std::make_unique<devices::VirtioBalloon>(*config_.balloon, config_.balloon_deflate_on_oom);
+    balloon_ = balloon.get();
+    EMBER_TRY(addVirtioDevice(std::move(balloon), {}));
+    balloon_stats_interval_s_ = config_.balloon_stats_interval_s;
+    if (balloon_stats_interval_s_ != 0) EMBER_TRY(startBalloonStats());
   }
   for (const auto& fs : config_.filesystems) {
     EMBER_TRY(addFileSystem(fs));
@@ -436,11 +441,16 @@ Result<void> Machine::resume() {
   return okResult();
 }
 
+Result<void> Machine::waitRunning(std::unique_lock<std::mutex>& lock) {
+  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
+  // While the caller holds the lock, run() cannot start tearing the devices down.
+  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  return okResult();
+}
+
 Result<RunRecord> Machine::liveRecord() {
   std::unique_lock lock(pause_mutex_);
-  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
-  // Under the lock: run() cannot start tearing the devices down meanwhile.
-  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  EMBER_TRY(waitRunning(lock));
   RunRecord record;
   record.run_time_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -455,8 +465,7 @@ Result<RunRecord> Machine::liveRecord() {
 
 Result<void> Machine::setIoeventfd(std::string_view device_id, bool on) {
   std::unique_lock lock(pause_mutex_);
-  pause_cv_.wait(lock, [this] { return running_ || stopping_; });
-  if (stopping_) return makeError(Errc::Busy, "the VM is stopping");
+  EMBER_TRY(waitRunning(lock));
   if (paused_) return makeError(Errc::Busy, "the VM is paused; resume it first");
   for (const auto& s : virtio_slots_) {
     if (s.id == device_id) return s.transport->setIoeventfd(on);
@@ -465,6 +474,69 @@ Result<void> Machine::setIoeventfd(std::string_view device_id, bool on) {
   for (const auto& s : virtio_slots_) ids += (ids.empty() ? "" : ", ") + s.id;
   return makeError(Errc::NotFound, "no device '{}' (the devices are: {})", device_id,
                    ids.empty() ? "none" : ids);
+}
+
+Result<void> Machine::armBalloonStats(uint32_t seconds) {
+  itimerspec every{};
+  every.it_value.tv_sec = every.it_interval.tv_sec = seconds;
+  if (::timerfd_settime(balloon_timer_fd_.get(), 0, &every, nullptr) != 0) {
+    return Error::fromErrno(Errc::Io, "timerfd_settime (balloon statistics)");
+  }
+  return okResult();
+}
+
+Result<void> Machine::startBalloonStats() {
+  // 5.5.6.3: the device asks for fresh statistics by returning the buffer the driver posted.
+  balloon_timer_fd_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!balloon_timer_fd_.valid()) {
+    return Error::fromErrno(Errc::Io, "timerfd_create (balloon statistics)");
+  }
+  EMBER_TRY(armBalloonStats(balloon_stats_interval_s_));
+  balloon_timer_reg_ = EMBER_TRY(loop_->add(balloon_timer_fd_.get(), EPOLLIN, [this](uint32_t) {
+    uint64_t expirations = 0;
+    if (::read(balloon_timer_fd_.get(), &expirations, sizeof expirations) > 0) {
+      balloon_->requestStats();
+    }
+  }));
+  return okResult();
+}
+
+Result<Machine::BalloonState> Machine::balloonState() {
+  std::unique_lock lock(pause_mutex_);
+  EMBER_TRY(waitRunning(lock));
+  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  return BalloonState{balloon_->targetPages(), balloon_->actualPages(), balloon_->deflateOnOom(),
+                      balloon_stats_interval_s_, balloon_->stats().guest_stats};
+}
+
+Result<void> Machine::setBalloonTarget(uint64_t bytes) {
+  std::unique_lock lock(pause_mutex_);
+  EMBER_TRY(waitRunning(lock));
+  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  if (bytes >= config_.memory) {
+    return makeError(Errc::InvalidArgument, "the target ({} MiB) must be below the memory ({} MiB)",
+                     bytes / MiB, config_.memory / MiB);
+  }
+  balloon_->setTargetBytes(bytes);
+  log::info("balloon: target {} MiB", bytes / MiB);
+  return okResult();
+}
+
+Result<void> Machine::setBalloonStatsInterval(uint32_t seconds) {
+  std::unique_lock lock(pause_mutex_);
+  EMBER_TRY(waitRunning(lock));
+  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  if (balloon_stats_interval_s_ == 0) {
+    return makeError(Errc::Unsupported,
+                     "statistics were not enabled at boot (stats_polling_interval_s 0)");
+  }
+  if (seconds == 0) {
+    return makeError(Errc::InvalidArgument,
+                     "statistics enabled at boot cannot be turned off (0); give an interval");
+  }
+  EMBER_TRY(armBalloonStats(seconds));
+  balloon_stats_interval_s_ = seconds;
+  return okResult();
 }
 
 RunRecord Machine::run() {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
 #include "devices/Uart8250.h"
+#include "devices/VirtioBalloon.h"
 #include "devices/VirtioBlock.h"
 #include "devices/VirtioConsole.h"
 #include "devices/VirtiofsdProcess.h"
@@ -60,6 +62,22 @@ class Machine {
   // would serve a queue.
   Result<void> setIoeventfd(std::string_view device_id, bool on);
 
+  // The balloon (GET /balloon, /balloon/statistics): its target and the guest's `actual`, in
+  // pages, its options, and the guest's last statistics (virtio 1.2 5.5.6.3 tags).
+  struct BalloonState {
+    uint32_t target_pages = 0, actual_pages = 0;
+    bool deflate_on_oom = false;
+    uint32_t stats_interval_s = 0;
+    std::map<uint16_t, uint64_t> guest_stats;
+  };
+  // Refused without a balloon device; the same thread rule as liveRecord().
+  Result<BalloonState> balloonState();
+  // PATCH /balloon: a new target (below the guest's memory), announced by a configuration
+  // interrupt.
+  Result<void> setBalloonTarget(uint64_t bytes);
+  // PATCH /balloon/statistics: the polling interval, when statistics were enabled at boot.
+  Result<void> setBalloonStatsInterval(uint32_t seconds);
+
  private:
   explicit Machine(const MachineConfig& config) : config_(config) {}
   Result<void> setUpMemory();
@@ -72,6 +90,10 @@ class Machine {
   Result<void> setUpVcpus();
   Result<void> setUpSignals();
   Result<void> startTimeout();
+  Result<void> startBalloonStats();
+  Result<void> armBalloonStats(uint32_t seconds);
+  // Waits for run() to have started; an error once it is stopping (with pause_mutex_ held).
+  Result<void> waitRunning(std::unique_lock<std::mutex>& lock);
   std::vector<DeviceRecord> deviceRecords() const;
 
   MachineConfig config_;
@@ -108,6 +130,12 @@ class Machine {
   UniqueFd timer_fd_;
   EventLoop::Registration timer_reg_;
   std::vector<std::unique_ptr<VcpuThread>> vcpus_;
+  // The balloon, when there is one (owned by its transport in pci_), and the timer that asks the
+  // guest for its statistics (served by the loop, so not while paused).
+  devices::VirtioBalloon* balloon_ = nullptr;
+  uint32_t balloon_stats_interval_s_ = 0;  // under pause_mutex_ once run() runs
+  UniqueFd balloon_timer_fd_;
+  EventLoop::Registration balloon_timer_reg_;
   // The writable disks, synced by pause(); owned by their transports in pci_.
   std::vector<const devices::VirtioBlock*> disks_;
   std::mutex pause_mutex_;

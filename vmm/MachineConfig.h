@@ -72,8 +72,12 @@ struct MachineConfig {
   std::string backend_log;
   std::vector<NetConfig> nets;
   std::optional<uint64_t> balloon;  // initial balloon target in bytes
-  bool pvpanic = false;             // a pvpanic-pci device
-  std::optional<double> timeout;    // --timeout: seconds of run time before the VM is stopped
+  bool balloon_deflate_on_oom = false;
+  // The balloon's statistics asked of the guest every N seconds (0: never; API and config file
+  // only, Firecracker's stats_polling_interval_s).
+  uint32_t balloon_stats_interval_s = 0;
+  bool pvpanic = false;           // a pvpanic-pci device
+  std::optional<double> timeout;  // --timeout: seconds of run time before the VM is stopped
   // --poll-us: how long the event loop polls the queues before it sleeps. Unset: adaptive, up to
   // PollWindow::kDefaultMaxNs; 0: never; N: N microseconds after every event.
   std::optional<uint32_t> poll_us;

@@ -73,6 +73,7 @@ bool fs_present();
 
 // virtio-balloon (tests_balloon.cpp).
 void test_virtio_balloon(TestResult& r);
+void test_virtio_balloon_follow(TestResult& r);
 bool balloon_present();
 
 }  // namespace guest

@@ -14,6 +14,14 @@
 //     its RSS: it must have dropped by most of the balloon).
 //  5. The pages are deflated, `actual` is set to 0, and every page is written and read back.
 // The device status must never show DEVICE_NEEDS_RESET.
+//
+// virtio-balloon-follow (explicit only) follows the host's target while the guest runs, as
+// Linux's driver does: it touches balloon.touch.mib MiB of free RAM (the host backs it), posts a
+// statistics buffer when VIRTIO_BALLOON_F_STATS_VQ is offered (5.5.6.3: MEMTOT, its RAM, and
+// MEMFREE, the free RAM it did not touch), then for balloon.follow.ms (0: until ember stops)
+// inflates or deflates to every new num_pages, writes `actual`, prints
+// `virtio-balloon-follow: at N pages`, and refills and posts again each statistics buffer the
+// device returns (the device's way of asking for fresh numbers).
 #include "tests.h"
 #include "virtio_device.h"
 
@@ -24,9 +32,11 @@ namespace guest {
 namespace {
 
 constexpr uint16_t kVirtioTypeBalloon = 5;
-constexpr uint16_t kInflateQ = 0, kDeflateQ = 1;
-constexpr uint32_t kPfnsPerBuffer = 1024;  // one page of 32-bit PFNs
-constexpr uint16_t kBufferPages = 8;       // PFN buffers in flight at most
+constexpr uint16_t kInflateQ = 0, kDeflateQ = 1, kStatsQ = 2;
+constexpr unsigned kFStatsVq = 1;                      // VIRTIO_BALLOON_F_STATS_VQ
+constexpr uint16_t kStatMemFree = 4, kStatMemTot = 5;  // 5.5.6.3 tags
+constexpr uint32_t kPfnsPerBuffer = 1024;              // one page of 32-bit PFNs
+constexpr uint16_t kBufferPages = 8;                   // PFN buffers in flight at most
 constexpr uint64_t kMaxBalloonPages = 1ULL << 20;
 constexpr uint64_t kTouchMagic = 0x62616c6c6f6f6e00ULL;  // "balloon"
 
@@ -243,6 +253,102 @@ void test_virtio_balloon(TestResult& r) {
   }
   if (!healthy(d, "after deflating", r)) return;
   printf("virtio-balloon: deflated %u pages, actual 0, pages usable again\n", target);
+}
+
+namespace {
+
+// struct virtio_balloon_stat (5.5.6.3): le16 tag, le64 val, packed.
+struct [[gnu::packed]] BalloonStat {
+  uint16_t tag;
+  uint64_t val;
+};
+BalloonStat* g_stats = nullptr;
+
+bool post_stats(VirtioDevice* d, uint64_t total, uint64_t free, TestResult& r) {
+  g_stats[0] = {kStatMemTot, total};
+  g_stats[1] = {kStatMemFree, free};
+  VqSeg s{reinterpret_cast<uint64_t>(g_stats), 2 * sizeof(BalloonStat), false};
+  if (d->queue(kStatsQ).add(&s, 1, false) < 0) return fail(r, "%s: stats queue full", d->name());
+  d->kick(kStatsQ);
+  return true;
+}
+
+}  // namespace
+
+void test_virtio_balloon_follow(TestResult& r) {
+  VirtioDevice* d = VirtioDevice::find(kVirtioTypeBalloon);
+  if (d == nullptr) return void(fail(r, "no virtio-balloon device"));
+  if (g_pfn_bufs == nullptr) {
+    g_pfn_bufs = static_cast<uint32_t*>(alloc_pages_uninit(kBufferPages));
+    g_stats = static_cast<BalloonStat*>(alloc_pages_uninit(1));
+    if (g_pfn_bufs == nullptr || g_stats == nullptr) return void(fail(r, "out of pages"));
+  }
+  const uint64_t touch = cmdline_number("balloon.touch.mib", 64) << 8;
+  const uint64_t follow_ms = cmdline_number("balloon.follow.ms", 0);
+  DeviceSession session{d};
+  bool msix = d->transport().msix().attached();
+  if (!d->begin(1ULL << kFStatsVq, msix, r)) return;
+  const bool stats = d->has(kFStatsVq);
+  if (!d->setup_queues(stats ? 3 : 2, 64, 0, r) || !d->driver_ok(r)) return;
+  VirtioPci& t = d->transport();
+  PageRanges pr = free_ram();
+  if (pr.total < touch) {
+    return void(fail(r, "%lu pages to touch, only %lu free above the image", touch, pr.total));
+  }
+  for (uint64_t k = 0; k < touch; ++k) {
+    uint64_t pfn = pr.pfn(k);
+    *reinterpret_cast<volatile uint64_t*>(pfn << 12) = kTouchMagic ^ pfn;
+  }
+  uint64_t ram = 0;
+  for (uint32_t i = 0; i < boot_info.memmap_entries; ++i) {
+    if (boot_info.memmap[i].type == 1) ram += boot_info.memmap[i].size;
+  }
+  const uint64_t free_bytes = (pr.total - touch) << 12;
+  printf(
+      "virtio-balloon-follow: touched %lu pages; statistics %s: total_memory=%lu "
+      "free_memory=%lu\n",
+      touch, stats ? "offered" : "not offered", ram, free_bytes);
+  if (stats && !post_stats(d, ram, free_bytes, r)) return;
+  uint64_t inflated = 0;  // the balloon holds pr.pfn(0 .. inflated-1)
+  const uint64_t end = follow_ms ? rdtsc() + follow_ms * tsc_khz() : ~0ULL;
+  while (rdtsc() < end) {
+    uint64_t target = t.cfg32(0);
+    if (target > pr.total) {
+      return void(
+          fail(r, "%s: num_pages %lu beyond the %lu free pages", d->name(), target, pr.total));
+    }
+    if (target != inflated) {
+      bool up = target > inflated;
+      uint64_t from = up ? inflated : target, n = up ? target - inflated : inflated - target;
+      if (!send_pfns(
+              d, up ? kInflateQ : kDeflateQ, n, [&](uint64_t k) { return pr.pfn(from + k); },
+              nullptr, 0, r))
+        return;
+      if (!up) {
+        // Deflated pages are the guest's again: use them.
+        for (uint64_t k = 0; k < n; ++k) {
+          uint64_t pfn = pr.pfn(from + k);
+          *reinterpret_cast<volatile uint64_t*>(pfn << 12) = kTouchMagic ^ pfn;
+        }
+      }
+      inflated = target;
+      cfg_write32(t, 4, static_cast<uint32_t>(inflated));
+      if (!healthy(d, "after following the target", r)) return;
+      printf("virtio-balloon-follow: at %lu pages\n", inflated);
+    }
+    uint16_t head;
+    uint32_t len;
+    char why[96];
+    if (stats) {
+      int got = d->queue(kStatsQ).pop(&head, &len, why, sizeof why);
+      if (got < 0) return void(fail(r, "%s: stats queue: %s", d->name(), why));
+      if (got == 1) {
+        printf("virtio-balloon-follow: statistics asked for, posted again\n");
+        if (!post_stats(d, ram, free_bytes, r)) return;
+      }
+    }
+    delay_us(2000);
+  }
 }
 
 }  // namespace guest

@@ -483,5 +483,111 @@ TEST(Api, TheIoeventfdSwitchFlippedAHundredTimesLosesNoRequest) {
       after - before, all.size(), blk["kicks"].dump().c_str());
 }
 
+// Firecracker's balloon endpoints on a running guest that follows its target
+// (tests/guest virtio-balloon-follow): configured before InstanceStart with statistics every
+// second, the target raised to 96 MiB once the guest has touched 128 MiB, which lowers ember's
+// RSS by most of it, then read back (GET /balloon, GET /balloon/statistics with the numbers the
+// guest posted) and lowered to 0 again.
+TEST(Api, TheBalloonTargetChangedAtRunTimeLowersEmbersRss) {
+  constexpr uint64_t kTargetMib = 96;
+  TempDir dir;
+  std::string sock = dir.file("api.sock");
+  std::mutex mu;
+  std::string out_so_far;
+  pid_t ember_pid = 0;
+  auto seen = [&](const std::string& text) {
+    std::lock_guard lock(mu);
+    return out_so_far.find(text) != std::string::npos;
+  };
+  auto waitFor = [&](const std::string& text) {
+    for (int i = 0; i < 3000 && !seen(text); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return seen(text);
+  };
+  // The peak and the low of ember's VmRSS over 500 ms, sampled every 20 ms.
+  auto rssOver500ms = [&] {
+    uint64_t lo = ~0ULL, hi = 0;
+    for (int i = 0; i < 25; ++i) {
+      uint64_t v;
+      {
+        std::lock_guard lock(mu);
+        v = ember_pid > 0 ? vmRssKiB(ember_pid) : 0;
+      }
+      if (v != 0) lo = std::min(lo, v), hi = std::max(hi, v);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::pair(lo, hi);
+  };
+  std::vector<std::pair<std::string, Answer>> answers;
+  uint64_t peak = 0, low = 0;
+  Answer balloon, statistics;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+      answers.emplace_back(method + " " + path, curl(sock, method, path, body));
+      return answers.back().second.status;
+    };
+    call("PUT", "/boot-source",
+         std::string(R"({"kernel_image_path": ")") + EMBER_TESTGUEST +
+             R"(", "boot_args": "tests=virtio-balloon-follow balloon.touch.mib=128"})");
+    call("PUT", "/machine-config", R"({"vcpu_count": 1, "mem_size_mib": 256})");
+    call("PUT", "/balloon",
+         R"({"amount_mib": 0, "deflate_on_oom": false, "stats_polling_interval_s": 1})");
+    if (call("PUT", "/actions", R"({"action_type": "InstanceStart"})") != 204) return;
+    if (!waitFor("virtio-balloon-follow: touched")) return;
+    peak = rssOver500ms().second;
+    call("PATCH", "/balloon", R"({"amount_mib": 96})");
+    if (!waitFor("virtio-balloon-follow: at 24576 pages")) return;
+    low = rssOver500ms().first;
+    balloon = curl(sock, "GET", "/balloon");
+    waitFor("statistics asked for, posted again");
+    statistics = curl(sock, "GET", "/balloon/statistics");
+    call("PATCH", "/balloon", R"({"amount_mib": 0})");
+    waitFor("virtio-balloon-follow: at 0 pages");
+    std::lock_guard lock(mu);
+    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+  });
+  ProcessOptions o;
+  o.timeout_ms = 120000;
+  o.on_tick = [&](pid_t pid, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+    ember_pid = pid;
+  };
+  auto r = runEmber({"run", "--api-sock", sock}, o);
+  client.join();
+  EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
+  for (const auto& [what, a] : answers) EXPECT_EQ(a.status, 204) << what << ": " << a.body;
+  EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << describe(r);
+  ASSERT_GT(peak, 0u) << describe(r);
+  ASSERT_GT(low, 0u) << describe(r);
+  // Most of the 96 MiB comes back to the host (the guest's pages are 4 KiB; ember madvises them).
+  EXPECT_GE(peak - std::min(peak, low), kTargetMib * 1024 * 3 / 4)
+      << "VmRSS " << peak << " KiB touched, " << low << " KiB with the balloon at 96 MiB";
+  EXPECT_EQ(balloon.body,
+            R"({"amount_mib":96,"deflate_on_oom":false,"stats_polling_interval_s":1})");
+  auto stats = nlohmann::json::parse(statistics.body, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(stats.is_object()) << statistics.body;
+  EXPECT_EQ(stats["target_mib"], kTargetMib) << statistics.body;
+  EXPECT_EQ(stats["actual_mib"], kTargetMib) << statistics.body;
+  EXPECT_EQ(stats["target_pages"], kTargetMib << 8) << statistics.body;
+  auto touched = linesStartingWith(r.out, "virtio-balloon-follow: touched");
+  ASSERT_EQ(touched.size(), 1u);
+  uint64_t total = 0, free = 0;
+  ASSERT_EQ(std::sscanf(touched[0].c_str(),
+                        "virtio-balloon-follow: touched %*u pages; statistics offered: "
+                        "total_memory=%" SCNu64 " free_memory=%" SCNu64,
+                        &total, &free),
+            2)
+      << touched[0];
+  EXPECT_EQ(stats["total_memory"], total) << statistics.body;
+  EXPECT_EQ(stats["free_memory"], free) << statistics.body;
+  EXPECT_NE(r.out.find("virtio-balloon-follow: at 0 pages"), std::string::npos) << describe(r);
+  std::printf("balloon: VmRSS %" PRIu64 " KiB with 128 MiB touched, %" PRIu64
+              " KiB with the target at 96 MiB (%" PRIu64 " MiB back to the host); %s\n",
+              peak, low, (peak - std::min(peak, low)) >> 10, statistics.body.c_str());
+}
+
 }  // namespace
 }  // namespace ember::test

@@ -24,16 +24,6 @@ namespace {
 
 constexpr uint64_t kBalloonKiB = 128 << 10;
 
-// VmRSS of `pid` in KiB, 0 when it cannot be read.
-uint64_t vmRssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 class BalloonGuest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(BalloonGuest, InflatingReturnsMemoryToTheHost) {

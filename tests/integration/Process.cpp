@@ -116,6 +116,15 @@ ProcessResult runEmber(const std::vector<std::string>& args, const ProcessOption
   return runProcess(argv, opts);
 }
 
+uint64_t vmRssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
 std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix) {
   std::vector<std::string> lines;
   std::istringstream in(text);

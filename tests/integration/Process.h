@@ -69,6 +69,9 @@ std::vector<int> virtiofsdFor(const std::string& dir);
 // line that is complete (ends with its newline).
 std::vector<std::pair<uint64_t, uint32_t>> ackedWrites(const std::string& out);
 
+// VmRSS of `pid` in KiB (/proc/PID/status), 0 when it cannot be read.
+uint64_t vmRssKiB(pid_t pid);
+
 // Lines of `text` that start with `prefix`.
 std::vector<std::string> linesStartingWith(const std::string& text, const std::string& prefix);
 

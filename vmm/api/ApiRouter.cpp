@@ -161,6 +161,9 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     if (method != "GET") return fault("/vm/config takes GET only");
     return ok(resources_.vmConfigJson());
   }
+  if (resource == "balloon") {
+    return balloonEndpoint(lock, method, id, request.body, configurable);
+  }
   if (resource == "ember") {
     lock.unlock();
     return emberEndpoint(method, id, request.body);
@@ -224,6 +227,93 @@ ApiResponse ApiRouter::vmState(std::string_view body) {
   if (!r) return fault("vm: " + r.error().message);
   state_ = pause ? InstanceState::Paused : InstanceState::Running;
   log::info("api: the microVM is {}", instanceStateName(state_));
+  return noContent();
+}
+
+namespace {
+
+// Firecracker's BalloonStats: the target and actual size, and the guest's statistics by their
+// virtio 1.2 5.5.6.3 tags (those the guest gave).
+std::string balloonStatisticsJson(const BalloonStatus& b) {
+  static constexpr std::pair<uint16_t, const char*> kTags[] = {
+      {0, "swap_in"},          {1, "swap_out"},    {2, "major_faults"},
+      {3, "minor_faults"},     {4, "free_memory"}, {5, "total_memory"},
+      {6, "available_memory"}, {7, "disk_caches"}, {8, "hugetlb_allocations"},
+      {9, "hugetlb_failures"}};
+  json j = {{"target_pages", b.target_pages},
+            {"actual_pages", b.actual_pages},
+            {"target_mib", b.target_pages >> 8},
+            {"actual_mib", b.actual_pages >> 8}};
+  for (const auto& [tag, name] : kTags) {
+    if (auto it = b.guest_stats.find(tag); it != b.guest_stats.end()) j[name] = it->second;
+  }
+  return j.dump();
+}
+
+}  // namespace
+
+ApiResponse ApiRouter::balloonEndpoint(std::unique_lock<std::mutex>& lock,
+                                       const std::string& method, std::string_view path,
+                                       std::string_view body, bool configurable) {
+  const bool statistics = path == "statistics";
+  if (!path.empty() && !statistics) {
+    return fault(fmt::format("no endpoint {} /balloon/{}", method, path));
+  }
+  if (configurable) {
+    if (statistics) {
+      return fault(
+          "balloon/statistics: the microVM has not started; statistics come from a "
+          "running guest");
+    }
+    if (method == "PUT") return preBoot("balloon", resources_.putBalloon(body));
+    if (method == "GET") {
+      if (!resources_.balloon()) return fault("balloon: no balloon device is configured");
+      return ok(balloonJson(*resources_.balloon()));
+    }
+    if (method == "PATCH") {
+      return fault(
+          "balloon: PATCH changes the balloon of a running microVM; before "
+          "InstanceStart, PUT it");
+    }
+    return fault("/balloon takes GET, PUT and PATCH");
+  }
+  if (method == "PUT" && !statistics) {
+    return fault(
+        "balloon: the microVM has started; the balloon device can only be added "
+        "before InstanceStart (PATCH /balloon changes its target)");
+  }
+  lock.unlock();
+  const char* what = statistics ? "balloon/statistics" : "balloon";
+  auto controller = runningController(what);
+  if (auto* f = std::get_if<ApiResponse>(&controller)) return *f;
+  VmController* c = std::get<VmController*>(controller);
+  if (method == "GET") {
+    auto status = c->balloon();
+    if (!status) return fault(fmt::format("{}: {}", what, status.error().message));
+    if (!statistics) return ok(balloonJson(status->config));
+    if (status->config.stats_polling_interval_s == 0) {
+      return fault(
+          "balloon/statistics: statistics are not enabled (stats_polling_interval_s "
+          "was 0 at boot)");
+    }
+    return ok(balloonStatisticsJson(*status));
+  }
+  if (method != "PATCH") {
+    return fault(statistics ? "/balloon/statistics takes GET and PATCH"
+                            : "/balloon takes GET, PUT and PATCH");
+  }
+  auto field = onlyField(body, what, statistics ? "stats_polling_interval_s" : "amount_mib");
+  if (auto* f = std::get_if<ApiResponse>(&field)) return *f;
+  const json& value = std::get<json>(field);
+  const uint64_t max = statistics ? 24 * 3600 : (1u << 24) - 1;
+  if (!value.is_number_unsigned() || value.get<uint64_t>() > max) {
+    return fault(fmt::format("{}: {} must be an integer from 0 to {} (got {})", what,
+                             statistics ? "stats_polling_interval_s" : "amount_mib", max,
+                             value.dump(-1, ' ', false, json::error_handler_t::replace)));
+  }
+  auto n = static_cast<uint32_t>(value.get<uint64_t>());
+  auto r = statistics ? c->setBalloonStatsInterval(n) : c->setBalloonTarget(n);
+  if (!r) return fault(fmt::format("{}: {}", what, r.error().message));
   return noContent();
 }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,6 +37,13 @@ struct ApiResponse {
 enum class InstanceState { NotStarted, Running, Paused };
 const char* instanceStateName(InstanceState state);  // "Not started", "Running", "Paused"
 
+// The running balloon, for GET /balloon and GET /balloon/statistics.
+struct BalloonStatus {
+  BalloonResource config;  // amount_mib: the target now
+  uint32_t target_pages = 0, actual_pages = 0;
+  std::map<uint16_t, uint64_t> guest_stats;  // virtio 1.2 5.5.6.3 tags, as the guest last gave them
+};
+
 // What the API asks of a machine that runs. Implemented by the machine's side; every call returns
 // once the machine has taken the request (or refused it).
 class VmController {
@@ -48,6 +56,10 @@ class VmController {
   virtual Result<std::string> counters() = 0;
   // PATCH /ember/devices/{id}: the device's kick path (Machine::setIoeventfd).
   virtual Result<void> setIoeventfd(std::string_view device_id, bool on) = 0;
+  // The balloon (Machine::balloonState, setBalloonTarget, setBalloonStatsInterval).
+  virtual Result<BalloonStatus> balloon() = 0;
+  virtual Result<void> setBalloonTarget(uint32_t mib) = 0;
+  virtual Result<void> setBalloonStatsInterval(uint32_t seconds) = 0;
 };
 
 class ApiRouter {
@@ -79,6 +91,10 @@ class ApiRouter {
   // Ember's own endpoints, under /ember/ (README.md, "Ember's API extensions").
   ApiResponse emberEndpoint(const std::string& method, std::string_view path,
                             std::string_view body);
+  // /balloon and /balloon/statistics: before InstanceStart on the resources (LOCK held), after
+  // it on the controller (LOCK released).
+  ApiResponse balloonEndpoint(std::unique_lock<std::mutex>& lock, const std::string& method,
+                              std::string_view path, std::string_view body, bool configurable);
   // The running machine's controller, or the fault that says why there is none.
   std::variant<VmController*, ApiResponse> runningController(std::string_view what);
   ApiResponse preBoot(std::string_view what, const Result<void>& result);

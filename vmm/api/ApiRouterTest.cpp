@@ -160,7 +160,25 @@ struct FakeController : VmController {
     switches.emplace_back(on);
     return okResult();
   }
+  Result<BalloonStatus> balloon() override {
+    if (!has_balloon) return makeError(Errc::NotFound, "there is no balloon device");
+    BalloonStatus b{BalloonResource{target_mib, true, 1},
+                    target_mib << 8,
+                    target_mib << 8,
+                    {{4, 1000}, {5, 4096}, {77, 1}}};
+    return b;
+  }
+  Result<void> setBalloonTarget(uint32_t mib) override {
+    target_mib = mib;
+    return okResult();
+  }
+  Result<void> setBalloonStatsInterval(uint32_t s) override {
+    interval = s;
+    return okResult();
+  }
   std::vector<bool> switches;
+  bool has_balloon = true;
+  uint32_t target_mib = 0, interval = 0;
 };
 
 TEST(ApiRouterVm, PauseAndResumeThroughTheController) {
@@ -231,6 +249,55 @@ TEST(ApiRouterVm, EmberCountersAndTheIoeventfdSwitch) {
   EXPECT_EQ(c.switches.size(), 2u);
   router.machineStopped();
   EXPECT_NE(handle("GET", "/ember/counters").body.find("has stopped"), std::string::npos);
+}
+
+TEST(ApiRouterVm, TheBalloonBeforeAndAfterInstanceStart) {
+  ApiRouter router("vm", VmResources{});
+  auto handle = [&](const char* method, const char* target, const std::string& body = "") {
+    return router.handle(ApiRequest{method, target, body});
+  };
+  EXPECT_NE(handle("GET", "/balloon").body.find("no balloon device is configured"),
+            std::string::npos);
+  EXPECT_EQ(handle("PUT", "/balloon", R"({"amount_mib": 64, "deflate_on_oom": true})").status, 204);
+  auto got = handle("GET", "/balloon");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, R"({"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":0})");
+  EXPECT_NE(handle("PATCH", "/balloon", R"({"amount_mib": 1})").body.find("before InstanceStart"),
+            std::string::npos);
+  EXPECT_NE(handle("GET", "/balloon/statistics").body.find("has not started"), std::string::npos);
+
+  FakeController c;
+  router.setRunning(&c);
+  EXPECT_NE(handle("PUT", "/balloon", R"({"amount_mib": 64, "deflate_on_oom": true})")
+                .body.find("can only be added before InstanceStart"),
+            std::string::npos);
+  EXPECT_EQ(handle("PATCH", "/balloon", R"({"amount_mib": 96})").status, 204);
+  EXPECT_EQ(c.target_mib, 96u);
+  EXPECT_EQ(handle("GET", "/balloon").body,
+            R"({"amount_mib":96,"deflate_on_oom":true,"stats_polling_interval_s":1})");
+  auto stats = handle("GET", "/balloon/statistics");
+  EXPECT_EQ(stats.status, 200);
+  // Known tags by Firecracker's names; a tag the spec does not define is left out.
+  EXPECT_EQ(stats.body,
+            R"({"actual_mib":96,"actual_pages":24576,"free_memory":1000,"target_mib":96,)"
+            R"("target_pages":24576,"total_memory":4096})");
+  EXPECT_EQ(handle("PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 5})").status,
+            204);
+  EXPECT_EQ(c.interval, 5u);
+  for (const char* bad :
+       {R"({"amount_mib": -1})", R"({"amount_mib": "64"})", R"({})", R"({"amount_mib": 16777216})",
+        R"({"amount_mib": 1.5})", R"({"amount_mib": 8, "deflate_on_oom": true})", "{"}) {
+    auto r = handle("PATCH", "/balloon", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":"balloon: )", 0), 0u) << r.body;
+  }
+  EXPECT_EQ(handle("PATCH", "/balloon/statistics", R"({"stats_polling_interval_s": 86401})").status,
+            400);
+  EXPECT_EQ(handle("GET", "/balloon/other").status, 400);
+  EXPECT_EQ(handle("DELETE", "/balloon").status, 400);
+  EXPECT_EQ(c.target_mib, 96u);  // no bad request changed it
+  c.has_balloon = false;
+  EXPECT_NE(handle("GET", "/balloon").body.find("there is no balloon device"), std::string::npos);
 }
 
 }  // namespace

@@ -100,6 +100,23 @@ class MachineController : public VmController {
     if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
     return machine_->setIoeventfd(device_id, on);
   }
+  Result<BalloonStatus> balloon() override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    Machine::BalloonState s = EMBER_TRY(machine_->balloonState());
+    return BalloonStatus{BalloonResource{s.target_pages >> 8, s.deflate_on_oom, s.stats_interval_s},
+                         s.target_pages, s.actual_pages, std::move(s.guest_stats)};
+  }
+  Result<void> setBalloonTarget(uint32_t mib) override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->setBalloonTarget(uint64_t{mib} << 20);
+  }
+  Result<void> setBalloonStatsInterval(uint32_t seconds) override {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->setBalloonStatsInterval(seconds);
+  }
 
  private:
   std::mutex mu_;

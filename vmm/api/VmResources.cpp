@@ -285,6 +285,22 @@ json netJson(const NetResource& n) {
   return j;
 }
 
+Result<BalloonResource> parseBalloon(std::string_view body) {
+  constexpr std::string_view what = "balloon";
+  json j = EMBER_TRY(parseObject(body, what));
+  Fields f(j, what);
+  EMBER_TRY(f.only({"amount_mib", "deflate_on_oom", "stats_polling_interval_s"}));
+  EMBER_TRY(f.require("amount_mib"));
+  EMBER_TRY(f.require("deflate_on_oom"));
+  BalloonResource b;
+  // Below 2^32 pages of 4 KiB (virtio 1.2 5.5.4: num_pages is a le32).
+  b.amount_mib = static_cast<uint32_t>(*EMBER_TRY(f.integer("amount_mib", 0, (1u << 24) - 1)));
+  b.deflate_on_oom = *EMBER_TRY(f.boolean("deflate_on_oom"));
+  b.stats_polling_interval_s = static_cast<uint32_t>(
+      EMBER_TRY(f.integer("stats_polling_interval_s", 0, 24 * 3600)).value_or(0));
+  return b;
+}
+
 json machineJson(const MachineResource& m) {
   return {{"vcpu_count", m.vcpu_count},
           {"mem_size_mib", m.mem_size_mib},
@@ -306,6 +322,13 @@ void putById(std::vector<T>& list, T item, std::string T::*id) {
 
 }  // namespace
 
+std::string balloonJson(const BalloonResource& b) {
+  return json{{"amount_mib", b.amount_mib},
+              {"deflate_on_oom", b.deflate_on_oom},
+              {"stats_polling_interval_s", b.stats_polling_interval_s}}
+      .dump();
+}
+
 VmResources VmResources::describing(const MachineConfig& config) {
   VmResources r;
   r.machine_.vcpu_count = config.cpus;
@@ -325,6 +348,10 @@ VmResources VmResources::describing(const MachineConfig& config) {
   for (size_t i = 0; i < config.nets.size(); ++i) {
     const NetConfig& n = config.nets[i];
     r.nets_.push_back(NetResource{fmt::format("net{}", i), n.tap, n.mac, n.mtu});
+  }
+  if (config.balloon) {
+    r.balloon_ = BalloonResource{static_cast<uint32_t>(*config.balloon >> 20),
+                                 config.balloon_deflate_on_oom, config.balloon_stats_interval_s};
   }
   return r;
 }
@@ -394,15 +421,23 @@ Result<void> VmResources::putNetworkInterface(std::string_view id, std::string_v
   return okResult();
 }
 
+Result<void> VmResources::putBalloon(std::string_view body) {
+  balloon_ = EMBER_TRY(parseBalloon(body));
+  return okResult();
+}
+
 Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view text) {
   json j = EMBER_TRY(parseObject(text, "--config-file"));
   Fields f(j, "--config-file");
-  EMBER_TRY(f.only({"boot-source", "drives", "machine-config", "network-interfaces"}));
+  EMBER_TRY(f.only({"boot-source", "drives", "machine-config", "network-interfaces", "balloon"}));
   // Applied to a copy: a file with one bad section changes nothing.
   VmResources next = *this;
   std::vector<std::string> warnings;
   if (auto it = j.find("machine-config"); it != j.end()) {
     EMBER_TRY(next.putMachineConfig(it->dump()));
+  }
+  if (auto it = j.find("balloon"); it != j.end()) {
+    EMBER_TRY(next.putBalloon(it->dump()));
   }
   if (auto it = j.find("boot-source"); it != j.end()) {
     std::string warning = EMBER_TRY(next.putBootSource(it->dump()));
@@ -449,6 +484,7 @@ std::string VmResources::vmConfigJson() const {
   }
   for (const auto& d : drives_) j["drives"].push_back(driveJson(d));
   for (const auto& n : nets_) j["network-interfaces"].push_back(netJson(n));
+  if (balloon_) j["balloon"] = json::parse(balloonJson(*balloon_));
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -506,6 +542,16 @@ Result<MachineConfig> VmResources::machineConfig(const MachineConfig& base) cons
     c.nets.push_back(std::move(net));
   }
   c.cmdline = bootArgsWithRoot(boot_->boot_args, root);
+  if (balloon_) {
+    if (balloon_->amount_mib >= machine_.mem_size_mib) {
+      return makeError(Errc::InvalidArgument,
+                       "balloon: amount_mib {} must be below machine-config's mem_size_mib {}",
+                       balloon_->amount_mib, machine_.mem_size_mib);
+    }
+    c.balloon = uint64_t{balloon_->amount_mib} << 20;
+    c.balloon_deflate_on_oom = balloon_->deflate_on_oom;
+    c.balloon_stats_interval_s = balloon_->stats_polling_interval_s;
+  }
   return c;
 }
 

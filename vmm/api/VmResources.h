@@ -1,6 +1,6 @@
 // The microVM's configuration as Firecracker's API builds it before InstanceStart: each resource
-// (machine-config, boot-source, drives, network-interfaces) is parsed from its JSON body with
-// Firecracker's field names (its swagger's MachineConfiguration, BootSource, Drive and
+// (machine-config, boot-source, drives, network-interfaces, balloon) is parsed from its JSON body
+// with Firecracker's field names (its swagger's MachineConfiguration, BootSource, Drive and
 // NetworkInterface) and checked field by field; a body that is malformed, has an unknown field,
 // a wrong type or an out-of-range value is refused whole, with one message naming the field, and
 // leaves the resources as they were. `machineConfig()` turns the whole into the MachineConfig
@@ -51,6 +51,15 @@ struct NetResource {
   uint16_t mtu = 0;  // 0: not advertised
 };
 
+// Firecracker's Balloon: the target, deflate_on_oom, and the statistics' polling interval.
+struct BalloonResource {
+  uint32_t amount_mib = 0;
+  bool deflate_on_oom = false;
+  uint32_t stats_polling_interval_s = 0;  // 0: no statistics
+};
+// Its JSON, as GET /balloon and GET /vm/config give it.
+std::string balloonJson(const BalloonResource& b);
+
 class VmResources {
  public:
   // The resources of a VM the command line configured (for GET /machine-config and
@@ -68,6 +77,9 @@ class VmResources {
   // PUT /drives/{id} and PUT /network-interfaces/{id}: created, or replaced when the id exists.
   Result<void> putDrive(std::string_view id, std::string_view body);
   Result<void> putNetworkInterface(std::string_view id, std::string_view body);
+  // PUT /balloon: amount_mib and deflate_on_oom required, stats_polling_interval_s optional.
+  // The target is checked against the memory at InstanceStart (machine-config may still change).
+  Result<void> putBalloon(std::string_view body);
   // --config-file: the keys "boot-source", "drives", "machine-config", "network-interfaces"
   // (and "logger", "metrics", "balloon" where ember has them); every section as its PUT body.
   Result<std::vector<std::string>> applyConfigFile(std::string_view text);
@@ -85,12 +97,14 @@ class VmResources {
   const std::optional<BootResource>& boot() const { return boot_; }
   const std::vector<DriveResource>& drives() const { return drives_; }
   const std::vector<NetResource>& nets() const { return nets_; }
+  const std::optional<BalloonResource>& balloon() const { return balloon_; }
 
  private:
   MachineResource machine_;
   std::optional<BootResource> boot_;
   std::vector<DriveResource> drives_;
   std::vector<NetResource> nets_;
+  std::optional<BalloonResource> balloon_;
 };
 
 // The guest's kernel command line: BOOT_ARGS (without pci=off) and, for a root drive,

@@ -240,6 +240,44 @@ TEST_F(VmResourcesTest, ConfigFileIsAllOrNothing) {
   EXPECT_FALSE(fresh.machineConfig(MachineConfig{}));  // no boot source
 }
 
+TEST_F(VmResourcesTest, BalloonInTheApiAndTheConfigFile) {
+  for (const char* bad :
+       {R"({"amount_mib": 64})", R"({"deflate_on_oom": false})",
+        R"({"amount_mib": -1, "deflate_on_oom": false})",
+        R"({"amount_mib": 16777216, "deflate_on_oom": false})",
+        R"({"amount_mib": 64, "deflate_on_oom": 1})",
+        R"({"amount_mib": 64, "deflate_on_oom": false, "stats_polling_interval_s": -2})",
+        R"({"amount_mib": 64, "deflate_on_oom": false, "free_page_reporting": true})", "[]"}) {
+    auto r = res_.putBalloon(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().message.rfind("balloon: ", 0), 0u) << r.error().message;
+  }
+  EXPECT_FALSE(res_.balloon());  // nothing refused changed anything
+  std::string file = fmt::format(R"({{
+    "boot-source": {{"kernel_image_path": "{}"}},
+    "machine-config": {{"vcpu_count": 1, "mem_size_mib": 256}},
+    "balloon": {{"amount_mib": 64, "deflate_on_oom": true, "stats_polling_interval_s": 2}}
+  }})",
+                                 kernel_);
+  ASSERT_TRUE(res_.applyConfigFile(file));
+  auto config = res_.machineConfig(MachineConfig{});
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->balloon, std::optional<uint64_t>(64ULL << 20));
+  EXPECT_TRUE(config->balloon_deflate_on_oom);
+  EXPECT_EQ(config->balloon_stats_interval_s, 2u);
+  EXPECT_NE(
+      res_.vmConfigJson().find(
+          R"("balloon":{"amount_mib":64,"deflate_on_oom":true,"stats_polling_interval_s":2})"),
+      std::string::npos)
+      << res_.vmConfigJson();
+  // The target must leave the guest some memory: checked at InstanceStart, when the memory size
+  // is final.
+  ASSERT_TRUE(res_.patchMachineConfig(R"({"mem_size_mib": 64})"));
+  auto too_big = res_.machineConfig(MachineConfig{});
+  ASSERT_FALSE(too_big);
+  EXPECT_NE(too_big.error().message.find("amount_mib 64 must be below"), std::string::npos);
+}
+
 TEST_F(VmResourcesTest, DescribingTheCommandLine) {
   MachineConfig c;
   c.kernel = kernel_;
