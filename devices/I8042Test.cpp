@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "devices/I8042.h"
+#include "devices/Ps2Keyboard.h"
 #include "devices/testing/FakeVmControl.h"
 
 namespace ember::devices {
@@ -105,6 +106,92 @@ TEST_F(I8042Test, UnknownCommandsAndWideAccessesAreIgnored) {
   EXPECT_EQ(in(2), 0xff);  // ports between data and status float high
   out(2, 0xfe);
   EXPECT_TRUE(control_.statuses.empty());
+}
+
+// Counts the edges of IRQ 1.
+struct PulseCounter : InterruptLine {
+  int pulses = 0;
+  bool level = false;
+  void setLevel(bool asserted) override {
+    if (asserted && !level) ++pulses;
+    level = asserted;
+  }
+};
+
+class I8042Keyboard : public I8042Test {
+ protected:
+  PulseCounter irq_;
+  I8042 kbd_{control_, &irq_};
+  uint8_t kin(uint64_t port) {
+    uint8_t v = 0x5a;
+    kbd_.read(port, std::span(&v, 1));
+    return v;
+  }
+  void kout(uint64_t port, uint8_t value) { kbd_.write(port, std::span(&value, 1)); }
+  std::vector<uint8_t> kdrain() {
+    std::vector<uint8_t> out;
+    while (kin(kStatus) & kOutputFull) out.push_back(kin(kData));
+    return out;
+  }
+};
+
+TEST_F(I8042Keyboard, LinuxsProbeFindsAKeyboardAndNoMouse) {
+  kout(kStatus, 0xaa);  // self test
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0x55});
+  kout(kStatus, 0xd3);  // the second port's loopback does not echo
+  kout(kData, 0x5a);
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0xa5});
+  kout(kStatus, 0xa9);  // and its interface test fails: no mouse
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0x01});
+  kout(kStatus, 0xab);  // the keyboard port's passes
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0x00});
+  EXPECT_EQ(irq_.pulses, 0);  // interrupts are off in the command byte
+  kout(kStatus, 0x60);        // interrupts on, keyboard port enabled, translation off
+  kout(kData, 0x01);
+  kout(kData, 0xf2);  // GETID through the data port: one pulse per byte, as each is read
+  EXPECT_EQ(irq_.pulses, 1);
+  EXPECT_EQ(kdrain(), (std::vector<uint8_t>{0xfa, 0xab, 0x83}));
+  EXPECT_EQ(irq_.pulses, 3);
+  kout(kStatus, 0x20);
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0x01});
+}
+
+TEST_F(I8042Keyboard, CtrlAltDelOnlyOnAnEnabledKeyboardAndTranslatedWithXlate) {
+  // The power-on command byte has the keyboard port disabled.
+  auto refused = kbd_.sendCtrlAltDel();
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("has not enabled"), std::string::npos);
+  kout(kStatus, 0x60);
+  kout(kData, 0x01);
+  ASSERT_TRUE(kbd_.sendCtrlAltDel());
+  EXPECT_EQ(kdrain(), Ps2Keyboard::ctrlAltDel());
+  EXPECT_EQ(irq_.pulses, 11);
+  kout(kStatus, 0x60);
+  kout(kData, 0x41);  // XLATE
+  ASSERT_TRUE(kbd_.sendCtrlAltDel());
+  EXPECT_EQ(kdrain(), translateToSet1(Ps2Keyboard::ctrlAltDel()));
+  kout(kData, 0xf5);  // scanning off
+  EXPECT_EQ(kdrain(), std::vector<uint8_t>{0xfa});
+  EXPECT_FALSE(kbd_.sendCtrlAltDel());
+  kout(kData, 0xf4);
+  kdrain();
+  kout(kStatus, 0xad);  // the keyboard port disabled by command
+  EXPECT_FALSE(kbd_.sendCtrlAltDel());
+  kout(kStatus, 0xae);
+  EXPECT_TRUE(kbd_.sendCtrlAltDel());
+}
+
+// Hostile-guest case: a guest that writes commands and never reads fills a bounded buffer; the
+// answers beyond it are dropped, and Ctrl-Alt-Del is refused rather than half typed.
+TEST_F(I8042Keyboard, AGuestThatNeverReadsFillsABoundedBuffer) {
+  kout(kStatus, 0x60);
+  kout(kData, 0x01);
+  for (int i = 0; i < 10000; ++i) kout(kData, 0xf2);
+  auto full = kbd_.sendCtrlAltDel();
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message.find("not reading"), std::string::npos);
+  EXPECT_EQ(kdrain().size(), I8042::kOutputBytes);
+  EXPECT_TRUE(kbd_.sendCtrlAltDel());
 }
 
 }  // namespace

@@ -174,8 +174,9 @@ Result<void> Machine::setUpLegacyDevices() {
   com1_ = std::make_shared<devices::Uart8250>(
       *com1_irq_, [consoles](std::span<const uint8_t> b) { consoles->serialOutput(b); });
   EMBER_TRY(pio_.insert(kCom1Port, 8, com1_));
-  EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize,
-                        std::make_shared<devices::I8042>(exit_)));
+  kbd_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, devices::I8042::kIrq);
+  i8042_ = std::make_shared<devices::I8042>(exit_, kbd_irq_.get());
+  EMBER_TRY(pio_.insert(devices::I8042::kBase, devices::I8042::kSize, i8042_));
   // The CMOS RTC (MC146818): the guest's wall clock at boot and /dev/rtc0. Without it, every
   // access to ports 0x70/0x71 is an exit to an unclaimed port that reads 0xff.
   rtc_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, devices::CmosRtc::kIrq);
@@ -498,6 +499,14 @@ Result<void> Machine::startBalloonStats() {
       balloon_->requestStats();
     }
   }));
+  return okResult();
+}
+
+Result<void> Machine::sendCtrlAltDel() {
+  std::unique_lock lock(pause_mutex_);
+  EMBER_TRY(waitRunning(lock));
+  EMBER_TRY(i8042_->sendCtrlAltDel());
+  log::info("sent Ctrl-Alt-Del to the guest's keyboard");
   return okResult();
 }
 

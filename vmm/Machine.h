@@ -62,6 +62,10 @@ class Machine {
   // would serve a queue.
   Result<void> setIoeventfd(std::string_view device_id, bool on);
 
+  // PUT /actions SendCtrlAltDel: Ctrl-Alt-Del typed on the i8042 keyboard (refused while the
+  // guest has not enabled it). The same thread rule as liveRecord().
+  Result<void> sendCtrlAltDel();
+
   // The balloon (GET /balloon, /balloon/statistics): its target and the guest's `actual`, in
   // pages, its options, and the guest's last statistics (virtio 1.2 5.5.6.3 tags).
   struct BalloonState {
@@ -103,6 +107,10 @@ class Machine {
   // Before pio_: the RTC on that bus raises this line from a thread of its own, which stops when
   // the bus releases the device, so the line must outlive the bus.
   std::unique_ptr<kvm::KvmIrqLine> rtc_irq_;
+  // Before pio_ too: the i8042 on it raises IRQ 1 (from a vCPU thread, or the API's
+  // SendCtrlAltDel), so the line outlives the bus.
+  std::unique_ptr<kvm::KvmIrqLine> kbd_irq_;
+  std::shared_ptr<devices::I8042> i8042_;
   std::optional<MemoryLayout> layout_;
   GuestMemory memory_;
   Bus pio_{"port I/O"};

@@ -41,6 +41,7 @@ const Entry kTests[] = {
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"virtio-blk-mq", test_virtio_blk_mq}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
+    {{"i8042-ctrl-alt-del", test_i8042_ctrl_alt_del}, explicit_only, false},
     {{"pvpanic", test_pvpanic}, explicit_only, false},
     {{"rtc", test_rtc}, explicit_only, false},
     {{"virtio-console-ports", test_virtio_console_ports}, explicit_only, true},

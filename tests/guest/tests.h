@@ -74,6 +74,7 @@ bool fs_present();
 // virtio-balloon (tests_balloon.cpp).
 void test_virtio_balloon(TestResult& r);
 void test_virtio_balloon_follow(TestResult& r);
+void test_i8042_ctrl_alt_del(TestResult& r);
 bool balloon_present();
 
 }  // namespace guest

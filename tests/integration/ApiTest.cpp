@@ -589,5 +589,47 @@ TEST(Api, TheBalloonTargetChangedAtRunTimeLowersEmbersRss) {
               peak, low, (peak - std::min(peak, low)) >> 10, statistics.body.c_str());
 }
 
+// PUT /actions SendCtrlAltDel types Ctrl-Alt-Del on the i8042 keyboard: refused while the guest
+// has not enabled the keyboard, then read by the test guest on IRQ 1, which resets the machine
+// as a guest's reboot would, and ember exits 0.
+TEST(Api, SendCtrlAltDelReachesTheGuestsKeyboard) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock");
+  std::mutex mu;
+  std::string out_so_far;
+  auto seen = [&](const std::string& text) {
+    std::lock_guard lock(mu);
+    return out_so_far.find(text) != std::string::npos;
+  };
+  Answer early, cad;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    early = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
+    for (int i = 0; i < 3000 && !seen("i8042: keyboard ready"); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    cad = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
+  });
+  ProcessOptions o;
+  o.timeout_ms = 60000;
+  o.on_tick = [&](pid_t, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+  };
+  // The guest waits a moment before it touches the controller, so that the first request finds
+  // the keyboard still disabled.
+  auto r = runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cmdline",
+                     "tests=sleep,i8042-ctrl-alt-del sleep.ms=1500"},
+                    o);
+  client.join();
+  EXPECT_EQ(early.status, 400) << early.body;
+  EXPECT_NE(early.body.find("has not enabled its i8042 keyboard"), std::string::npos) << early.body;
+  EXPECT_EQ(cad.status, 204) << cad.body;
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_NE(r.out.find("i8042: ctrl-alt-del"), std::string::npos) << describe(r);
+  EXPECT_NE(r.err.find("sent Ctrl-Alt-Del"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("reset the machine through the i8042"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace ember::test

@@ -76,9 +76,9 @@ class MachineController : public VmController {
     machine_ = nullptr;
   }
   Result<void> sendCtrlAltDel() override {
-    return makeError(Errc::Unsupported,
-                     "not offered by ember yet (its i8042 has no keyboard to send the keys "
-                     "through)");
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return machine_->sendCtrlAltDel();
   }
   Result<void> pause() override {
     std::lock_guard lock(mu_);
