@@ -5,6 +5,7 @@
 
 #include "devices/AcpiPm.h"
 #include "devices/CmosRtc.h"
+#include "devices/I8042.h"
 #include "vmm/Aml.h"
 #include "vmm/MemoryLayout.h"
 
@@ -120,8 +121,18 @@ aml::Term dsdtBody(const AcpiConfig& config) {
                                               devices::CmosRtc::kSize),
                                       res::irqNoFlags(devices::CmosRtc::kIrq)}))});
 
+  // The i8042's PS/2 keyboard (PNP0303, "IBM Enhanced keyboard"): the data and status ports and
+  // ISA IRQ 1. No PS/2 mouse (PNP0F13) is described: the controller has none.
+  Term kbd = device(
+      "KBD", {name("_HID", eisaId("PNP0303")),
+              name("_CRS", resourceTemplate({res::io(devices::I8042::kBase, devices::I8042::kBase,
+                                                     1, 1),
+                                             res::io(devices::I8042::kBase + 4,
+                                                     devices::I8042::kBase + 4, 1, 1),
+                                             res::irqNoFlags(devices::I8042::kIrq)}))});
+
   Term body = s5;
-  body.append(scope("\\_SB", {pci0, mres, com1, rtc}));
+  body.append(scope("\\_SB", {pci0, mres, com1, rtc, kbd}));
   return body;
 }
 
@@ -204,12 +215,11 @@ std::vector<uint8_t> buildFadt(uint64_t dsdt_address) {
   // Table 5.10: hardware-reduced ACPI (no PM1/GPE blocks, no SCI: all of those stay 0), the
   // reset register is supported, and there are no fixed-feature power or sleep buttons.
   f.flags = kFadtHwReducedAcpi | kFadtResetRegSup | kFadtPwrButton | kFadtSlpButton;
-  // Table 5.11: no VGA and no 8042 advertised. Ember's i8042 only implements the reset line;
-  // advertising it makes Linux probe keyboard and mouse ports, tens of thousands of polling exits
-  // for nothing. The reset line still works (reboot=k), and the reset register below is what
-  // ACPI reboots use. The CMOS RTC is present (devices/CmosRtc, PNP0B00 in the DSDT), so
+  // Table 5.11: no VGA; an 8042, whose keyboard (devices/I8042, PNP0303 in the DSDT) takes
+  // SendCtrlAltDel; the reset register below is what ACPI reboots use, the i8042's reset line
+  // what reboot=k uses. The CMOS RTC is present (devices/CmosRtc, PNP0B00 in the DSDT), so
   // CMOS_RTC_NOT_PRESENT stays clear, and section 5.2.9's CENTURY names its century register.
-  f.iapc_boot_arch = kBootArchVgaNotPresent;
+  f.iapc_boot_arch = kBootArchVgaNotPresent | kBootArch8042;
   f.century = devices::CmosRtc::kCenturyRegister;
   // Section 4.8.3.6: RESET_REG is an 8-bit register at bit offset 0.
   f.reset_reg = ioPort(AcpiPm::kResetPort);

@@ -253,7 +253,7 @@ TEST(Acpi, FadtIsHardwareReducedWithSleepAndResetRegisters) {
   uint16_t boot_arch = get<uint16_t>(f, 109);
   EXPECT_FALSE(boot_arch & (1u << 5)) << "CMOS_RTC_NOT_PRESENT: the RTC is there";
   EXPECT_TRUE(boot_arch & (1u << 2)) << "VGA Not Present";
-  EXPECT_FALSE(boot_arch & (1u << 1)) << "8042";
+  EXPECT_TRUE(boot_arch & (1u << 1)) << "8042: the i8042's keyboard takes SendCtrlAltDel";
   // Generic Address Structures: space 1 (system I/O), 8 bits wide, offset 0, byte access.
   auto gas = [&](size_t off, uint64_t port) {
     EXPECT_EQ(f[off], 1) << off;
@@ -389,6 +389,10 @@ TEST(Acpi, DsdtDescribesTheHostBridgeAndCom1) {
   // The RTC: PNP0B00, ports 0x70-0x71 and IRQ 8.
   EXPECT_TRUE(contains(d, {'_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0b, 0x00}));  // PNP0B00
   EXPECT_TRUE(contains(d, {0x47, 0x01, 0x70, 0x00, 0x70, 0x00, 0x01, 0x02, 0x22, 0x00, 0x01}));
+  // The keyboard: PNP0303, ports 0x60 and 0x64 and IRQ 1.
+  EXPECT_TRUE(contains(d, {'_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03}));  // PNP0303
+  EXPECT_TRUE(contains(d, {0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01, 0x47, 0x01, 0x64, 0x00,
+                           0x64, 0x00, 0x01, 0x01, 0x22, 0x02, 0x00}));
   // The ECAM area is reserved by a PNP0C02 device.
   EXPECT_TRUE(contains(d, {0x0c, 0x41, 0xd0, 0x0c, 0x02}));
   EXPECT_TRUE(contains(d, {0x86, 0x09, 0x00, 0x00, 0, 0, 0, 0xe0, 0, 0, 0, 0x10}));
@@ -466,7 +470,8 @@ TEST(Acpi, IaslDisassemblesAndRecompilesEveryTable) {
   std::string dsdt = readFile(dir / "DSDT.dsl");
   for (const char* want :
        {"Device (PCI0)", "EisaId (\"PNP0A08\")", "EisaId (\"PNP0A03\")", "Device (COM1)",
-        "EisaId (\"PNP0501\")", "Device (RTC)", "EisaId (\"PNP0B00\")", "Name (\\_S5,",
+        "EisaId (\"PNP0501\")", "Device (RTC)", "EisaId (\"PNP0B00\")", "Device (KBD)", "EisaId (\"PNP0303\")",
+        "Name (\\_S5,",
         "Name (_PRT,", "WordBusNumber", "QWordMemory", "DWordMemory", "WordIO", "IRQNoFlags",
         "Memory32Fixed", "Method (_STA, 0, NotSerialized)"}) {
     EXPECT_NE(dsdt.find(want), std::string::npos) << want << "\n" << dsdt;
@@ -494,7 +499,7 @@ TEST(Acpi, AcpicaLoadsTheDsdtAndEvaluatesItsObjects) {
       runCommand("cd " + dir.string() +
                      " && timeout 60 acpiexec -b 'evaluate \\_S5; evaluate \\_SB.COM1._STA; "
                      "resources \\_SB.PCI0; resources \\_SB.COM1; resources \\_SB.MRES; "
-                     "resources \\_SB.RTC_' "
+                     "resources \\_SB.RTC_; resources \\_SB.KBD_' "
                      "DSDT.dat FACP.dat APIC.dat MCFG.dat",
                  status);
   std::filesystem::remove_all(dir);
@@ -511,7 +516,8 @@ TEST(Acpi, AcpicaLoadsTheDsdtAndEvaluatesItsObjects) {
         "Address Maximum : FFFF", "Address Minimum : C0000000", "Address Maximum : DFFFFFFF",
         "Address Minimum : 0000000100000000", "Address Maximum : 000000013FFFFFFF",
         "Address Minimum : 03F8", "Interrupt List : 4", "Address : E0000000",
-        "Address Minimum : 0070", "Interrupt List : 8"}) {
+        "Address Minimum : 0070", "Interrupt List : 8", "Address Minimum : 0064",
+        "Interrupt List : 1"}) {
     EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
   }
   EXPECT_EQ(out.find("[7C] PCI IRQ Routing Table Package"), std::string::npos);

@@ -33,7 +33,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(p.ember_args, ["--cpus", "2", "--memory", "512M", "--rng",
                                         "--log-level", "debug"])
         self.assertEqual(p.checks, ["virtio-transport", "blk-data", "blk-scratch", "blk-readonly",
-                                    "rng", "msi"])
+                                    "rng", "msi", "keyboard"])
         self.assertEqual(p.virtio_modules, ["virtio_ring", "virtio", "virtio_pci_legacy_dev",
                                             "virtio_pci_modern_dev", "virtio_pci", "virtio_blk",
                                             "virtio-rng"])
@@ -66,14 +66,20 @@ class PlanTest(unittest.TestCase):
     def test_bare(self):
         o, p = make("--no-devices", "--cpus", "1")
         self.assertEqual((p.variant, p.disks, p.rng, p.checks, p.virtio_modules),
-                         ("l1-bare", [], False, [], []))
-        self.assertNotIn("ember.checks=", p.cmdline)
+                         ("l1-bare", [], False, ["keyboard"], []))
+        self.assertIn("ember.checks=keyboard ", p.cmdline)
         self.assertEqual(p.ember_args, ["--cpus", "1", "--log-level", "debug"])
 
     def test_bare_with_the_users_rng(self):
         _, p = make("--no-devices", "--rng", "--log-level", "info")
-        self.assertEqual(p.checks, ["virtio-transport", "rng", "msi"])
+        self.assertEqual(p.checks, ["virtio-transport", "rng", "msi", "keyboard"])
         self.assertEqual(p.ember_args, ["--rng", "--log-level", "info"])
+
+    def test_no_keyboard_check_without_an_i8042_to_probe(self):
+        _, p = make("--no-devices", "--monitor", "qemu")
+        self.assertEqual(p.checks, [])
+        _, p = make("--no-devices", "--cmdline", "i8042.noprobe")
+        self.assertEqual(p.checks, [])
 
     def test_net_balloon(self):
         o, p = make("--net-balloon", "--ioeventfd=off", "--memory", "512M")
@@ -85,7 +91,7 @@ class PlanTest(unittest.TestCase):
         self.assertEqual(p.ember_args[p.ember_args.index("--balloon") + 1], "32768K")
         self.assertEqual(p.checks, ["blk-data", "blk-scratch", "blk-readonly", "rng",
                                     "net-address", "net-ping", "net-to-guest", "net-from-guest",
-                                    "balloon", "virtio-transport", "msi"])
+                                    "balloon", "virtio-transport", "msi", "keyboard"])
         self.assertEqual(p.virtio_modules[-5:], ["failover", "net_failover", "virtio_net",
                                                  "virtio-rng", "virtio_balloon"])
         self.assertEqual(words(p.cmdline)["ember.late-modules"], "virtio_balloon")
