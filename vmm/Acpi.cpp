@@ -125,11 +125,10 @@ aml::Term dsdtBody(const AcpiConfig& config) {
   // ISA IRQ 1. No PS/2 mouse (PNP0F13) is described: the controller has none.
   Term kbd = device(
       "KBD", {name("_HID", eisaId("PNP0303")),
-              name("_CRS", resourceTemplate({res::io(devices::I8042::kBase, devices::I8042::kBase,
-                                                     1, 1),
-                                             res::io(devices::I8042::kBase + 4,
-                                                     devices::I8042::kBase + 4, 1, 1),
-                                             res::irqNoFlags(devices::I8042::kIrq)}))});
+              name("_CRS", resourceTemplate(
+                               {res::io(devices::I8042::kBase, devices::I8042::kBase, 1, 1),
+                                res::io(devices::I8042::kBase + 4, devices::I8042::kBase + 4, 1, 1),
+                                res::irqNoFlags(devices::I8042::kIrq)}))});
 
   Term body = s5;
   body.append(scope("\\_SB", {pci0, mres, com1, rtc, kbd}));

@@ -470,10 +470,10 @@ TEST(Acpi, IaslDisassemblesAndRecompilesEveryTable) {
   std::string dsdt = readFile(dir / "DSDT.dsl");
   for (const char* want :
        {"Device (PCI0)", "EisaId (\"PNP0A08\")", "EisaId (\"PNP0A03\")", "Device (COM1)",
-        "EisaId (\"PNP0501\")", "Device (RTC)", "EisaId (\"PNP0B00\")", "Device (KBD)", "EisaId (\"PNP0303\")",
-        "Name (\\_S5,",
-        "Name (_PRT,", "WordBusNumber", "QWordMemory", "DWordMemory", "WordIO", "IRQNoFlags",
-        "Memory32Fixed", "Method (_STA, 0, NotSerialized)"}) {
+        "EisaId (\"PNP0501\")", "Device (RTC)", "EisaId (\"PNP0B00\")", "Device (KBD)",
+        "EisaId (\"PNP0303\")", "Name (\\_S5,", "Name (_PRT,", "WordBusNumber", "QWordMemory",
+        "DWordMemory", "WordIO", "IRQNoFlags", "Memory32Fixed",
+        "Method (_STA, 0, NotSerialized)"}) {
     EXPECT_NE(dsdt.find(want), std::string::npos) << want << "\n" << dsdt;
   }
   std::filesystem::remove_all(dir);
@@ -507,17 +507,26 @@ TEST(Acpi, AcpicaLoadsTheDsdtAndEvaluatesItsObjects) {
   for (const char* bad : {"ACPI Error", "ACPI Exception", "AE_AML_", "Warning"}) {
     EXPECT_EQ(out.find(bad), std::string::npos) << bad << "\n" << out;
   }
-  for (const char* want :
-       {"1 ACPI AML tables successfully acquired and loaded",
-        "[Integer] = 0000000000000005",  // \_S5's SLP_TYP
-        "[Integer] = 000000000000000F",  // COM1._STA
-        "[00] PCI IRQ Routing Table Package", "[7B] PCI IRQ Routing Table Package",
-        "Resource Type : Bus Number Range", "Address Minimum : 0CF8", "Address Minimum : C000",
-        "Address Maximum : FFFF", "Address Minimum : C0000000", "Address Maximum : DFFFFFFF",
-        "Address Minimum : 0000000100000000", "Address Maximum : 000000013FFFFFFF",
-        "Address Minimum : 03F8", "Interrupt List : 4", "Address : E0000000",
-        "Address Minimum : 0070", "Interrupt List : 8", "Address Minimum : 0064",
-        "Interrupt List : 1"}) {
+  for (const char* want : {"1 ACPI AML tables successfully acquired and loaded",
+                           "[Integer] = 0000000000000005",  // \_S5's SLP_TYP
+                           "[Integer] = 000000000000000F",  // COM1._STA
+                           "[00] PCI IRQ Routing Table Package",
+                           "[7B] PCI IRQ Routing Table Package",
+                           "Resource Type : Bus Number Range",
+                           "Address Minimum : 0CF8",
+                           "Address Minimum : C000",
+                           "Address Maximum : FFFF",
+                           "Address Minimum : C0000000",
+                           "Address Maximum : DFFFFFFF",
+                           "Address Minimum : 0000000100000000",
+                           "Address Maximum : 000000013FFFFFFF",
+                           "Address Minimum : 03F8",
+                           "Interrupt List : 4",
+                           "Address : E0000000",
+                           "Address Minimum : 0070",
+                           "Interrupt List : 8",
+                           "Address Minimum : 0064",
+                           "Interrupt List : 1"}) {
     EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
   }
   EXPECT_EQ(out.find("[7C] PCI IRQ Routing Table Package"), std::string::npos);
