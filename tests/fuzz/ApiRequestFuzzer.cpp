@@ -38,6 +38,7 @@ const char* const kEndpoints[][2] = {
     {"PATCH", "/balloon/statistics"},
     {"PATCH", "/ember/devices/blk0"},
     {"PATCH", "/vm"},
+    {"PUT", "/metrics"},
 };
 
 struct CheckingController : VmController {

@@ -631,5 +631,63 @@ TEST(Api, SendCtrlAltDelReachesTheGuestsKeyboard) {
   EXPECT_NE(r.err.find("reset the machine through the i8042"), std::string::npos) << r.err;
 }
 
+// Firecracker's metrics file from the config file's "metrics": FlushMetrics while the guest runs
+// writes one JSON line with the time, the state and the counters of its disk and vCPUs; a
+// metrics path that cannot be opened is one error line at start-up.
+TEST(Api, FlushMetricsWritesALineOfCountersToTheMetricsFile) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), metrics = dir.file("metrics.json");
+  std::string disk = writeFile(dir.file("disk.img"), std::string(1 << 20, '\0'));
+  std::string file =
+      writeFile(dir.file("vm.json"),
+                std::string(R"({"boot-source": {"kernel_image_path": ")") + EMBER_TESTGUEST +
+                    R"(", "boot_args": "tests=idle idle.reads=20 idle.ms=2000"},
+          "drives": [{"drive_id": "disk", "path_on_host": ")" +
+                    disk + R"(", "is_root_device": false, "is_read_only": false}],
+          "metrics": {"metrics_path": ")" +
+                    metrics + R"("}})");
+  std::mutex mu;
+  std::string out_so_far;
+  Answer flushed;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    for (int i = 0; i < 3000; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (out_so_far.find("idle: start") != std::string::npos) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    flushed = curl(sock, "PUT", "/actions", R"({"action_type": "FlushMetrics"})");
+  });
+  ProcessOptions o;
+  o.on_tick = [&](pid_t, const std::string& out) {
+    std::lock_guard lock(mu);
+    out_so_far = out;
+  };
+  auto r = runEmber({"run", "--config-file", file, "--api-sock", sock}, o);
+  client.join();
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(flushed.status, 204) << flushed.body;
+  std::ifstream in(metrics);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u) << describe(r);  // the periodic flush is a minute away
+  auto j = nlohmann::json::parse(lines[0], nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object()) << lines[0];
+  EXPECT_EQ(j["state"], "Running") << lines[0];
+  EXPECT_GT(j["utc_timestamp_ms"].get<int64_t>(), 1'700'000'000'000) << lines[0];
+  ASSERT_EQ(j["devices"].size(), 1u) << lines[0];
+  EXPECT_EQ(j["devices"][0]["id"], "blk0");
+  EXPECT_GE(j["devices"][0]["requests"].get<uint64_t>(), 20u) << lines[0];
+  EXPECT_EQ(j["vcpus"].size(), 1u) << lines[0];
+
+  std::string bad =
+      writeFile(dir.file("bad.json"),
+                std::string(R"({"boot-source": {"kernel_image_path": ")") + EMBER_TESTGUEST +
+                    R"("}, "metrics": {"metrics_path": "/nonexistent/dir/metrics.json"}})");
+  expectOneErrorLine(runEmber({"run", "--config-file", bad, "--no-api"}), "metrics_path");
+}
+
 }  // namespace
 }  // namespace ember::test

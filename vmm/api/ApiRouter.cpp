@@ -1,6 +1,7 @@
 // Firecracker's endpoints on VmResources and the running machine (see ApiRouter.h).
 #include "vmm/api/ApiRouter.h"
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "kvm/Log.h"
@@ -161,6 +162,12 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     if (method != "GET") return fault("/vm/config takes GET only");
     return ok(resources_.vmConfigJson());
   }
+  if (resource == "metrics" && id.empty()) {
+    if (method != "PUT") return fault("/metrics takes PUT only");
+    lock.unlock();
+    if (auto r = configureMetrics(request.body); !r) return fault(r.error().message);
+    return noContent();
+  }
   if (resource == "balloon") {
     return balloonEndpoint(lock, method, id, request.body, configurable);
   }
@@ -174,6 +181,54 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     return action(request.body);
   }
   return fault(fmt::format("no endpoint {} {}", method, request.target));
+}
+
+Result<void> ApiRouter::configureMetrics(std::string_view body) {
+  // Firecracker's Metrics: {"metrics_path": "..."}.
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return makeError(Errc::InvalidArgument, "metrics: the body is not a JSON object");
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key != "metrics_path") {
+      return makeError(Errc::InvalidArgument, "metrics: unknown field '{}'", key);
+    }
+  }
+  auto it = j.find("metrics_path");
+  if (it == j.end() || !it->is_string()) {
+    return makeError(Errc::InvalidArgument, "metrics: metrics_path (a string) is required");
+  }
+  const std::string path = it->get<std::string>();
+  std::lock_guard lock(metrics_mu_);
+  if (metrics_) {
+    return makeError(Errc::Busy, "metrics: the metrics file is {} already; it cannot change",
+                     metrics_->path());
+  }
+  metrics_.emplace(EMBER_TRY(MetricsFile::open(path)));
+  log::info("api: metrics go to {}", metrics_->path());
+  return okResult();
+}
+
+// One metrics line: the time, the instance state and, while the microVM runs, the run record's
+// counters as GET /ember/counters gives them (cumulative since the start, not deltas).
+Result<void> ApiRouter::flushMetrics() {
+  std::lock_guard metrics_lock(metrics_mu_);
+  if (!metrics_) {
+    return makeError(Errc::NotFound, "no metrics file is configured (PUT /metrics)");
+  }
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  json line = {
+      {"utc_timestamp_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now).count()},
+      {"state", instanceStateName(state())}};
+  auto controller = runningController("metrics");
+  if (auto* c = std::get_if<VmController*>(&controller)) {
+    auto counters = (*c)->counters();
+    if (counters) {
+      json j = json::parse(*counters, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object()) line.update(j);
+    }
+  }
+  return metrics_->writeLine(line.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 std::variant<VmController*, ApiResponse> ApiRouter::runningController(std::string_view what) {
@@ -200,7 +255,8 @@ ApiResponse ApiRouter::action(std::string_view body) {
     return noContent();
   }
   if (type == "FlushMetrics") {
-    return fault("actions: FlushMetrics: no metrics file is configured (PUT /metrics)");
+    if (auto r = flushMetrics(); !r) return fault("actions: FlushMetrics: " + r.error().message);
+    return noContent();
   }
   return fault("actions: action_type must be InstanceStart, SendCtrlAltDel or FlushMetrics (got '" +
                type + "')");

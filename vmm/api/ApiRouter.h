@@ -19,6 +19,7 @@
 #include <variant>
 
 #include "kvm/Result.h"
+#include "vmm/api/MetricsFile.h"
 #include "vmm/api/VmResources.h"
 
 namespace ember::vmm::api {
@@ -84,6 +85,14 @@ class ApiRouter {
 
   InstanceState state() const;
 
+  // The metrics file (PUT /metrics, or the config file's "metrics"): opened now; refused when
+  // one is open already (as Firecracker, it cannot be changed).
+  Result<void> configureMetrics(std::string_view body);
+  // One line of metrics to the file, if there is one: from FlushMetrics, and from ember's
+  // periodic flush (every kMetricsPeriod, ApiRun.cpp).
+  Result<void> flushMetrics();
+  static constexpr int kMetricsPeriodSeconds = 60;  // Firecracker's
+
  private:
   ApiResponse instanceStart();
   ApiResponse action(std::string_view body);
@@ -100,6 +109,10 @@ class ApiRouter {
   ApiResponse preBoot(std::string_view what, const Result<void>& result);
 
   const std::string id_;
+  // The metrics file, set once; written under its own lock (the periodic flush runs on a thread
+  // of ApiRun's, FlushMetrics on the API thread).
+  std::mutex metrics_mu_;
+  std::optional<MetricsFile> metrics_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   VmResources resources_;

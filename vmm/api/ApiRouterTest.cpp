@@ -2,7 +2,9 @@
 // thread (a thread of the test plays it).
 // test-labels: threaded
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -298,6 +300,48 @@ TEST(ApiRouterVm, TheBalloonBeforeAndAfterInstanceStart) {
   EXPECT_EQ(c.target_mib, 96u);  // no bad request changed it
   c.has_balloon = false;
   EXPECT_NE(handle("GET", "/balloon").body.find("there is no balloon device"), std::string::npos);
+}
+
+TEST(ApiRouterVm, MetricsFileLinesOnFlushMetrics) {
+  ember::vmm::testing::TempDir dir;
+  ApiRouter router("vm", VmResources{});
+  auto handle = [&](const char* method, const char* target, const std::string& body = "") {
+    return router.handle(ApiRequest{method, target, body});
+  };
+  auto flush = [&] { return handle("PUT", "/actions", R"({"action_type": "FlushMetrics"})"); };
+  EXPECT_NE(flush().body.find("no metrics file is configured"), std::string::npos);
+  for (const char* bad : {R"({})", R"({"metrics_path": 3})", R"({"metrics_path": ""})",
+                          R"({"metrics_path": "/nonexistent/dir/m.json"})",
+                          R"({"metrics_path": "/tmp/x", "level": "Info"})", "["}) {
+    auto r = handle("PUT", "/metrics", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":"metrics: )", 0), 0u) << r.body;
+  }
+  // A named pipe that nobody reads is refused at once rather than blocking.
+  std::string fifo = dir.path() + "/metrics.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto pipe = handle("PUT", "/metrics", R"({"metrics_path": ")" + fifo + R"("})");
+  EXPECT_NE(pipe.body.find("named pipe nobody reads"), std::string::npos) << pipe.body;
+
+  std::string path = dir.path() + "/metrics.json";
+  EXPECT_EQ(handle("PUT", "/metrics", R"({"metrics_path": ")" + path + R"("})").status, 204);
+  EXPECT_NE(handle("PUT", "/metrics", R"({"metrics_path": ")" + path + R"("})")
+                .body.find("cannot change"),
+            std::string::npos);
+  EXPECT_EQ(flush().status, 204);  // before the start: the time and the state
+  FakeController c;
+  router.setRunning(&c);
+  EXPECT_EQ(flush().status, 204);      // and the counters once it runs
+  EXPECT_TRUE(router.flushMetrics());  // the periodic flush
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[0].find(R"("state":"Not started")"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].find("devices"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find(R"("devices":[])"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find(R"("state":"Running")"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[2].find(R"("utc_timestamp_ms":)"), std::string::npos) << lines[2];
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -123,6 +125,26 @@ class MachineController : public VmController {
   Machine* machine_;
 };
 
+// Firecracker's periodic metrics: a line every ApiRouter::kMetricsPeriodSeconds while ember runs
+// (the router writes nothing when no metrics file is configured).
+class MetricsFlusher {
+ public:
+  explicit MetricsFlusher(ApiRouter& router)
+      : thread_([&router](std::stop_token stop) {
+          std::mutex mu;
+          std::condition_variable_any cv;
+          std::unique_lock lock(mu);
+          while (!cv.wait_for(lock, stop, std::chrono::seconds(ApiRouter::kMetricsPeriodSeconds),
+                              [] { return false; })) {
+            if (stop.stop_requested()) return;
+            (void)router.flushMetrics();
+          }
+        }) {}
+
+ private:
+  std::jthread thread_;
+};
+
 RunRecord startupError(const std::string& message) {
   std::fprintf(stderr, "ember: error: %s\n", message.c_str());
   RunRecord record;
@@ -155,6 +177,13 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
     boot_now = true;
   }
   ApiRouter router(options.id, resources);
+  if (resources.metricsSection()) {
+    if (auto r = router.configureMetrics(*resources.metricsSection()); !r) {
+      return startupError(
+          fmt::format("--config-file {}: {}", options.config_file, r.error().message));
+    }
+  }
+  MetricsFlusher flusher(router);
   std::unique_ptr<ApiServer> server;
   if (!options.sock.empty()) {
     auto started = ApiServer::start(options.sock, router);

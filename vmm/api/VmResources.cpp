@@ -429,7 +429,8 @@ Result<void> VmResources::putBalloon(std::string_view body) {
 Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view text) {
   json j = EMBER_TRY(parseObject(text, "--config-file"));
   Fields f(j, "--config-file");
-  EMBER_TRY(f.only({"boot-source", "drives", "machine-config", "network-interfaces", "balloon"}));
+  EMBER_TRY(f.only(
+      {"boot-source", "drives", "machine-config", "network-interfaces", "balloon", "metrics"}));
   // Applied to a copy: a file with one bad section changes nothing.
   VmResources next = *this;
   std::vector<std::string> warnings;
@@ -439,6 +440,7 @@ Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view t
   if (auto it = j.find("balloon"); it != j.end()) {
     EMBER_TRY(next.putBalloon(it->dump()));
   }
+  if (auto it = j.find("metrics"); it != j.end()) next.metrics_section_ = it->dump();
   if (auto it = j.find("boot-source"); it != j.end()) {
     std::string warning = EMBER_TRY(next.putBootSource(it->dump()));
     if (!warning.empty()) warnings.push_back(std::move(warning));

@@ -98,6 +98,9 @@ class VmResources {
   const std::vector<DriveResource>& drives() const { return drives_; }
   const std::vector<NetResource>& nets() const { return nets_; }
   const std::optional<BalloonResource>& balloon() const { return balloon_; }
+  // The config file's "metrics" section, as text, for ApiRouter::configureMetrics (the metrics
+  // file is the control plane's, not the VM's).
+  const std::optional<std::string>& metricsSection() const { return metrics_section_; }
 
  private:
   MachineResource machine_;
@@ -105,6 +108,7 @@ class VmResources {
   std::vector<DriveResource> drives_;
   std::vector<NetResource> nets_;
   std::optional<BalloonResource> balloon_;
+  std::optional<std::string> metrics_section_;
 };
 
 // The guest's kernel command line: BOOT_ARGS (without pci=off) and, for a root drive,

@@ -1,0 +1,36 @@
+// Firecracker's metrics file (PUT /metrics {"metrics_path": ...}): a file or a named pipe that
+// gets one JSON object per line, on PUT /actions FlushMetrics and periodically. Opened when the
+// PUT arrives, so that a path that cannot be written is the client's 400; a pipe is opened
+// without blocking (a FIFO nobody reads is refused then), and a line the pipe has no room for is
+// dropped and counted rather than blocking the API thread or the VM.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "kvm/Result.h"
+#include "kvm/UniqueFd.h"
+
+namespace ember::vmm::api {
+
+class MetricsFile {
+ public:
+  static Result<MetricsFile> open(const std::string& path);
+  MetricsFile(MetricsFile&& other) noexcept
+      : fd_(std::move(other.fd_)), path_(std::move(other.path_)), dropped_(other.dropped_) {}
+
+  // One line (LINE and a newline), whole or not at all. From any thread.
+  Result<void> writeLine(const std::string& line);
+  const std::string& path() const { return path_; }
+  uint64_t dropped() const;
+
+ private:
+  MetricsFile(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  mutable std::mutex mutex_;
+  UniqueFd fd_;
+  std::string path_;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace ember::vmm::api
