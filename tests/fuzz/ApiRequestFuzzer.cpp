@@ -38,7 +38,6 @@ const char* const kEndpoints[][2] = {
     {"PATCH", "/balloon/statistics"},
     {"PATCH", "/ember/devices/blk0"},
     {"PATCH", "/vm"},
-    {"PUT", "/metrics"},
 };
 
 struct CheckingController : VmController {
@@ -82,7 +81,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(router.handle(ApiRequest{e[0], e[1], body}));
   } else {
     auto request = parseHttpRequest(input);
-    if (request) check(router.handle(*request));
+    // PUT /metrics opens (and may create) the path the body names: not from fuzz input.
+    if (request && request->target.find("metrics") == std::string::npos) {
+      check(router.handle(*request));
+    }
   }
   auto config = router.handle(ApiRequest{"GET", "/machine-config", ""});
   check(config);
