@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from . import consoles, plan as plan_
+from . import apiplan, consoles, plan as plan_
 from . import images as disk_images
 from .options import Options
 from .record import Device, Record
@@ -40,6 +40,25 @@ def host_acpi_poweroff(c: Context) -> Optional[str]:
     e = c.record.exit
     if e.reason != "power-off" or e.status != 0 or c.monitor_status != 0:
         return f"ember exited with status {c.monitor_status}; its run record says {e.describe()}"
+    return None
+
+
+def host_api(c: Context) -> Optional[str]:
+    """--api: every request of the getting-started sequence, the wait for the guest's init
+    (GET /ember/counters) and the SendCtrlAltDel were answered as Firecracker answers them
+    (tests/boot/l1-api's `api:` lines on the L1's console)."""
+    said = [line.split("linux-boot-l1: api: ", 1)[1] for line in c.l1_console.splitlines()
+            if "linux-boot-l1: api: " in line]
+    want = [f"{m} {path} " for m, path, _ in apiplan.requests(c.options, c.plan)]
+    for i, start in enumerate(want):
+        if i >= len(said) or not said[i].startswith(start) or not said[i].endswith("-> 204"):
+            got = said[i] if i < len(said) else "nothing more"
+            return f"request {i + 1} ({start.strip()}): the L1's API client said: {got}"
+    rest = said[len(want):]
+    if not any(r.startswith("GET /ember/counters -> 200") for r in rest):
+        return f"no GET /ember/counters answered 200 after InstanceStart: {rest}"
+    if not any("SendCtrlAltDel" in r and "-> 204" in r for r in rest):
+        return f"SendCtrlAltDel was not answered 204: {rest}"
     return None
 
 
@@ -154,6 +173,7 @@ CHECKS: dict[str, Callable[[Context], Optional[str]]] = {
     "host-balloon-rss": host_balloon_rss,
     "host-qemu-exit": host_qemu_exit,
     "host-acpi-poweroff": host_acpi_poweroff,
+    "host-api": host_api,
 }
 
 
@@ -167,6 +187,8 @@ def names(c: Context) -> list[str]:
         out += ["host-blk-data", "host-blk-scratch", "host-blk-readonly"]
     if o.net_balloon:
         out.append("host-balloon-rss")
+    if o.api:
+        out.append("host-api")
     out.append("host-qemu-exit" if o.monitor == "qemu" else "host-acpi-poweroff")
     return out
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from . import execsuite, qemu
+from . import apiplan, execsuite, qemu
 from . import plan as plan_
 from .output import Fail, UsageError
 from .shell import ROOT, Kernel
@@ -119,9 +119,20 @@ def ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
 
 
 def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus: str,
-       mem_kib: int, net_balloon: bool, l2_initramfs: Path) -> Path:
-    (work / "args").write_text("".join(a + "\n" for a in l1_args(p, monitor, cpus, mem_kib)))
+       mem_kib: int, net_balloon: bool, l2_initramfs: Path,
+       api: Optional[list[tuple[str, str, dict]]] = None) -> Path:
+    """API: --api's requests (apiplan), which tests/boot/l1-api sends with curl to an ember that
+    has only its API socket and the options the API has no field for."""
+    args = apiplan.ember_args(p) if api else l1_args(p, monitor, cpus, mem_kib)
+    (work / "args").write_text("".join(a + "\n" for a in args))
     files = _qemu_files(work) if monitor == "qemu" else ember_file(work, ember)
+    if api:
+        (work / "api").write_text(apiplan.text(api))
+        curl = shutil.which("curl")
+        if curl is None:
+            raise Fail("--api needs curl (Debian's curl package) to put into the L1")
+        files += with_libraries(Path(curl), "/usr/bin/curl")
+        files += [(str(ROOT / "tests/boot/l1-api"), "/ember/l1-api"), (str(work / "api"), "/ember/api")]
     if net_balloon:
         (work / "net").write_text(net_settings())
         files += [(str(ROOT / "tests/boot/l1-net"), "/ember/l1-net"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import (consoles, execsuite, flake, hostchecks, images, initramfs, iobench, options,
+from . import (apiplan, consoles, execsuite, flake, hostchecks, images, initramfs, iobench, options,
                plan as plan_, proc, qemu, record, retry, shell, summary, watchdog)
 from .output import Fail, UsageError, header_comment, log
 
@@ -97,7 +97,8 @@ def boot_direct(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_init
 def boot_l1(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_initramfs: Path,
             work: Path, logs: Logs) -> Run:
     l1_initramfs = initramfs.l1(work, kernel, p, o.monitor, o.ember, o.cpus, o.mem_kib,
-                                o.net_balloon, l2_initramfs)
+                                o.net_balloon, l2_initramfs,
+                                apiplan.requests(o, p) if o.api else None)
     log(f"booting Linux {kernel.release} with "
         f"{'QEMU (microvm)' if o.monitor == 'qemu' else 'ember'} inside an emulated-SVM L1 "
         f"(QEMU TCG, timeout {o.timeout} s)")

@@ -25,6 +25,7 @@ class Options:
     net_balloon: bool = False
     exec_suite: bool = False
     io_bench: bool = False
+    api: bool = False  # --api: ember configured and started through its API socket (l1-api)
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -57,7 +58,7 @@ _FLAGS = {
     "--verbose": ("verbose", True), "--keep": ("keep", True), "--legacy": ("legacy", True),
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
     "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
-    "--io-bench": ("io_bench", True),
+    "--io-bench": ("io_bench", True), "--api": ("api", True),
 }
 
 
@@ -125,6 +126,11 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
                                 or o.other_ember_args):
         raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
                          "--rng, --net-balloon or other ember options than --cpus and --memory")
+    if o.api and (o.exec_suite or o.io_bench or o.monitor != "ember" or o.ioeventfd != "on"
+                  or o.other_ember_args or o.user_disks or o.user_rng):
+        raise UsageError("--api drives ember through Firecracker's API with the harness's own "
+                         "devices: no --exec-suite, --io-bench, --monitor qemu, --ioeventfd=off, "
+                         "--disk, --rng or other ember options")
     memory_kib(o.memory)
     return o
 
@@ -141,6 +147,9 @@ def resolve_mode(o: Options, hardware_virt: bool) -> None:
                          "on its end of the tap): it needs --l1 (or --auto)")
     if o.mode == "auto":
         o.mode = "l1" if o.exec_suite or o.io_bench else "direct" if hardware_virt else "l1"
+    if o.api and o.mode != "l1":
+        raise UsageError("--api runs its API client (curl) inside the L1: it needs --l1 (or --auto "
+                         "choosing it)")
     if o.net_balloon and o.mode != "l1":
         raise UsageError("--net-balloon runs the tap's other end inside the L1: it needs --l1 "
                          "(or --auto choosing it)")

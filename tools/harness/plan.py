@@ -60,7 +60,7 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
             (o.net_balloon, "-net-balloon", " --net-balloon"),
             (o.monitor == "qemu", "-qemu", " --monitor qemu"),
             (o.exec_suite, "-exec-suite", " --exec-suite"),
-            (o.io_bench, "-io-bench", " --io-bench")]
+            (o.io_bench, "-io-bench", " --io-bench"), (o.api, "-api", " --api")]
 
 
 def variant(o: Options) -> str:
@@ -161,6 +161,11 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     if o.monitor == "ember" and "i8042.noprobe" not in (o.user_cmdline or ""):
         checks.append("keyboard")
 
+    # --api: the root drive adds `root=/dev/vda rw` after every word of the harness's (Firecracker's
+    # rule, vmm/api/VmResources.cpp), and PUT /actions SendCtrlAltDel ends the boot: the guest
+    # waits for it (ember.cad=1) after its checks.
+    api_words = " ember.cad=1 ember.root-arg=1" if o.api else ""
+
     # panic=-1 and reboot=k: a panic reboots at once, and a reboot goes through the i8042, which
     # ends ember with status 0; the report, not the status alone, says whether the guest passed.
     cmdline = "console=ttyS0 panic=-1 reboot=k"
@@ -169,6 +174,7 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     cmdline += f" {o.user_cmdline}" if o.user_cmdline else ""
     # ember.host-time: the host's UTC seconds now, for the guest's check of its RTC (rtc).
     cmdline += f" ember.cpus={o.cpus} ember.mem={mem_kib}K ember.host-time={int(time.time())}"
+    cmdline += api_words
     if checks:
         cmdline += f" ember.checks={','.join(checks)} {' '.join(expect)}"
     # Bytes, as the guest counts them (wc -c), whatever the locale.

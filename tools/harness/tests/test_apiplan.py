@@ -1,0 +1,78 @@
+"""--api: the getting-started requests made from the plan, ember's own arguments, the lines
+tests/boot/l1-api reads, and the host check of what it said."""
+import json
+import unittest
+
+from harness import apiplan, hostchecks, options
+from harness.output import UsageError
+
+from .test_hostchecks import context
+from .test_plan import make
+
+
+class ApiPlanTest(unittest.TestCase):
+    def test_the_sequence_with_a_root_drive_a_network_interface_and_a_balloon(self):
+        o, p = make("--api", "--net-balloon", "--cpus", "2", "--memory", "512M")
+        reqs = apiplan.requests(o, p)
+        self.assertEqual([(m, path) for m, path, _ in reqs], [
+            ("PUT", "/boot-source"), ("PUT", "/drives/ember-data"), ("PUT", "/drives/ember-scratch"),
+            ("PUT", "/drives/ember-readonly"), ("PUT", "/network-interfaces/eth0"),
+            ("PUT", "/balloon"), ("PUT", "/machine-config"), ("PUT", "/actions")])
+        boot = reqs[0][2]
+        self.assertEqual(boot["kernel_image_path"], "/ember/vmlinux")
+        self.assertIn(" ember.cad=1 ember.root-arg=1 ", boot["boot_args"])
+        self.assertEqual(reqs[1][2], {"drive_id": "ember-data",
+                                      "path_on_host": "@l1disk:ember-l1-disk0",
+                                      "is_root_device": True, "is_read_only": False})
+        self.assertEqual(reqs[3][2]["is_read_only"], True)
+        self.assertEqual(reqs[4][2]["guest_mac"], "52:54:00:e3:be:01")
+        self.assertEqual(reqs[5][2], {"amount_mib": 32, "deflate_on_oom": False})
+        self.assertEqual(reqs[6][2], {"vcpu_count": 2, "mem_size_mib": 512})
+        self.assertEqual(reqs[7][2], {"action_type": "InstanceStart"})
+        # ember gets the socket and what the API has no field for.
+        self.assertEqual(apiplan.ember_args(p), ["run", "--api-sock", apiplan.SOCKET, "--id",
+                                                 "linux-boot-l1", "--rng", "--log-level", "debug"])
+        lines = apiplan.text(reqs).splitlines()
+        self.assertEqual(len(lines), 8)
+        method, path, body = lines[6].split(" ", 2)
+        self.assertEqual((method, path, json.loads(body)), ("PUT", "/machine-config", reqs[6][2]))
+
+    def test_what_the_api_cannot_say_is_refused(self):
+        for argv in (["--api", "--ioeventfd=off"], ["--api", "--monitor", "qemu", "--no-devices"],
+                     ["--api", "--disk", "x.img"], ["--api", "--exec-suite"]):
+            with self.assertRaises(UsageError, msg=argv):
+                options.parse(argv, {})
+        with self.assertRaisesRegex(UsageError, "needs --l1"):
+            options.resolve_mode(options.parse(["--api", "--direct"], {}), hardware_virt=True)
+
+
+class HostApiTest(unittest.TestCase):
+    def said(self, *lines):
+        return "".join(f"linux-boot-l1: api: {line}\n" for line in lines)
+
+    def sequence(self, last_status="204"):
+        c = context("--api")
+        reqs = apiplan.requests(c.options, c.plan)
+        lines = [f"{m} {path} {json.dumps(body)} -> 204" for m, path, body in reqs]
+        lines[-1] = lines[-1][:-3] + last_status
+        return c, lines
+
+    def test_every_answer_as_firecracker_gives_it(self):
+        c, lines = self.sequence()
+        c.l1_console = self.said(*lines, "GET /ember/counters -> 200 (blk0 \"requests\":3)",
+                                 'PUT /actions {"action_type": "SendCtrlAltDel"} -> 204 (after 2 '
+                                 'refusals)')
+        self.assertIn("host-api", hostchecks.names(c))
+        self.assertIsNone(hostchecks.host_api(c))
+
+    def test_a_refused_request_or_no_ctrl_alt_del(self):
+        c, lines = self.sequence(last_status="400")
+        c.l1_console = self.said(*lines)
+        self.assertIn("request 6 (PUT /actions)", hostchecks.host_api(c))
+        c, lines = self.sequence()
+        c.l1_console = self.said(*lines, "GET /ember/counters -> 200 (blk0 \"requests\":3)")
+        self.assertIn("SendCtrlAltDel was not answered 204", hostchecks.host_api(c))
+
+
+if __name__ == "__main__":
+    unittest.main()
