@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -67,6 +68,53 @@ std::string writeFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
   return path;
 }
+
+// ember's stdout as it arrives, for a client thread that waits on what the guest prints, and
+// ember's pid, to end it (runProcess's on_tick feeds both).
+class ConsoleWatch {
+ public:
+  ProcessOptions options(int timeout_ms) {
+    ProcessOptions o;
+    o.timeout_ms = timeout_ms;
+    o.on_tick = [this](pid_t pid, const std::string& out) {
+      std::lock_guard lock(mu_);
+      out_ = out;
+      pid_ = pid;
+    };
+    return o;
+  }
+  std::string out() const {
+    std::lock_guard lock(mu_);
+    return out_;
+  }
+  // Waits (up to MS) until PRED holds for the output so far.
+  bool waitUntil(const std::function<bool(const std::string&)>& pred, int ms = 30000) const {
+    for (int waited = 0; !pred(out()); waited += 10) {
+      if (waited >= ms) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+  bool waitFor(const std::string& text, int ms = 30000) const {
+    return waitUntil([&](const std::string& out) { return out.find(text) != std::string::npos; },
+                     ms);
+  }
+  // ember's VmRSS in KiB (0 before it runs or once it is gone).
+  uint64_t rssKiB() const {
+    std::lock_guard lock(mu_);
+    return pid_ > 0 ? vmRssKiB(pid_) : 0;
+  }
+  // SIGTERM to ember (runProcess reaps it only after returning, so the pid is still ember's).
+  void terminate() const {
+    std::lock_guard lock(mu_);
+    if (pid_ > 0) ::kill(pid_, SIGTERM);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string out_;
+  pid_t pid_ = 0;
+};
 
 TEST(Api, FirecrackersGettingStartedSequenceBootsTheTestGuest) {
   TempDir dir;
@@ -201,18 +249,11 @@ TEST(Api, PauseStopsTheGuestAndAcknowledgedWritesAreOnDisk) {
     ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(kDiskBytes)), 0);
     ::close(fd);
   }
-  std::mutex mu;
-  std::string out_so_far;
-  pid_t ember_pid = 0;
-  auto snapshot = [&] {
-    std::lock_guard lock(mu);
-    return ackedWrites(out_so_far);
-  };
+  ConsoleWatch watch;
+  auto snapshot = [&] { return ackedWrites(watch.out()); };
   auto waitForAcks = [&](size_t n) {
-    for (int i = 0; i < 2000 && snapshot().size() < n; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return snapshot().size() >= n;
+    return watch.waitUntil([n](const std::string& out) { return ackedWrites(out).size() >= n; },
+                           20000);
   };
   size_t at_pause = 0, after_pause = 0;
   int missing_at_pause = -2;
@@ -227,16 +268,9 @@ TEST(Api, PauseStopsTheGuestAndAcknowledgedWritesAreOnDisk) {
     after_pause = snapshot().size();
     resumed = curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})");
     waitForAcks(at_pause + 16);
-    std::lock_guard lock(mu);
-    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+    watch.terminate();
   });
-  ProcessOptions o;
-  o.timeout_ms = 120000;
-  o.on_tick = [&](pid_t pid, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-    ember_pid = pid;
-  };
+  ProcessOptions o = watch.options(120000);
   auto r =
       runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--disk", disk, "--cmdline",
                 "tests=virtio-blk-ack-stream blk.size=" + std::to_string(kDiskBytes) +
@@ -334,32 +368,17 @@ TEST_P(ApiCounters, AgreeWithWhatTheGuestCounted) {
   TempDir dir;
   std::string sock = dir.file("api.sock"), disk = dir.file("disk.img");
   makeSparseFile(disk, 8 << 20);
-  std::mutex mu;
-  std::string out_so_far;
-  pid_t ember_pid = 0;
+  ConsoleWatch watch;
   Answer counters;
   std::string guest_out;
   std::jthread client([&] {
     if (!waitForSocket(sock)) return;
-    for (int i = 0; i < 3000; ++i) {
-      {
-        std::lock_guard lock(mu);
-        if (out_so_far.find("idle: start") != std::string::npos) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    watch.waitFor("idle: start");
     counters = curl(sock, "GET", "/ember/counters");
-    std::lock_guard lock(mu);
-    guest_out = out_so_far;
-    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+    guest_out = watch.out();
+    watch.terminate();
   });
-  ProcessOptions o;
-  o.timeout_ms = 90000;
-  o.on_tick = [&](pid_t pid, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-    ember_pid = pid;
-  };
+  ProcessOptions o = watch.options(90000);
   auto r =
       runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cpus", "2", "--disk",
                 disk + ",poll=off" + (c.ioeventfd ? "" : ",ioeventfd=off"), "--cmdline",
@@ -419,18 +438,10 @@ TEST(Api, TheIoeventfdSwitchFlippedAHundredTimesLosesNoRequest) {
   TempDir dir;
   std::string sock = dir.file("api.sock"), disk = dir.file("disk.img");
   makeSparseFile(disk, 8 << 20);
-  std::mutex mu;
-  std::string out_so_far;
-  pid_t ember_pid = 0;
-  auto passes = [&] {
-    std::lock_guard lock(mu);
-    return guestCounts(out_so_far).size();
-  };
+  ConsoleWatch watch;
+  auto passes = [&] { return guestCounts(watch.out()).size(); };
   auto waitForPasses = [&](size_t n) {
-    for (int i = 0; i < 3000 && passes() < n; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return passes() >= n;
+    return watch.waitUntil([n](const std::string& out) { return guestCounts(out).size() >= n; });
   };
   std::vector<int> statuses;
   size_t before = 0, after = 0;
@@ -447,16 +458,9 @@ TEST(Api, TheIoeventfdSwitchFlippedAHundredTimesLosesNoRequest) {
     after = passes();
     waitForPasses(after + 2);
     counters = curl(sock, "GET", "/ember/counters");
-    std::lock_guard lock(mu);
-    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+    watch.terminate();
   });
-  ProcessOptions o;
-  o.timeout_ms = 120000;
-  o.on_tick = [&](pid_t pid, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-    ember_pid = pid;
-  };
+  ProcessOptions o = watch.options(120000);
   auto r =
       runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cpus", "2", "--disk",
                 disk, "--cmdline", "tests=virtio-blk-read-loop blkloop.passes=0 blk.size=2M"},
@@ -492,28 +496,13 @@ TEST(Api, TheBalloonTargetChangedAtRunTimeLowersEmbersRss) {
   constexpr uint64_t kTargetMib = 96;
   TempDir dir;
   std::string sock = dir.file("api.sock");
-  std::mutex mu;
-  std::string out_so_far;
-  pid_t ember_pid = 0;
-  auto seen = [&](const std::string& text) {
-    std::lock_guard lock(mu);
-    return out_so_far.find(text) != std::string::npos;
-  };
-  auto waitFor = [&](const std::string& text) {
-    for (int i = 0; i < 3000 && !seen(text); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return seen(text);
-  };
+  ConsoleWatch watch;
+  auto waitFor = [&](const std::string& text) { return watch.waitFor(text); };
   // The peak and the low of ember's VmRSS over 500 ms, sampled every 20 ms.
   auto rssOver500ms = [&] {
     uint64_t lo = ~0ULL, hi = 0;
     for (int i = 0; i < 25; ++i) {
-      uint64_t v;
-      {
-        std::lock_guard lock(mu);
-        v = ember_pid > 0 ? vmRssKiB(ember_pid) : 0;
-      }
+      uint64_t v = watch.rssKiB();
       if (v != 0) lo = std::min(lo, v), hi = std::max(hi, v);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -545,16 +534,9 @@ TEST(Api, TheBalloonTargetChangedAtRunTimeLowersEmbersRss) {
     statistics = curl(sock, "GET", "/balloon/statistics");
     call("PATCH", "/balloon", R"({"amount_mib": 0})");
     waitFor("virtio-balloon-follow: at 0 pages");
-    std::lock_guard lock(mu);
-    if (ember_pid > 0) ::kill(ember_pid, SIGTERM);
+    watch.terminate();
   });
-  ProcessOptions o;
-  o.timeout_ms = 120000;
-  o.on_tick = [&](pid_t pid, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-    ember_pid = pid;
-  };
+  ProcessOptions o = watch.options(120000);
   auto r = runEmber({"run", "--api-sock", sock}, o);
   client.join();
   EXPECT_EQ(r.status, 128 + SIGTERM) << describe(r);
@@ -595,27 +577,15 @@ TEST(Api, TheBalloonTargetChangedAtRunTimeLowersEmbersRss) {
 TEST(Api, SendCtrlAltDelReachesTheGuestsKeyboard) {
   TempDir dir;
   std::string sock = dir.file("api.sock");
-  std::mutex mu;
-  std::string out_so_far;
-  auto seen = [&](const std::string& text) {
-    std::lock_guard lock(mu);
-    return out_so_far.find(text) != std::string::npos;
-  };
+  ConsoleWatch watch;
   Answer early, cad;
   std::jthread client([&] {
     if (!waitForSocket(sock)) return;
     early = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
-    for (int i = 0; i < 3000 && !seen("i8042: keyboard ready"); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    watch.waitFor("i8042: keyboard ready");
     cad = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
   });
-  ProcessOptions o;
-  o.timeout_ms = 60000;
-  o.on_tick = [&](pid_t, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-  };
+  ProcessOptions o = watch.options(60000);
   // The guest waits a moment before it touches the controller, so that the first request finds
   // the keyboard still disabled.
   auto r = runEmber({"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--cmdline",
@@ -646,25 +616,14 @@ TEST(Api, FlushMetricsWritesALineOfCountersToTheMetricsFile) {
                     disk + R"(", "is_root_device": false, "is_read_only": false}],
           "metrics": {"metrics_path": ")" +
                     metrics + R"("}})");
-  std::mutex mu;
-  std::string out_so_far;
+  ConsoleWatch watch;
   Answer flushed;
   std::jthread client([&] {
     if (!waitForSocket(sock)) return;
-    for (int i = 0; i < 3000; ++i) {
-      {
-        std::lock_guard lock(mu);
-        if (out_so_far.find("idle: start") != std::string::npos) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    watch.waitFor("idle: start");
     flushed = curl(sock, "PUT", "/actions", R"({"action_type": "FlushMetrics"})");
   });
-  ProcessOptions o;
-  o.on_tick = [&](pid_t, const std::string& out) {
-    std::lock_guard lock(mu);
-    out_so_far = out;
-  };
+  ProcessOptions o = watch.options(60000);
   auto r = runEmber({"run", "--config-file", file, "--api-sock", sock}, o);
   client.join();
   EXPECT_EQ(r.status, 0) << describe(r);
