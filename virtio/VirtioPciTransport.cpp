@@ -54,10 +54,7 @@ VirtioPciTransport::VirtioPciTransport(std::unique_ptr<VirtioDevice> device,
   if (env_.vm != nullptr && env_.loop != nullptr) {
     notifiers_.emplace(env_.vm, *env_.loop, device_->name(), device_->queueCount(),
                        [this](uint16_t q) { kick(q); });
-    if (options_.ioeventfd && options_.poll) {
-      poller_ = std::make_shared<LoopPoller>(this);
-      poller_registration_ = env_.loop->addPoller(poller_);
-    }
+    if (options_.ioeventfd && options_.poll) startPolling();
   }
   setBar(kLegacyBar, BarSpec{BarKind::Io, legacyBarSize(device_->configSize()), false,
                              std::make_shared<LegacyBar>(*this)});
@@ -342,6 +339,11 @@ void VirtioPciTransport::kickLocked(uint16_t queue) {
   device_->notify(queue);
 }
 
+void VirtioPciTransport::startPolling() {
+  poller_ = std::make_shared<LoopPoller>(this);
+  poller_registration_ = env_.loop->addPoller(poller_);
+}
+
 void VirtioPciTransport::startWatchesLocked(const QueueSet& queues) {
   watches_.assign(state_.queues.size(), std::nullopt);
   if (!poller_) return;
@@ -380,8 +382,7 @@ Result<void> VirtioPciTransport::setIoeventfd(bool on) {
     ioeventfd_ = true;
     if (active_) notifiers_->attachLive(state_);
     if (options_.poll && !poller_) {
-      poller_ = std::make_shared<LoopPoller>(this);
-      poller_registration_ = env_.loop->addPoller(poller_);
+      startPolling();
       if (active_ && env_.memory != nullptr) {
         if (auto queues = state_.liveQueues(*env_.memory); queues) startWatchesLocked(*queues);
       }

@@ -159,6 +159,8 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void resetLocked();
   void kickLocked(uint16_t queue);
   void detachNotifiersLocked(bool deliver_pending);
+  // The loop's poller of this transport (from the constructor, or setIoeventfd under mutex_).
+  void startPolling();
   // With poller_: the available-ring watches of the live queues, for the loop to poll.
   void startWatchesLocked(const QueueSet& queues);
   // Whether the loop polls queue `queue` now: live, its eventfd attached and not handed over,

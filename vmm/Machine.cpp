@@ -449,6 +449,12 @@ Result<void> Machine::waitRunning(std::unique_lock<std::mutex>& lock) {
   return okResult();
 }
 
+Result<void> Machine::waitBalloon(std::unique_lock<std::mutex>& lock) {
+  EMBER_TRY(waitRunning(lock));
+  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  return okResult();
+}
+
 Result<RunRecord> Machine::liveRecord() {
   std::unique_lock lock(pause_mutex_);
   EMBER_TRY(waitRunning(lock));
@@ -512,16 +518,14 @@ Result<void> Machine::sendCtrlAltDel() {
 
 Result<Machine::BalloonState> Machine::balloonState() {
   std::unique_lock lock(pause_mutex_);
-  EMBER_TRY(waitRunning(lock));
-  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  EMBER_TRY(waitBalloon(lock));
   return BalloonState{balloon_->targetPages(), balloon_->actualPages(), balloon_->deflateOnOom(),
                       balloon_stats_interval_s_, balloon_->stats().guest_stats};
 }
 
 Result<void> Machine::setBalloonTarget(uint64_t bytes) {
   std::unique_lock lock(pause_mutex_);
-  EMBER_TRY(waitRunning(lock));
-  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  EMBER_TRY(waitBalloon(lock));
   if (bytes >= config_.memory) {
     return makeError(Errc::InvalidArgument, "the target ({} MiB) must be below the memory ({} MiB)",
                      bytes / MiB, config_.memory / MiB);
@@ -533,8 +537,7 @@ Result<void> Machine::setBalloonTarget(uint64_t bytes) {
 
 Result<void> Machine::setBalloonStatsInterval(uint32_t seconds) {
   std::unique_lock lock(pause_mutex_);
-  EMBER_TRY(waitRunning(lock));
-  if (balloon_ == nullptr) return makeError(Errc::NotFound, "there is no balloon device");
+  EMBER_TRY(waitBalloon(lock));
   if (balloon_stats_interval_s_ == 0) {
     return makeError(Errc::Unsupported,
                      "statistics were not enabled at boot (stats_polling_interval_s 0)");

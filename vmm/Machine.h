@@ -98,6 +98,8 @@ class Machine {
   Result<void> armBalloonStats(uint32_t seconds);
   // Waits for run() to have started; an error once it is stopping (with pause_mutex_ held).
   Result<void> waitRunning(std::unique_lock<std::mutex>& lock);
+  // waitRunning, and an error without a balloon device.
+  Result<void> waitBalloon(std::unique_lock<std::mutex>& lock);
   std::vector<DeviceRecord> deviceRecords() const;
 
   MachineConfig config_;

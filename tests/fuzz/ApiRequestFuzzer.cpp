@@ -53,11 +53,11 @@ struct CheckingController : VmController {
     return BalloonStatus{BalloonResource{}, 0, 0, {{4, 1}, {999, 2}}};
   }
   ember::Result<void> setBalloonTarget(uint32_t mib) override {
-    if (mib >= (1u << 24)) abort();
+    if (mib > kBalloonMaxMib) abort();
     return ember::okResult();
   }
   ember::Result<void> setBalloonStatsInterval(uint32_t seconds) override {
-    if (seconds > 24 * 3600) abort();
+    if (seconds > kBalloonMaxStatsIntervalS) abort();
     return ember::okResult();
   }
 };

@@ -361,7 +361,7 @@ ApiResponse ApiRouter::balloonEndpoint(std::unique_lock<std::mutex>& lock,
   auto field = onlyField(body, what, statistics ? "stats_polling_interval_s" : "amount_mib");
   if (auto* f = std::get_if<ApiResponse>(&field)) return *f;
   const json& value = std::get<json>(field);
-  const uint64_t max = statistics ? 24 * 3600 : (1u << 24) - 1;
+  const uint64_t max = statistics ? kBalloonMaxStatsIntervalS : kBalloonMaxMib;
   if (!value.is_number_unsigned() || value.get<uint64_t>() > max) {
     return fault(fmt::format("{}: {} must be an integer from 0 to {} (got {})", what,
                              statistics ? "stats_polling_interval_s" : "amount_mib", max,

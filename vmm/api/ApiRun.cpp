@@ -78,49 +78,46 @@ class MachineController : public VmController {
     machine_ = nullptr;
   }
   Result<void> sendCtrlAltDel() override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->sendCtrlAltDel();
+    return withMachine([](Machine& m) { return m.sendCtrlAltDel(); });
   }
   Result<void> pause() override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->pause();
+    return withMachine([](Machine& m) { return m.pause(); });
   }
   Result<void> resume() override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->resume();
+    return withMachine([](Machine& m) { return m.resume(); });
   }
   Result<std::string> counters() override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return formatLiveCounters(EMBER_TRY(machine_->liveRecord()));
+    return withMachine([](Machine& m) -> Result<std::string> {
+      return formatLiveCounters(EMBER_TRY(m.liveRecord()));
+    });
   }
   Result<void> setIoeventfd(std::string_view device_id, bool on) override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->setIoeventfd(device_id, on);
+    return withMachine([&](Machine& m) { return m.setIoeventfd(device_id, on); });
   }
   Result<BalloonStatus> balloon() override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    Machine::BalloonState s = EMBER_TRY(machine_->balloonState());
-    return BalloonStatus{BalloonResource{s.target_pages >> 8, s.deflate_on_oom, s.stats_interval_s},
-                         s.target_pages, s.actual_pages, std::move(s.guest_stats)};
+    return withMachine([](Machine& m) -> Result<BalloonStatus> {
+      Machine::BalloonState s = EMBER_TRY(m.balloonState());
+      return BalloonStatus{
+          BalloonResource{s.target_pages >> 8, s.deflate_on_oom, s.stats_interval_s},
+          s.target_pages, s.actual_pages, std::move(s.guest_stats)};
+    });
   }
   Result<void> setBalloonTarget(uint32_t mib) override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->setBalloonTarget(uint64_t{mib} << 20);
+    return withMachine([mib](Machine& m) { return m.setBalloonTarget(uint64_t{mib} << 20); });
   }
   Result<void> setBalloonStatsInterval(uint32_t seconds) override {
-    std::lock_guard lock(mu_);
-    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
-    return machine_->setBalloonStatsInterval(seconds);
+    return withMachine([seconds](Machine& m) { return m.setBalloonStatsInterval(seconds); });
   }
 
  private:
+  // CALL on the machine under the lock, or the refusal once it has stopped.
+  template <typename Call>
+  auto withMachine(Call call) -> decltype(call(std::declval<Machine&>())) {
+    std::lock_guard lock(mu_);
+    if (machine_ == nullptr) return makeError(Errc::Busy, "the microVM has stopped");
+    return call(*machine_);
+  }
+
   std::mutex mu_;
   Machine* machine_;
 };

@@ -293,11 +293,10 @@ Result<BalloonResource> parseBalloon(std::string_view body) {
   EMBER_TRY(f.require("amount_mib"));
   EMBER_TRY(f.require("deflate_on_oom"));
   BalloonResource b;
-  // Below 2^32 pages of 4 KiB (virtio 1.2 5.5.4: num_pages is a le32).
-  b.amount_mib = static_cast<uint32_t>(*EMBER_TRY(f.integer("amount_mib", 0, (1u << 24) - 1)));
+  b.amount_mib = static_cast<uint32_t>(*EMBER_TRY(f.integer("amount_mib", 0, kBalloonMaxMib)));
   b.deflate_on_oom = *EMBER_TRY(f.boolean("deflate_on_oom"));
   b.stats_polling_interval_s = static_cast<uint32_t>(
-      EMBER_TRY(f.integer("stats_polling_interval_s", 0, 24 * 3600)).value_or(0));
+      EMBER_TRY(f.integer("stats_polling_interval_s", 0, kBalloonMaxStatsIntervalS)).value_or(0));
   return b;
 }
 

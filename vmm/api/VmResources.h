@@ -52,6 +52,9 @@ struct NetResource {
 };
 
 // Firecracker's Balloon: the target, deflate_on_oom, and the statistics' polling interval.
+// amount_mib stays below 2^32 pages of 4 KiB (virtio 1.2 5.5.4: num_pages is a le32); the
+// interval is at most a day.
+constexpr uint64_t kBalloonMaxMib = (1u << 24) - 1, kBalloonMaxStatsIntervalS = 24 * 3600;
 struct BalloonResource {
   uint32_t amount_mib = 0;
   bool deflate_on_oom = false;
