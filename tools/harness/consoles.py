@@ -89,7 +89,7 @@ def monitor_ran(l1: str) -> Optional[str]:
 
 def l1_rss(l1: str, name: str) -> Optional[int]:
     """ember's VmRSS in kB as the L1 read it at the guest's request NAME (tests/boot/l1-net)."""
-    v = _last(rf"^{L1}net: ember VmRSS at {re.escape(name)}: ([0-9]*) kB$", l1)
+    v = _last(rf"^{L1}net: ember VmRSS at {re.escape(name)}: ([0-9]*) kB\b", l1)
     return int(v) if v else None
 
 
