@@ -1,4 +1,5 @@
-// Ember's logging facade: levelled, formatted messages on stderr.
+// Ember's logging facade: levelled, formatted messages on stderr, and on a second line
+// destination once one is set (PUT /logger's log_path).
 //
 // spdlog does the work but only Log.cpp includes it, so the rest of the code pays for {fmt}
 // formatting alone. Tests can capture messages (hostile-guest cases require a warn-level line
@@ -21,8 +22,16 @@ enum class Level { Trace, Debug, Info, Warn, Error, Off };
 
 // Parses "trace", "debug", "info", "warn", "error" or "off"; false if unknown.
 bool parseLevel(std::string_view text, Level* out);
+// The level of stderr's messages (--log-level, or PUT /logger's level without a log_path).
 void setLevel(Level level);
 bool enabled(Level level);
+
+// A second destination besides stderr: every message at LEVEL or above becomes one line,
+// "2026-12-03T12:00:00.123456 [TAG] message" ("[TAG:level]" with SHOW_LEVEL), handed without
+// its newline to WRITE, one line at a time, on the thread that logs it. WRITE must not block or
+// log. An empty WRITE takes the destination away (before what WRITE writes to goes).
+void setLineSink(std::function<void(std::string_view)> write, Level level, bool show_level,
+                 std::string_view tag);
 void write(Level level, std::string_view message);
 
 template <typename... Args>

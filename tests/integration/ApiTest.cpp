@@ -648,5 +648,43 @@ TEST(Api, FlushMetricsWritesALineOfCountersToTheMetricsFile) {
   expectOneErrorLine(runEmber({"run", "--config-file", bad, "--no-api"}), "metrics_path");
 }
 
+// PUT /logger before the boot: ember's messages at the logger's level (debug) go to its file as
+// Firecracker's lines, from every thread that logs (the boot's, the vCPUs', the API's), while
+// stderr stays at its own level (info); the config file's "logger" with a path that cannot be
+// opened is one error line at start-up.
+TEST(Api, LoggerSendsEmbersMessagesToItsFile) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), logfile = dir.file("ember.log");
+  Answer logger, boot, start;
+  std::jthread client([&] {
+    if (!waitForSocket(sock)) return;
+    logger = curl(sock, "PUT", "/logger",
+                  R"({"log_path": ")" + logfile + R"(", "level": "Debug", "show_level": true})");
+    boot = curl(sock, "PUT", "/boot-source",
+                std::string(R"({"kernel_image_path": ")") + EMBER_TESTGUEST +
+                    R"(", "boot_args": "tests=serial"})");
+    start = curl(sock, "PUT", "/actions", R"({"action_type": "InstanceStart"})");
+  });
+  auto r = runEmber({"run", "--api-sock", sock, "--id", "log-test"});
+  client.join();
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(logger.status, 204) << logger.body;
+  EXPECT_EQ(start.status, 204) << start.body;
+  std::ifstream in(logfile);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("[log-test:info] booting "), std::string::npos) << text;
+  EXPECT_NE(text.find("[log-test:debug] guest RAM: "), std::string::npos) << text;
+  EXPECT_NE(text.find("[log-test:info] guest wrote 0 to the debug-exit port"), std::string::npos)
+      << text;
+  EXPECT_EQ(r.err.find("debug: guest RAM"), std::string::npos) << r.err;  // stderr: info
+  EXPECT_NE(r.err.find("info: booting "), std::string::npos) << r.err;
+
+  std::string bad =
+      writeFile(dir.file("bad.json"),
+                std::string(R"({"boot-source": {"kernel_image_path": ")") + EMBER_TESTGUEST +
+                    R"("}, "logger": {"log_path": "/nonexistent/dir/ember.log"}})");
+  expectOneErrorLine(runEmber({"run", "--config-file", bad, "--no-api"}), "log_path");
+}
+
 }  // namespace
 }  // namespace ember::test

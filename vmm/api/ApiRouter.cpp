@@ -1,6 +1,8 @@
 // Firecracker's endpoints on VmResources and the running machine (see ApiRouter.h).
 #include "vmm/api/ApiRouter.h"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +70,11 @@ const char* instanceStateName(InstanceState state) {
 
 ApiRouter::ApiRouter(std::string id, VmResources resources)
     : id_(std::move(id)), resources_(std::move(resources)) {}
+
+ApiRouter::~ApiRouter() {
+  std::lock_guard lock(logger_mu_);
+  if (log_file_) log::setLineSink({}, log::Level::Off, false, "");
+}
 
 InstanceState ApiRouter::state() const {
   std::lock_guard lock(mu_);
@@ -168,6 +175,12 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     if (auto r = configureMetrics(request.body); !r) return fault(r.error().message);
     return noContent();
   }
+  if (resource == "logger" && id.empty()) {
+    if (method != "PUT") return fault("/logger takes PUT only");
+    lock.unlock();
+    if (auto r = configureLogger(request.body); !r) return fault(r.error().message);
+    return noContent();
+  }
   if (resource == "balloon") {
     return balloonEndpoint(lock, method, id, request.body, configurable);
   }
@@ -204,8 +217,66 @@ Result<void> ApiRouter::configureMetrics(std::string_view body) {
     return makeError(Errc::Busy, "metrics: the metrics file is {} already; it cannot change",
                      metrics_->path());
   }
-  metrics_.emplace(EMBER_TRY(MetricsFile::open(path)));
+  metrics_.emplace(EMBER_TRY(LineFile::open(path, "metrics: metrics_path")));
   log::info("api: metrics go to {}", metrics_->path());
+  return okResult();
+}
+
+Result<void> ApiRouter::configureLogger(std::string_view body) {
+  // Firecracker's Logger: log_path, level, show_level, show_log_origin, module (all optional).
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return makeError(Errc::InvalidArgument, "logger: the body is not a JSON object");
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (key == "log_path" || key == "level") {
+      if (!value.is_string()) {
+        return makeError(Errc::InvalidArgument, "logger: {} must be a string", key);
+      }
+    } else if (key == "show_level" || key == "show_log_origin") {
+      if (!value.is_boolean()) {
+        return makeError(Errc::InvalidArgument, "logger: {} must be true or false", key);
+      }
+    } else if (key == "module") {
+      return makeError(Errc::InvalidArgument,
+                       "logger: module: ember has no per-module log filter; leave it out");
+    } else {
+      return makeError(Errc::InvalidArgument, "logger: unknown field '{}'", key);
+    }
+  }
+  if (j.value("show_log_origin", false)) {
+    return makeError(Errc::InvalidArgument,
+                     "logger: show_log_origin: ember's log lines carry no source location; "
+                     "leave it false");
+  }
+  log::Level level = log::Level::Info;  // Firecracker's default
+  if (auto it = j.find("level"); it != j.end()) {
+    // Firecracker's names, any case: Error, Warning (or Warn), Info, Debug, Trace, Off.
+    std::string name = it->get<std::string>();
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (name == "warning") name = "warn";
+    if (!log::parseLevel(name, &level)) {
+      return makeError(Errc::InvalidArgument,
+                       "logger: level '{}' is none of Error, Warning, Info, Debug, Trace, Off",
+                       it->get<std::string>());
+    }
+  }
+  std::lock_guard lock(logger_mu_);
+  if (logger_configured_) {
+    return makeError(Errc::Busy, "logger: the logger is configured already; it cannot change");
+  }
+  if (auto it = j.find("log_path"); it != j.end()) {
+    log_file_.emplace(EMBER_TRY(LineFile::open(it->get<std::string>(), "logger: log_path")));
+    // A line the file cannot take (a pipe nobody drains) is dropped: LineFile counts it.
+    log::setLineSink([file = &*log_file_](std::string_view line) { (void)file->writeLine(line); },
+                     level, j.value("show_level", false), id_);
+    log::info("api: the log goes to {} too, at level {}", log_file_->path(),
+              j.value("level", std::string("Info")));
+  } else if (j.contains("level")) {
+    log::setLevel(level);
+  }
+  logger_configured_ = true;
   return okResult();
 }
 

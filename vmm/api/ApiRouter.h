@@ -19,7 +19,7 @@
 #include <variant>
 
 #include "kvm/Result.h"
-#include "vmm/api/MetricsFile.h"
+#include "vmm/api/LineFile.h"
 #include "vmm/api/VmResources.h"
 
 namespace ember::vmm::api {
@@ -68,6 +68,9 @@ class ApiRouter {
   // ID: GET /'s "id" (Firecracker's --id; default "anonymous-instance"). RESOURCES: what the
   // command line or --config-file configured already.
   ApiRouter(std::string id, VmResources resources);
+  ~ApiRouter();
+  ApiRouter(const ApiRouter&) = delete;
+  ApiRouter& operator=(const ApiRouter&) = delete;
 
   ApiResponse handle(const ApiRequest& request);
 
@@ -88,6 +91,10 @@ class ApiRouter {
   // The metrics file (PUT /metrics, or the config file's "metrics"): opened now; refused when
   // one is open already (as Firecracker, it cannot be changed).
   Result<void> configureMetrics(std::string_view body);
+  // PUT /logger (or the config file's "logger"): Firecracker's Logger. With log_path, every
+  // message at `level` (default Info) or above also goes to that file or pipe, as
+  // LineFile writes (never blocking); without it, `level` is stderr's. Set once.
+  Result<void> configureLogger(std::string_view body);
   // One line of metrics to the file, if there is one: from FlushMetrics, and from ember's
   // periodic flush (every kMetricsPeriod, ApiRun.cpp).
   Result<void> flushMetrics();
@@ -112,7 +119,13 @@ class ApiRouter {
   // The metrics file, set once; written under its own lock (the periodic flush runs on a thread
   // of ApiRun's, FlushMetrics on the API thread).
   std::mutex metrics_mu_;
-  std::optional<MetricsFile> metrics_;
+  std::optional<LineFile> metrics_;
+  // The logger, set once (under logger_mu_); the log file, written by log::setLineSink's
+  // function from any thread that logs, lives as long as the router (the sink is taken away
+  // in ~ApiRouter first).
+  std::mutex logger_mu_;
+  bool logger_configured_ = false;
+  std::optional<LineFile> log_file_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   VmResources resources_;

@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <regex>
 #include <thread>
 #include <vector>
 
+#include "kvm/Log.h"
 #include "vmm/api/ApiRouter.h"
 #include "vmm/testing/TempDir.h"
 
@@ -300,6 +302,65 @@ TEST(ApiRouterVm, TheBalloonBeforeAndAfterInstanceStart) {
   EXPECT_EQ(c.target_mib, 96u);  // no bad request changed it
   c.has_balloon = false;
   EXPECT_NE(handle("GET", "/balloon").body.find("there is no balloon device"), std::string::npos);
+}
+
+// PUT /logger: every bad body is a 400 naming "logger:" and changes nothing; a good one sends
+// the messages at its level or above, from any thread, to the file as Firecracker's lines
+// (UTC time to the microsecond, [id:level]); set once; the router's end takes the file away.
+TEST(ApiRouterVm, LoggerSendsMessagesAtItsLevelToItsFile) {
+  ember::vmm::testing::TempDir dir;
+  std::string path = dir.path() + "/ember.log";
+  std::string fifo = dir.path() + "/log.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  {
+    ApiRouter router("vm-7", VmResources{});
+    auto put = [&](const std::string& body) {
+      return router.handle(ApiRequest{"PUT", "/logger", body});
+    };
+    for (const std::string& bad : std::vector<std::string>{
+             "[", R"({"level": 3})", R"({"level": "Loud"})", R"({"show_level": "yes"})",
+             R"({"module": "api"})", R"({"show_log_origin": true})", R"({"colour": true})",
+             R"({"log_path": 5})", R"({"log_path": ""})", R"({"log_path": "/nonexistent/d/l"})",
+             R"({"log_path": ")" + fifo + R"("})"}) {
+      auto r = put(bad);
+      EXPECT_EQ(r.status, 400) << bad;
+      EXPECT_EQ(r.body.rfind(R"({"fault_message":"logger: )", 0), 0u) << r.body;
+    }
+    EXPECT_EQ(router.handle(ApiRequest{"GET", "/logger", ""}).status, 400);
+    EXPECT_FALSE(std::ifstream(path).good());  // no bad body created the file
+
+    EXPECT_EQ(put(R"({"log_path": ")" + path +
+                  R"(", "level": "warning", "show_level": true, "show_log_origin": false})")
+                  .status,
+              204);
+    EXPECT_NE(put(R"({"log_path": ")" + path + R"("})").body.find("cannot change"),
+              std::string::npos);
+    std::thread([] { log::warn("logger test: a warning from another thread"); }).join();
+    log::info("logger test: below the file's level");
+    log::error("logger test: an error");
+  }
+  log::error("logger test: after the router");
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  std::regex shape(R"(^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6} )"
+                   R"(\[vm-7:(warning|error)\] logger test: .*$)");
+  EXPECT_TRUE(std::regex_match(lines[0], shape)) << lines[0];
+  EXPECT_NE(lines[0].find("[vm-7:warning] logger test: a warning from another thread"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_TRUE(std::regex_match(lines[1], shape)) << lines[1];
+  EXPECT_NE(lines[1].find("[vm-7:error] logger test: an error"), std::string::npos) << lines[1];
+}
+
+// PUT /logger without a log_path sets stderr's level (Firecracker's names, any case).
+TEST(ApiRouterVm, LoggerWithoutAPathSetsStderrsLevel) {
+  ApiRouter router("vm", VmResources{});
+  EXPECT_FALSE(log::enabled(log::Level::Debug));
+  EXPECT_EQ(router.handle(ApiRequest{"PUT", "/logger", R"({"level": "DEBUG"})"}).status, 204);
+  EXPECT_TRUE(log::enabled(log::Level::Debug));
+  log::setLevel(log::Level::Info);
 }
 
 TEST(ApiRouterVm, MetricsFileLinesOnFlushMetrics) {

@@ -174,6 +174,12 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
     boot_now = true;
   }
   ApiRouter router(options.id, resources);
+  if (resources.loggerSection()) {
+    if (auto r = router.configureLogger(*resources.loggerSection()); !r) {
+      return startupError(
+          fmt::format("--config-file {}: {}", options.config_file, r.error().message));
+    }
+  }
   if (resources.metricsSection()) {
     if (auto r = router.configureMetrics(*resources.metricsSection()); !r) {
       return startupError(

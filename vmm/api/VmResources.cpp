@@ -428,8 +428,8 @@ Result<void> VmResources::putBalloon(std::string_view body) {
 Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view text) {
   json j = EMBER_TRY(parseObject(text, "--config-file"));
   Fields f(j, "--config-file");
-  EMBER_TRY(f.only(
-      {"boot-source", "drives", "machine-config", "network-interfaces", "balloon", "metrics"}));
+  EMBER_TRY(f.only({"boot-source", "drives", "machine-config", "network-interfaces", "balloon",
+                    "metrics", "logger"}));
   // Applied to a copy: a file with one bad section changes nothing.
   VmResources next = *this;
   std::vector<std::string> warnings;
@@ -440,6 +440,7 @@ Result<std::vector<std::string>> VmResources::applyConfigFile(std::string_view t
     EMBER_TRY(next.putBalloon(it->dump()));
   }
   if (auto it = j.find("metrics"); it != j.end()) next.metrics_section_ = it->dump();
+  if (auto it = j.find("logger"); it != j.end()) next.logger_section_ = it->dump();
   if (auto it = j.find("boot-source"); it != j.end()) {
     std::string warning = EMBER_TRY(next.putBootSource(it->dump()));
     if (!warning.empty()) warnings.push_back(std::move(warning));

@@ -84,7 +84,7 @@ class VmResources {
   // The target is checked against the memory at InstanceStart (machine-config may still change).
   Result<void> putBalloon(std::string_view body);
   // --config-file: the keys "boot-source", "drives", "machine-config", "network-interfaces"
-  // (and "logger", "metrics", "balloon" where ember has them); every section as its PUT body.
+  // "balloon", "metrics" and "logger"; every section as its PUT body.
   Result<std::vector<std::string>> applyConfigFile(std::string_view text);
 
   // GET /machine-config and GET /vm/config, as JSON text.
@@ -104,6 +104,8 @@ class VmResources {
   // The config file's "metrics" section, as text, for ApiRouter::configureMetrics (the metrics
   // file is the control plane's, not the VM's).
   const std::optional<std::string>& metricsSection() const { return metrics_section_; }
+  // The config file's "logger" section, as text, for ApiRouter::configureLogger.
+  const std::optional<std::string>& loggerSection() const { return logger_section_; }
 
  private:
   MachineResource machine_;
@@ -112,6 +114,7 @@ class VmResources {
   std::vector<NetResource> nets_;
   std::optional<BalloonResource> balloon_;
   std::optional<std::string> metrics_section_;
+  std::optional<std::string> logger_section_;
 };
 
 // The guest's kernel command line: BOOT_ARGS (without pci=off) and, for a root drive,
