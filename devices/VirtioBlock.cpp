@@ -1,8 +1,11 @@
 // virtio-blk request processing.
 #include "devices/VirtioBlock.h"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include "kvm/LittleEndian.h"
@@ -66,7 +69,7 @@ Result<std::unique_ptr<VirtioBlock>> VirtioBlock::create(BlockFile file, std::st
 }
 
 VirtioBlock::VirtioBlock(BlockFile file, std::string serial)
-    : file_(std::move(file)), serial_(std::move(serial)) {}
+    : file_(std::move(file)), path_(file_.path()), serial_(std::move(serial)) {}
 
 VirtioBlock::~VirtioBlock() {
   reset();
@@ -77,7 +80,8 @@ VirtioBlock::~VirtioBlock() {
 }
 
 std::string VirtioBlock::name() const {
-  return "virtio-blk " + file_.path();
+  std::lock_guard lock(name_mutex_);
+  return "virtio-blk " + path_;
 }
 
 uint16_t VirtioBlock::deviceType() const {
@@ -101,6 +105,7 @@ DeviceCounters VirtioBlock::counters() const {
 }
 
 void VirtioBlock::readConfig(uint32_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mutex_);  // the capacity changes with the medium
   // 5.2.4 struct virtio_blk_config: capacity (512-byte sectors), size_max, seg_max, geometry,
   // blk_size, topology (zero: no hints), writeback, unused, num_queues.
   uint8_t image[36] = {};
@@ -357,6 +362,68 @@ void VirtioBlock::processCompletionsLocked(RequestQueue& rq) {
     rq.pushed = false;
     act_->host->queueUsed(rq.index, *act_->queue(rq.index));
   }
+}
+
+Result<void> VirtioBlock::finishInFlightLocked(RequestQueue& rq) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kDrainTimeoutMs);
+  reapLocked(rq);
+  while (rq.outstanding > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      return makeError(Errc::Busy,
+                       "{} request(s) in flight on {} did not finish within {} ms; the medium "
+                       "is unchanged",
+                       rq.outstanding, file_.path(), kDrainTimeoutMs);
+    }
+    // The engine's eventfd, which the event loop also watches (its callback waits for mutex_,
+    // then finds nothing left to reap).
+    pollfd p{rq.aio->eventFd(), POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) {
+      return Error::fromErrno(Errc::Io, "poll on the block engine's eventfd");
+    }
+    reapLocked(rq);  // also issues the flushes that waited for these requests
+  }
+  if (rq.pushed) {
+    rq.pushed = false;
+    act_->host->queueUsed(rq.index, *act_->queue(rq.index));
+  }
+  return okResult();
+}
+
+Result<void> VirtioBlock::replaceMedium(BlockFile file) {
+  std::lock_guard lock(mutex_);
+  if (file.readOnly() != file_.readOnly()) {
+    // VIRTIO_BLK_F_RO was negotiated with the old medium's setting.
+    return makeError(Errc::InvalidArgument, "the new medium must be {} like the old one",
+                     file_.readOnly() ? "read-only" : "writable");
+  }
+  // No new request is taken while mutex_ is held; those in flight finish on the old medium.
+  for (auto& rq : queues_) {
+    if (act_ && act_->queue(rq->index) != nullptr) EMBER_TRY(finishInFlightLocked(*rq));
+  }
+  EMBER_TRY(file_.sync());  // every write the guest was told is done is on the old medium
+  std::string old_path = file_.path();
+  uint64_t old_bytes = file_.sizeBytes();
+  file_ = std::move(file);
+  {
+    std::lock_guard name_lock(name_mutex_);
+    path_ = file_.path();
+  }
+  log::info("virtio-blk {}: medium changed to {} ({} bytes, was {})", old_path, file_.path(),
+            file_.sizeBytes(), old_bytes);
+  if (act_) {
+    act_->host->configChanged();  // 5.2.4 capacity; 4.1.4.3 config_generation
+    // Chains that waited for in-flight room freed above go to the new medium now.
+    for (auto& rq : queues_) {
+      if (rq->ring_blocked && liveQueueLocked(rq->index) != nullptr && act_->host->mayProcess()) {
+        processLocked(*rq);
+      }
+    }
+  }
+  return okResult();
 }
 
 QueueSet VirtioBlock::reset() {

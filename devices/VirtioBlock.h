@@ -58,7 +58,17 @@ class VirtioBlock : public virtio::VirtioDevice {
   // Handles finished I/O requests of every queue (the event loop calls the per-queue part when
   // that queue's eventfd fires).
   void processCompletions();
+  // The medium, for the machine's syncs at pause and exit; it changes only in replaceMedium,
+  // which the machine serialises with those.
   const BlockFile& file() const { return file_; }
+  // PATCH /drives/{id} path_on_host (Firecracker's medium change): every request in flight
+  // completes on the old medium first and is reported to the guest, the old image is
+  // fdatasync'ed, then FILE (opened with this disk's read-only setting) serves every later
+  // request, and a configuration-change interrupt announces its capacity (virtio 1.2 5.2.4,
+  // 4.1.4.3: the config generation moves). Fails, changing nothing, when the requests in flight
+  // do not finish within kDrainTimeoutMs or the old image cannot be synced.
+  Result<void> replaceMedium(BlockFile file);
+  static constexpr int kDrainTimeoutMs = 5000;
   uint64_t failedRequests() const;
   // requests: completed requests; bytes: data read and written; errors: requests failed with an
   // I/O error or rejected as malformed; dropped: 0 (a request is never dropped).
@@ -106,8 +116,14 @@ class VirtioBlock : public virtio::VirtioDevice {
   bool reapLocked(RequestQueue& rq);  // completes finished requests; true if there were any
   void processCompletionsLocked(RequestQueue& rq);
   void warnLocked(const std::string& what);
+  // Waits (bounded) until the queue has nothing in flight, completing what finishes.
+  Result<void> finishInFlightLocked(RequestQueue& rq);
 
   BlockFile file_;
+  // name() is read by the transport's threads without mutex_ (and by warnLocked with it): the
+  // path it names has its own lock, so a medium change can rename the device.
+  mutable std::mutex name_mutex_;
+  std::string path_;
   std::string serial_;
   mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;

@@ -465,6 +465,66 @@ TEST(Hostile, BlkSecondQueueWithoutMqIsNotServed) {
   EXPECT_EQ(r.statusOf(ignored), 0xff);
 }
 
+// PATCH /drives' medium change: requests in flight when it comes complete on the old medium
+// (status OK, data from the old image), every later one goes to the new medium, the capacity
+// reads the new size, the configuration generation moves and the change is signalled (ISR bit
+// 1 on INTx); a new medium of the other read-only setting is refused, changing nothing.
+TEST_P(VirtioBlockEngine, ReplaceMediumDrainsInFlightRequestsThenServesTheNewImage) {
+  BlkRig r(4 * kMiB, false, "/tmp", /*queue_size=*/128);
+  ASSERT_TRUE(r.blk);
+  r.init();
+  r.drv.setArena(kRegionBoundary, 2 * kMiB);
+  constexpr int kRequests = 16;
+  constexpr uint32_t kLen = 32 * 1024;
+  std::vector<Req> reads;
+  std::vector<uint64_t> bufs;
+  for (int i = 0; i < kRequests; ++i) {
+    bufs.push_back(r.drv.alloc(kLen, 4096));
+    reads.push_back(r.post(blk::kTypeIn, (kLen / 512) * i, {{bufs.back(), kLen, true}}));
+  }
+  r.kick();  // in flight (the sync engine has finished them already)
+  const uint64_t dev = virtio::VirtioPciTransport::kDeviceOffset;
+  EXPECT_EQ(r.h.modernRead(dev + 0, 8), 4 * kMiB / 512);
+  uint64_t generation = r.h.commonRead(common::kConfigGeneration, 1);
+  (void)r.h.modernRead(virtio::VirtioPciTransport::kIsrOffset, 1);  // clear the ISR
+
+  TempFile next(6 * kMiB, "/tmp", /*fill=*/false);  // zeroes
+  ASSERT_TRUE(next.ok());
+  auto ro = BlockFile::open(next.path(), /*read_only=*/true);
+  ASSERT_TRUE(ro.ok());
+  auto refused = r.blk->replaceMedium(std::move(*ro));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("must be writable"), std::string::npos);
+  EXPECT_EQ(r.h.modernRead(dev + 0, 8), 4 * kMiB / 512) << "a refusal changes nothing";
+
+  auto f = BlockFile::open(next.path(), false);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(r.blk->replaceMedium(std::move(*f)).ok());
+  // Every request in flight was completed, from the old image, before the change returned.
+  EXPECT_EQ(r.drv.usedIdx(), kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_EQ(r.statusOf(reads[i]), blk::kStatusOk) << i;
+    EXPECT_EQ(readBytes(r.h.mem, bufs[i], kLen), imageBytes(uint64_t{kLen} * i, kLen)) << i;
+  }
+  EXPECT_EQ(r.h.modernRead(dev + 0, 8), 6 * kMiB / 512);
+  EXPECT_NE(r.h.commonRead(common::kConfigGeneration, 1), generation);
+  EXPECT_EQ(r.h.modernRead(virtio::VirtioPciTransport::kIsrOffset, 1) & virtio::kIsrConfig,
+            virtio::kIsrConfig);
+  EXPECT_EQ(r.blk->name(), "virtio-blk " + next.path());
+  // Later requests go to the new medium: a write beyond the old capacity lands in the new file,
+  // and a read of the start gives the new image's zeroes.
+  auto data = pattern(4096, 7);
+  uint64_t wbuf = r.drv.alloc(4096, 4096);
+  writeBytes(r.h.mem, wbuf, data);
+  EXPECT_EQ(r.run(blk::kTypeOut, 5 * kMiB / 512, {{wbuf, 4096, false}}), blk::kStatusOk);
+  EXPECT_EQ(next.read(5 * kMiB, 4096), data);
+  uint64_t rbuf = r.drv.alloc(4096, 4096);
+  EXPECT_EQ(r.run(blk::kTypeIn, 0, {{rbuf, 4096, true}}), blk::kStatusOk);
+  EXPECT_EQ(readBytes(r.h.mem, rbuf, 4096), std::vector<uint8_t>(4096, 0));
+  EXPECT_EQ(r.file.read(0, 4096), imageBytes(0, 4096)) << "the old image is untouched";
+  EXPECT_EQ(r.status() & status::kNeedsReset, 0);
+}
+
 TEST(VirtioBlock, GetIdReturnsTheSerial) {
   BlkRig r;
   ASSERT_TRUE(r.blk);

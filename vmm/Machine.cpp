@@ -220,7 +220,7 @@ Result<void> Machine::setUpPci() {
                devices::blockEngineName(d.aio), queues);
     auto blk = EMBER_TRY(
         devices::VirtioBlock::create(std::move(file), d.serial, loop_.get(), d.aio, queues));
-    if (!d.read_only) disks_.push_back(blk.get());
+    disks_.push_back(blk.get());
     EMBER_TRY(addVirtioDevice(std::move(blk), virtio::TransportOptions{d.ioeventfd, d.poll}));
   }
   if (auto ports = EMBER_TRY(consoles_->virtioPorts(*loop_))) {
@@ -481,6 +481,19 @@ Result<void> Machine::setIoeventfd(std::string_view device_id, bool on) {
   for (const auto& s : virtio_slots_) ids += (ids.empty() ? "" : ", ") + s.id;
   return makeError(Errc::NotFound, "no device '{}' (the devices are: {})", device_id,
                    ids.empty() ? "none" : ids);
+}
+
+Result<void> Machine::replaceDiskMedium(size_t index, const std::string& path) {
+  std::unique_lock lock(pause_mutex_);
+  EMBER_TRY(waitRunning(lock));
+  if (paused_) return makeError(Errc::Busy, "the VM is paused; resume it first");
+  if (index >= disks_.size()) {
+    return makeError(Errc::NotFound, "no disk {} (the VM has {})", index, disks_.size());
+  }
+  devices::VirtioBlock* disk = disks_[index];
+  auto file = EMBER_TRY(devices::BlockFile::open(path, disk->file().readOnly()));
+  EMBER_TRY(disk->replaceMedium(std::move(file)));
+  return okResult();
 }
 
 Result<void> Machine::armBalloonStats(uint32_t seconds) {

@@ -82,6 +82,11 @@ class Machine {
   // PATCH /balloon/statistics: the polling interval, when statistics were enabled at boot.
   Result<void> setBalloonStatsInterval(uint32_t seconds);
 
+  // PATCH /drives/{id} path_on_host: disk INDEX (the order of the config's disks) gets the image at
+  // PATH, opened as the disk was (read-only or not); VirtioBlock::replaceMedium drains and
+  // announces. Refused while paused (draining completes requests, which a paused VM does not see).
+  Result<void> replaceDiskMedium(size_t index, const std::string& path);
+
  private:
   explicit Machine(const MachineConfig& config) : config_(config) {}
   Result<void> setUpMemory();
@@ -146,8 +151,9 @@ class Machine {
   uint32_t balloon_stats_interval_s_ = 0;  // under pause_mutex_ once run() runs
   UniqueFd balloon_timer_fd_;
   EventLoop::Registration balloon_timer_reg_;
-  // The writable disks, synced by pause(); owned by their transports in pci_.
-  std::vector<const devices::VirtioBlock*> disks_;
+  // Every disk, in config_.disks' order: synced by pause() (a read-only one has nothing to
+  // sync), given a new medium by replaceDiskMedium; owned by their transports in pci_.
+  std::vector<devices::VirtioBlock*> disks_;
   std::mutex pause_mutex_;
   std::condition_variable pause_cv_;
   bool running_ = false;   // under pause_mutex_: run() has started the loop and the vCPUs

@@ -60,6 +60,9 @@ struct CheckingController : VmController {
     if (seconds > kBalloonMaxStatsIntervalS) abort();
     return ember::okResult();
   }
+  ember::Result<void> replaceDiskMedium(size_t, const std::string&) override {
+    abort();  // the fuzzer's router has no drive, so no PATCH reaches here
+  }
 };
 
 }  // namespace

@@ -40,6 +40,7 @@ const Entry kTests[] = {
     {{"idle", test_idle}, explicit_only, true},
     {{"virtio-blk-ack-stream", test_virtio_blk_ack_stream}, explicit_only, true},
     {{"virtio-blk-mq", test_virtio_blk_mq}, explicit_only, true},
+    {{"virtio-blk-medium-change", test_virtio_blk_medium_change}, explicit_only, true},
     {{"reboot", test_reboot}, explicit_only, false},
     {{"i8042-ctrl-alt-del", test_i8042_ctrl_alt_del}, explicit_only, false},
     {{"pvpanic", test_pvpanic}, explicit_only, false},

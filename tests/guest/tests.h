@@ -44,6 +44,7 @@ void test_virtio_blk_ro(TestResult& r);
 void test_virtio_blk_getid(TestResult& r);
 void test_virtio_blk_ack_stream(TestResult& r);
 void test_virtio_blk_read_loop(TestResult& r);
+void test_virtio_blk_medium_change(TestResult& r);
 void test_virtio_blk_mq(TestResult& r);
 void test_virtio_reset(TestResult& r);
 bool blk_writable_present();

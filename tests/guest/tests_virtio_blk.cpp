@@ -16,6 +16,13 @@
 // pass what the driver has counted (requests completed, their data bytes, the device's notify
 // writes): the figures a host test compares with GET /ember/counters, and the stream it switches
 // the kick path under.
+// virtio-blk-medium-change (explicit only) writes the pattern of blk.seed over the region,
+// flushes and verifies it, prints `virtio-blk-medium-change: ready`, then keeps 8 reads in
+// flight, round after round, until the capacity changes (the host's PATCH /drives gives the disk
+// a new medium), at most blkswap.wait_ms (default 20000): every read must complete OK, and the
+// change must come with a configuration-change interrupt (MSI-X) and, when blkswap.capacity is
+// given, be that many sectors. Then it writes the pattern of blkswap.seed over the region of the
+// new medium, flushes and verifies it.
 #include "pattern.h"
 #include "tests.h"
 #include "virtio_blk.h"
@@ -145,6 +152,81 @@ void test_virtio_blk_read_loop(TestResult& r) {
     printf("virtio-blk-read-loop: pass %lu verified; %lu requests, %lu bytes, %lu notifies\n", pass,
            blk.completed(), blk.completed_bytes(), session.d->notifies());
   }
+}
+
+namespace {
+bool write_flush_verify(VirtioBlk& blk, const Region& g, uint64_t seed, TestResult& r) {
+  uint16_t max = 0;
+  if (!blk.stream(true, g.offset, g.bytes, seed, 16, &max, r)) return false;
+  uint8_t status = 0xff;
+  uint64_t zero = 0;
+  if (blk.can_flush() && !blk.request(VirtioBlk::kFlush, 0, &zero, 0, &status, r)) return false;
+  if (blk.can_flush() && status != VirtioBlk::kOk) {
+    return fail(r, "%s: FLUSH status %u", blk.device().name(), status);
+  }
+  return blk.stream(false, g.offset, g.bytes, seed, 16, &max, r);
+}
+}  // namespace
+
+void test_virtio_blk_medium_change(TestResult& r) {
+  DeviceSession session{nullptr};
+  VirtioBlk blk;
+  Region g;
+  if (!open_writable(session, blk, g, r)) return;
+  VirtioDevice* d = session.d;
+  VirtioPci& t = d->transport();
+  if (!t.msix().attached()) return void(fail(r, "%s: no MSI-X", d->name()));
+  const uint64_t before = blk.capacity();
+  const uint64_t want = cmdline_number("blkswap.capacity", 0);
+  const uint64_t wait_ms = cmdline_number("blkswap.wait_ms", 20000);
+  if (!write_flush_verify(blk, g, g.seed, r)) return;
+  uint32_t cfg_irqs = irq_counts[d->config_vector()];
+  printf("virtio-blk-medium-change: ready, %lu sectors\n", before);
+  // Reads in flight while the medium changes: each must complete OK; their data is the old
+  // medium's or the new one's, so it is not checked.
+  constexpr uint16_t kDepth = 8;
+  uint64_t rounds = 0, after = before;
+  const uint64_t end = rdtsc() + wait_ms * tsc_khz();
+  while ((after = t.cfg64(0)) == before) {
+    if (rdtsc() > end) {
+      return void(
+          fail(r, "%s: the capacity stayed %lu sectors for %lu ms", d->name(), before, wait_ms));
+    }
+    for (uint16_t i = 0; i < kDepth; ++i) {
+      uint64_t sector = (g.offset + (uint64_t{i} * VirtioBlk::kChunk) % g.bytes) / 512;
+      if (blk.submit(0, VirtioBlk::kIn, sector, VirtioBlk::slot_buffer(i), VirtioBlk::kChunk, 1,
+                     false) < 0) {
+        return void(fail(r, "%s: cannot queue read %u", d->name(), i));
+      }
+    }
+    blk.kick(0);
+    for (uint16_t i = 0; i < kDepth; ++i) {
+      int slot;
+      uint8_t status;
+      uint32_t len;
+      if (!blk.complete(0, &slot, &status, &len, r)) return;
+      if (status != VirtioBlk::kOk) {
+        return void(
+            fail(r, "%s: a read in flight across the change: status %u", d->name(), status));
+      }
+    }
+    ++rounds;
+  }
+  if (!wait_until(&irq_counts[d->config_vector()], cfg_irqs + 1, 1000)) {
+    return void(fail(r, "%s: no configuration-change interrupt with the new capacity", d->name()));
+  }
+  if (want != 0 && after != want) {
+    return void(
+        fail(r, "%s: capacity %lu sectors after the change, expected %lu", d->name(), after, want));
+  }
+  if (g.offset + g.bytes > after * 512) {
+    return void(fail(r, "%s: the region does not fit the new medium", d->name()));
+  }
+  if (!write_flush_verify(blk, g, cmdline_number("blkswap.seed", g.seed + 1), r)) return;
+  printf(
+      "virtio-blk-medium-change: %lu -> %lu sectors after %lu rounds of %u reads; the new "
+      "medium written and verified\n",
+      before, after, rounds, kDepth);
 }
 
 namespace {

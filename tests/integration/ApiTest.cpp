@@ -648,6 +648,52 @@ TEST(Api, FlushMetricsWritesALineOfCountersToTheMetricsFile) {
   expectOneErrorLine(runEmber({"run", "--config-file", bad, "--no-api"}), "metrics_path");
 }
 
+// PATCH /drives/{id} path_on_host while the guest keeps reads in flight: refused while paused
+// and for a path that does not open, then the disk gets the new medium; the guest sees the new
+// capacity with a configuration-change interrupt, every read completes OK, and what it wrote
+// before the change is in the old image, what it wrote after in the new one.
+TEST(Api, PatchDriveSwapsTheMediumUnderInFlightReads) {
+  TempDir dir;
+  std::string sock = dir.file("api.sock"), old_disk = dir.file("old.img"),
+              new_disk = dir.file("new.img");
+  makeSparseFile(old_disk, 2 << 20);
+  makeSparseFile(new_disk, 3 << 20);
+  ConsoleWatch watch;
+  Answer paused_patch, missing, swapped, config;
+  std::jthread client([&] {
+    if (!waitForSocket(sock) || !watch.waitFor("virtio-blk-medium-change: ready")) return;
+    curl(sock, "PATCH", "/vm", R"({"state": "Paused"})");
+    paused_patch = curl(sock, "PATCH", "/drives/disk0",
+                        R"({"drive_id": "disk0", "path_on_host": ")" + new_disk + R"("})");
+    curl(sock, "PATCH", "/vm", R"({"state": "Resumed"})");
+    missing = curl(sock, "PATCH", "/drives/disk0",
+                   R"({"drive_id": "disk0", "path_on_host": ")" + dir.file("none.img") + R"("})");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // reads go on meanwhile
+    swapped = curl(sock, "PATCH", "/drives/disk0",
+                   R"({"drive_id": "disk0", "path_on_host": ")" + new_disk + R"("})");
+    config = curl(sock, "GET", "/vm/config");
+  });
+  ProcessOptions o = watch.options(60000);
+  auto r = runEmber(
+      {"run", "--api-sock", sock, "--kernel", EMBER_TESTGUEST, "--disk", old_disk, "--cmdline",
+       "tests=virtio-blk-medium-change blk.size=1M blk.seed=5 blkswap.seed=9 "
+       "blkswap.capacity=6144"},
+      o);
+  client.join();
+  EXPECT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(paused_patch.status, 400);
+  EXPECT_NE(paused_patch.body.find("resume it first"), std::string::npos) << paused_patch.body;
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("none.img"), std::string::npos) << missing.body;
+  EXPECT_EQ(swapped.status, 204) << swapped.body;
+  EXPECT_NE(config.body.find(new_disk), std::string::npos) << config.body;
+  EXPECT_EQ(linesStartingWith(r.out, "PASS virtio-blk-medium-change").size(), 1u) << describe(r);
+  EXPECT_NE(r.err.find("medium changed to " + new_disk), std::string::npos) << r.err;
+  EXPECT_EQ(missingWrites(old_disk, 5, {{0, 1 << 20}}), 0);
+  EXPECT_EQ(missingWrites(new_disk, 9, {{0, 1 << 20}}), 0);
+  std::printf("%s\n", linesStartingWith(r.out, "virtio-blk-medium-change: 4096").front().c_str());
+}
+
 // PUT /logger before the boot: ember's messages at the logger's level (debug) go to its file as
 // Firecracker's lines, from every thread that logs (the boot's, the vCPUs', the API's), while
 // stderr stays at its own level (info); the config file's "logger" with a path that cannot be

@@ -135,10 +135,25 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
       return fault("drives: the path must be /drives/{drive_id}");
     }
     if (method == "PATCH") {
-      return fault(configurable ? "drives: PATCH changes a drive of a running microVM; before "
-                                  "InstanceStart, PUT it"
-                                : "drives: PATCH (a new medium for a running drive) is not "
-                                  "offered by ember yet");
+      if (configurable) {
+        return fault(
+            "drives: PATCH changes a drive of a running microVM; before InstanceStart, "
+            "PUT it");
+      }
+      auto patch = resources_.parseDrivePatch(id, request.body);
+      if (!patch) return fault(patch.error().message);
+      if (!patch->path_on_host) return noContent();
+      lock.unlock();
+      // The medium is changed with the router unlocked: draining what is in flight may take a
+      // moment, and GET / must still answer meanwhile.
+      auto controller = runningController(fmt::format("drives/{}", id));
+      if (auto* f = std::get_if<ApiResponse>(&controller)) return *f;
+      auto r = std::get<VmController*>(controller)
+                   ->replaceDiskMedium(patch->disk_index, *patch->path_on_host);
+      if (!r) return fault(fmt::format("drives/{}: {}", id, r.error().message));
+      lock.lock();
+      resources_.setDrivePath(id, *patch->path_on_host);
+      return noContent();
     }
     if (method != "PUT") return fault("/drives/{drive_id} takes PUT and PATCH");
     if (!configurable) {

@@ -61,6 +61,8 @@ class VmController {
   virtual Result<BalloonStatus> balloon() = 0;
   virtual Result<void> setBalloonTarget(uint32_t mib) = 0;
   virtual Result<void> setBalloonStatsInterval(uint32_t seconds) = 0;
+  // PATCH /drives/{id} path_on_host: disk INDEX gets a new medium (Machine::replaceDiskMedium).
+  virtual Result<void> replaceDiskMedium(size_t index, const std::string& path) = 0;
 };
 
 class ApiRouter {

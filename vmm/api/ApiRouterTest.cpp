@@ -180,6 +180,12 @@ struct FakeController : VmController {
     interval = s;
     return okResult();
   }
+  Result<void> replaceDiskMedium(size_t index, const std::string& path) override {
+    if (path.find("busy") != std::string::npos) return makeError(Errc::Busy, "in flight");
+    media.emplace_back(index, path);
+    return okResult();
+  }
+  std::vector<std::pair<size_t, std::string>> media;
   std::vector<bool> switches;
   bool has_balloon = true;
   uint32_t target_mib = 0, interval = 0;
@@ -302,6 +308,66 @@ TEST(ApiRouterVm, TheBalloonBeforeAndAfterInstanceStart) {
   EXPECT_EQ(c.target_mib, 96u);  // no bad request changed it
   c.has_balloon = false;
   EXPECT_NE(handle("GET", "/balloon").body.find("there is no balloon device"), std::string::npos);
+}
+
+// PATCH /drives/{id} once the VM runs: the drive's index in the machine's disk order (the root
+// device first) and the new path go to the controller, and GET /vm/config shows the path; every
+// bad body is a 400 that changes nothing.
+TEST(ApiRouterVm, PatchDriveGivesTheRunningDiskANewMedium) {
+  TempDir dir;
+  std::string data = dir.write("data.img", std::string(4096, '\0'));
+  std::string root = dir.write("root.img", std::string(4096, '\0'));
+  std::string next = dir.write("next.img", std::string(8192, '\0'));
+  std::string busy = dir.write("busy.img", std::string(4096, '\0'));
+  ApiRouter router("vm", VmResources{});
+  auto handle = [&](const char* method, const std::string& target, const std::string& body) {
+    return router.handle(ApiRequest{method, target, body});
+  };
+  ASSERT_EQ(
+      handle("PUT", "/drives/data",
+             R"({"drive_id": "data", "path_on_host": ")" + data + R"(", "is_root_device": false})")
+          .status,
+      204);
+  ASSERT_EQ(
+      handle("PUT", "/drives/rootfs",
+             R"({"drive_id": "rootfs", "path_on_host": ")" + root + R"(", "is_root_device": true})")
+          .status,
+      204);
+  FakeController c;
+  router.setRunning(&c);
+  for (const std::string& bad :
+       std::vector<std::string>{"[", R"({"drive_id": "rootfs", "path_on_host": ")" + next + R"("})",
+                                R"({"drive_id": "data", "path_on_host": "/nonexistent/next.img"})",
+                                R"({"drive_id": "data", "path_on_host": 7})",
+                                R"({"drive_id": "data", "rate_limiter": {}})",
+                                R"({"drive_id": "data", "is_read_only": true})",
+                                R"({"path_on_host": ")" + next + R"("})",
+                                R"({"drive_id": "data", "path_on_host": ")" + busy + R"("})"}) {
+    auto r = handle("PATCH", "/drives/data", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(r.body.rfind(R"({"fault_message":"drives/data: )", 0), 0u) << r.body;
+  }
+  EXPECT_NE(handle("PATCH", "/drives/other",
+                   R"({"drive_id": "other", "path_on_host": ")" + next + R"("})")
+                .body.find("there is no drive 'other'"),
+            std::string::npos);
+  EXPECT_TRUE(c.media.empty());
+  EXPECT_EQ(handle("PATCH", "/drives/data", R"({"drive_id": "data"})").status, 204);
+  EXPECT_TRUE(c.media.empty());  // nothing to change
+  EXPECT_EQ(
+      handle("PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + next + R"("})")
+          .status,
+      204);
+  ASSERT_EQ(c.media.size(), 1u);
+  EXPECT_EQ(c.media[0], (std::pair<size_t, std::string>(1, next)));  // rootfs is disk 0
+  std::string config = handle("GET", "/vm/config", "").body;
+  EXPECT_NE(config.find(next), std::string::npos) << config;
+  EXPECT_EQ(config.find(data), std::string::npos) << config;
+  router.machineStopped();
+  EXPECT_NE(
+      handle("PATCH", "/drives/data", R"({"drive_id": "data", "path_on_host": ")" + data + R"("})")
+          .body.find("has stopped"),
+      std::string::npos);
 }
 
 // PUT /logger: every bad body is a 400 naming "logger:" and changes nothing; a good one sends

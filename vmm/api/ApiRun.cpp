@@ -108,6 +108,9 @@ class MachineController : public VmController {
   Result<void> setBalloonStatsInterval(uint32_t seconds) override {
     return withMachine([seconds](Machine& m) { return m.setBalloonStatsInterval(seconds); });
   }
+  Result<void> replaceDiskMedium(size_t index, const std::string& path) override {
+    return withMachine([&](Machine& m) { return m.replaceDiskMedium(index, path); });
+  }
 
  private:
   // CALL on the machine under the lock, or the refusal once it has stopped.

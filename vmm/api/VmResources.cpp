@@ -501,6 +501,48 @@ std::string bootArgsWithRoot(const std::string& boot_args, const DriveResource* 
   return args;
 }
 
+std::vector<const DriveResource*> VmResources::diskOrder() const {
+  const DriveResource* root = nullptr;
+  for (const auto& d : drives_) {
+    if (d.is_root_device) root = &d;
+  }
+  std::vector<const DriveResource*> order;
+  if (root != nullptr) order.push_back(root);
+  for (const auto& d : drives_) {
+    if (&d != root) order.push_back(&d);
+  }
+  return order;
+}
+
+Result<VmResources::DrivePatch> VmResources::parseDrivePatch(std::string_view id,
+                                                             std::string_view body) const {
+  std::string what = fmt::format("drives/{}", id);
+  json j = EMBER_TRY(parseObject(body, what));
+  Fields f(j, what);
+  EMBER_TRY(f.only({"drive_id", "path_on_host", "rate_limiter"}));
+  EMBER_TRY(f.absent("rate_limiter", "ember has no rate limiters"));
+  EMBER_TRY(sameId(what, "drive_id", id, EMBER_TRY(f.string("drive_id"))));
+  auto order = diskOrder();
+  auto it = std::find_if(order.begin(), order.end(),
+                         [&](const DriveResource* d) { return d->drive_id == id; });
+  if (it == order.end()) {
+    return makeError(Errc::NotFound, "{}: there is no drive '{}'", what, id);
+  }
+  DrivePatch patch;
+  patch.disk_index = static_cast<size_t>(it - order.begin());
+  patch.path_on_host = EMBER_TRY(f.string("path_on_host"));
+  if (patch.path_on_host) {
+    EMBER_TRY(checkFile(what, "path_on_host", *patch.path_on_host, !(*it)->is_read_only));
+  }
+  return patch;
+}
+
+void VmResources::setDrivePath(std::string_view id, std::string path) {
+  for (auto& d : drives_) {
+    if (d.drive_id == id) d.path_on_host = std::move(path);
+  }
+}
+
 Result<MachineConfig> VmResources::machineConfig(const MachineConfig& base) const {
   if (!boot_) {
     return makeError(
@@ -512,17 +554,10 @@ Result<MachineConfig> VmResources::machineConfig(const MachineConfig& base) cons
   c.initrd = boot_->initrd_path;
   c.cpus = machine_.vcpu_count;
   c.memory = uint64_t{machine_.mem_size_mib} << 20;
-  const DriveResource* root = nullptr;
-  std::vector<const DriveResource*> order;
-  for (const auto& d : drives_) {
-    if (d.is_root_device) root = &d;
-  }
-  // The root device first: it is the first virtio-blk device the guest probes, /dev/vda.
-  if (root != nullptr) order.push_back(root);
-  for (const auto& d : drives_) {
-    if (&d != root) order.push_back(&d);
-  }
   c.disks.clear();
+  auto order = diskOrder();
+  const DriveResource* root =
+      !order.empty() && order.front()->is_root_device ? order.front() : nullptr;
   for (const DriveResource* d : order) {
     DiskConfig disk;
     disk.path = d->path_on_host;

@@ -83,6 +83,16 @@ class VmResources {
   // PUT /balloon: amount_mib and deflate_on_oom required, stats_polling_interval_s optional.
   // The target is checked against the memory at InstanceStart (machine-config may still change).
   Result<void> putBalloon(std::string_view body);
+  // PATCH /drives/{id} once the microVM runs (Firecracker's PartialDrive: drive_id,
+  // path_on_host, rate_limiter): the drive's index among the machine's disks (the order
+  // machineConfig gives them: the root device first) and the new path, checked as PUT checks
+  // it; no path when the body changes nothing. setDrivePath records a path the machine took.
+  struct DrivePatch {
+    size_t disk_index = 0;
+    std::optional<std::string> path_on_host;
+  };
+  Result<DrivePatch> parseDrivePatch(std::string_view id, std::string_view body) const;
+  void setDrivePath(std::string_view id, std::string path);
   // --config-file: the keys "boot-source", "drives", "machine-config", "network-interfaces"
   // "balloon", "metrics" and "logger"; every section as its PUT body.
   Result<std::vector<std::string>> applyConfigFile(std::string_view text);
@@ -108,6 +118,10 @@ class VmResources {
   const std::optional<std::string>& loggerSection() const { return logger_section_; }
 
  private:
+  // The drives in the machine's disk order: the root device first (the first virtio-blk device
+  // the guest probes, /dev/vda), then the others as they were put.
+  std::vector<const DriveResource*> diskOrder() const;
+
   MachineResource machine_;
   std::optional<BootResource> boot_;
   std::vector<DriveResource> drives_;
