@@ -69,7 +69,10 @@ Result<std::unique_ptr<VirtioBlock>> VirtioBlock::create(BlockFile file, std::st
 }
 
 VirtioBlock::VirtioBlock(BlockFile file, std::string serial)
-    : file_(std::move(file)), path_(file_.path()), serial_(std::move(serial)) {}
+    : file_(std::move(file)),
+      path_(file_.path()),
+      read_only_(file_.readOnly()),
+      serial_(std::move(serial)) {}
 
 VirtioBlock::~VirtioBlock() {
   reset();
@@ -90,8 +93,7 @@ uint16_t VirtioBlock::deviceType() const {
 
 uint64_t VirtioBlock::features() const {
   return kFeatureSizeMax | kFeatureSegMax | kFeatureBlkSize | kFeatureFlush |
-         (file_.readOnly() ? kFeatureRo : 0) | kFeatureMq | feature::kIndirectDesc |
-         feature::kEventIdx;
+         (read_only_ ? kFeatureRo : 0) | kFeatureMq | feature::kIndirectDesc | feature::kEventIdx;
 }
 
 uint64_t VirtioBlock::failedRequests() const {
@@ -395,10 +397,10 @@ Result<void> VirtioBlock::finishInFlightLocked(RequestQueue& rq) {
 
 Result<void> VirtioBlock::replaceMedium(BlockFile file) {
   std::lock_guard lock(mutex_);
-  if (file.readOnly() != file_.readOnly()) {
+  if (file.readOnly() != read_only_) {
     // VIRTIO_BLK_F_RO was negotiated with the old medium's setting.
     return makeError(Errc::InvalidArgument, "the new medium must be {} like the old one",
-                     file_.readOnly() ? "read-only" : "writable");
+                     read_only_ ? "read-only" : "writable");
   }
   // No new request is taken while mutex_ is held; those in flight finish on the old medium.
   for (auto& rq : queues_) {

@@ -124,6 +124,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   // path it names has its own lock, so a medium change can rename the device.
   mutable std::mutex name_mutex_;
   std::string path_;
+  // The medium's read-only setting, fixed at creation (VIRTIO_BLK_F_RO is offered by it, and a
+  // new medium must match it): read by features() without mutex_.
+  const bool read_only_;
   std::string serial_;
   mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
