@@ -29,6 +29,18 @@ constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, FlexHeader);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, FlexHeader);
 constexpr unsigned long kSetGsiRouting = _IOW(KVMIO, 0x6a, FlexHeader);
 
+// struct kvm_msr_list: a 4-byte count, then the indices (KVM_GET_MSR_INDEX_LIST, system fd).
+constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, uint32_t);
+
+// struct kvm_xsave is 4096 bytes in C (region[1024], then the flexible `extra` KVM_GET_XSAVE2
+// may fill); KVM_GET_XSAVE and KVM_SET_XSAVE move exactly those 4096.
+struct Xsave {
+  uint32_t region[1024];
+};
+static_assert(sizeof(Xsave) == 4096);
+constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, Xsave);
+constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, Xsave);
+
 // A buffer laid out as the C structure: FlexHeader, then `count` entries of type Entry.
 template <typename Entry>
 class FlexBuffer {

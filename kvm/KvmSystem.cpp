@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <memory>
 
 #include "kvm/KvmAbi.h"
@@ -81,6 +83,19 @@ Result<KvmSystem> KvmSystem::open(const std::string& path) {
 int KvmSystem::checkExtension(long cap) const {
   int r = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
   return r < 0 ? 0 : r;
+}
+
+Result<std::vector<uint32_t>> KvmSystem::msrIndexList() const {
+  // First the count (the call fails with E2BIG and says how many), then the list.
+  uint32_t count = 0;
+  if (::ioctl(fd_.get(), abi::kGetMsrIndexList, &count) == 0) return std::vector<uint32_t>();
+  if (errno != E2BIG) return Error::fromErrno(Errc::Kvm, "KVM_GET_MSR_INDEX_LIST");
+  std::vector<uint32_t> buf(1 + count);
+  buf[0] = count;
+  if (::ioctl(fd_.get(), abi::kGetMsrIndexList, buf.data()) < 0) {
+    return Error::fromErrno(Errc::Kvm, "KVM_GET_MSR_INDEX_LIST");
+  }
+  return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + std::min(buf[0], count));
 }
 
 }  // namespace ember::kvm

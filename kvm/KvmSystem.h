@@ -25,6 +25,8 @@ class KvmSystem {
   int maxVcpus() const { return max_vcpus_; }
   // KVM_GET_SUPPORTED_CPUID: what this host can offer a guest.
   const std::vector<kvm_cpuid_entry2>& supportedCpuid() const { return supported_cpuid_; }
+  // KVM_GET_MSR_INDEX_LIST: the MSRs a snapshot saves (kvm/VcpuState.h).
+  Result<std::vector<uint32_t>> msrIndexList() const;
 
  private:
   KvmSystem() = default;

@@ -6,7 +6,7 @@ EMBER_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages the build and the test suite need (see README.md for why each is there).
 # shellcheck disable=SC2034 # for the scripts that source this file
-EMBER_BUILD_PACKAGES=(cmake make g++ linux-libc-dev libaio-dev liburing-dev libcli11-dev libspdlog-dev
+EMBER_BUILD_PACKAGES=(cmake make g++ linux-libc-dev libaio-dev liburing-dev liblzma-dev libcli11-dev libspdlog-dev
   libfmt-dev nlohmann-json3-dev libboost-dev curl libgtest-dev libgmock-dev acpica-tools qemu-system-x86
   busybox-static cpio lz4 fio iperf3 clang libclang-rt-14-dev clang-format shellcheck python3-pyflakes)
 
