@@ -213,4 +213,35 @@ size_t Uart8250::inputRoom() const {
   return kInputCapacity - rx_.size();
 }
 
+void Uart8250::save(StateWriter& w) const {
+  std::lock_guard lock(mutex_);
+  w.u16(divisor_);
+  w.u8(ier_);
+  w.u8(lcr_);
+  w.u8(mcr_);
+  w.u8(scr_);
+  w.u8(fcr_);
+  w.u8(msr_delta_);
+  w.boolean(thr_interrupt_);
+  w.boolean(overrun_);
+  std::vector<uint8_t> rx(rx_.begin(), rx_.end());
+  w.blob(rx);
+}
+
+void Uart8250::load(StateReader& r) {
+  std::lock_guard lock(mutex_);
+  divisor_ = r.u16("divisor");
+  ier_ = r.u8("ier");
+  lcr_ = r.u8("lcr");
+  mcr_ = r.u8("mcr");
+  scr_ = r.u8("scr");
+  fcr_ = r.u8("fcr");
+  msr_delta_ = static_cast<uint8_t>(r.u8("msr_delta") & 0x0f);
+  thr_interrupt_ = r.boolean("thr_interrupt");
+  overrun_ = r.boolean("overrun");
+  auto rx = r.blob("input", kInputCapacity);
+  rx_.assign(rx.begin(), rx.end());
+  updateIrqLocked();
+}
+
 }  // namespace ember::devices

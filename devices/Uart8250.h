@@ -15,6 +15,8 @@
 
 #include "kvm/Bus.h"
 #include "kvm/InterruptLine.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 
 namespace ember::devices {
 
@@ -33,6 +35,12 @@ class Uart8250 : public BusDevice {
   size_t inputRoom() const;
   // Called (outside the UART's lock) whenever the guest drains input and room becomes available.
   void setInputRoomCallback(std::function<void()> cb) { on_room_ = std::move(cb); }
+
+  // A snapshot's copy (issue 13): the registers the guest set, the pending interrupt causes and
+  // the input not yet read. load() reads untrusted bytes (at most kInputCapacity of input; the
+  // reader's errors) and drives the IRQ line to what the loaded registers say.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   uint8_t readRegister(uint8_t reg);

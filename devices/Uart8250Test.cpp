@@ -355,5 +355,53 @@ TEST_F(Uart8250Test, ConcurrentInputAndGuestReads) {
   EXPECT_EQ(uart_.inputRoom(), Uart8250::kInputCapacity);
 }
 
+// A snapshot's copy: a UART with its divisor, scratch register, enabled data interrupt and two
+// unread input bytes, saved and loaded into a fresh one, reads the same and raises its IRQ; a
+// saved input longer than the buffer is refused.
+TEST_F(Uart8250Test, SavedStateLoadsIntoAFreshUart) {
+  out(3, 0x83);  // DLAB
+  out(0, 0x01);  // divisor 1: 115200 baud
+  out(3, 0x03);
+  out(7, 0x42);  // scratch
+  out(1, 0x01);  // IER: received data available
+  push("ab");
+  StateWriter w;
+  uart_.save(w);
+  auto bytes = w.take();
+
+  FakeIrq irq;
+  std::string sink;
+  Uart8250 fresh(irq, [&](std::span<const uint8_t> b) { sink.append(b.begin(), b.end()); });
+  StateReader r(bytes, "UART 0");
+  fresh.load(r);
+  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
+  EXPECT_TRUE(irq.level()) << "data waiting with its interrupt enabled";
+  auto reg = [&](uint8_t off) {
+    uint8_t v = 0;
+    fresh.read(off, std::span(&v, 1));
+    return v;
+  };
+  EXPECT_EQ(reg(7), 0x42);
+  EXPECT_EQ(reg(3), 0x03);
+  EXPECT_EQ(reg(0), 'a');
+  EXPECT_EQ(reg(0), 'b');
+  EXPECT_FALSE(irq.level());
+  uint8_t dlab = 0x83;
+  fresh.write(3, std::span(&dlab, 1));
+  EXPECT_EQ(reg(0), 0x01) << "the divisor";
+
+  StateWriter big;
+  big.u16(1);
+  for (int i = 0; i < 6; ++i) big.u8(0);  // ier, lcr, mcr, scr, fcr, msr_delta
+  big.boolean(false);
+  big.boolean(false);
+  big.blob(std::vector<uint8_t>(Uart8250::kInputCapacity + 1));
+  auto big_bytes = big.take();
+  StateReader rb(big_bytes, "UART 0");
+  Uart8250 other(irq, [](std::span<const uint8_t>) {});
+  other.load(rb);
+  EXPECT_NE(rb.finish().error().message.find("input"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::devices

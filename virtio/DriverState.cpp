@@ -93,4 +93,68 @@ void DriverState::placeLegacyRings(QueueState& q, uint32_t pfn) {
   q.enabled = true;
 }
 
+void DriverState::encode(StateWriter& w) const {
+  w.u8(status);
+  w.boolean(legacy);
+  w.u32(device_feature_select);
+  w.u32(driver_feature_select);
+  w.u64(driver_features);
+  w.u16(queue_select);
+  w.u16(config_vector);
+  w.u32(static_cast<uint32_t>(queues.size()));
+  for (const auto& q : queues) {
+    w.u16(q.max_size);
+    w.u16(q.size);
+    w.boolean(q.enabled);
+    w.u64(q.desc);
+    w.u64(q.driver);
+    w.u64(q.device);
+    w.u32(q.legacy_pfn);
+    w.u16(q.vector);
+  }
+}
+
+DriverState DriverState::decode(StateReader& r, std::span<const uint16_t> max_sizes) {
+  DriverState s;
+  s.status = r.u8("status");
+  s.legacy = r.boolean("legacy");
+  s.device_feature_select = r.u32("device_feature_select");
+  s.driver_feature_select = r.u32("driver_feature_select");
+  s.driver_features = r.u64("driver_features");
+  s.queue_select = r.u16("queue_select");
+  s.config_vector = r.u16("config_vector");
+  uint32_t n = r.u32("queue count");
+  if (r.ok() && n != max_sizes.size()) {
+    r.fail("queue count", fmt::format("is {}; the device has {} queues", n, max_sizes.size()));
+  }
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    QueueState q;
+    q.max_size = r.u16("queue max_size");
+    q.size = r.u16("queue size");
+    q.enabled = r.boolean("queue enabled");
+    q.desc = r.u64("queue desc");
+    q.driver = r.u64("queue driver");
+    q.device = r.u64("queue device");
+    q.legacy_pfn = r.u32("queue legacy_pfn");
+    q.vector = r.u16("queue vector");
+    if (!r.ok()) break;
+    std::string field = fmt::format("queue {}", i);
+    if (q.max_size != max_sizes[i]) {
+      r.fail(field,
+             fmt::format("has the maximum size {}; the device's is {}", q.max_size, max_sizes[i]));
+    } else if (q.size > q.max_size || (q.size & (q.size - 1)) != 0 || (q.enabled && q.size == 0)) {
+      r.fail(field,
+             fmt::format("has the size {}, not a power of two up to {}", q.size, q.max_size));
+    } else if (s.legacy && q.enabled) {
+      QueueState placed = q;
+      placeLegacyRings(placed, q.legacy_pfn);
+      if (placed.desc != q.desc || placed.driver != q.driver || placed.device != q.device) {
+        r.fail(field, "has rings where its legacy PFN does not put them");
+      }
+    }
+    s.queues.push_back(q);
+  }
+  return s;
+}
+
 }  // namespace ember::virtio

@@ -18,6 +18,8 @@
 
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 #include "virtio/SplitQueue.h"
 #include "virtio/VirtioSpec.h"
 
@@ -75,6 +77,15 @@ struct DriverState {
   // 2.7.2 legacy layout for a queue whose rings start at `pfn`: the descriptor table, then the
   // available ring, then the used ring aligned to 4096 bytes.
   static void placeLegacyRings(QueueState& q, uint32_t pfn);
+
+  // A snapshot's copy (issue 13): every field as it is.
+  void encode(StateWriter& w) const;
+  // Reads what encode() wrote, from untrusted bytes, for a device whose queues have MAX_SIZES:
+  // the queue count and each maximum must be the device's, a queue's size at most its maximum
+  // and a power of two (2.7: 0 only while it is disabled), a legacy queue's rings where its PFN
+  // puts them. The MSI-X vectors are the transport's to check against its table. Errors are
+  // the reader's (r.finish()).
+  static DriverState decode(StateReader& r, std::span<const uint16_t> max_sizes);
 };
 
 }  // namespace ember::virtio

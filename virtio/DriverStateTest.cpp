@@ -173,5 +173,60 @@ TEST(DriverState, LiveQueuesAreTheEnabledOnesValidated) {
   EXPECT_FALSE(s.liveQueues(mem));
 }
 
+// A snapshot's copy: a driven state round-trips; a tampered one (another queue count, another
+// maximum, a size that is no power of two, legacy rings away from their PFN) is refused.
+TEST(DriverState, EncodesAndDecodesForTheSameDevice) {
+  DriverState s = twoQueues();
+  s.status = status::kAcknowledge | status::kDriver | status::kFeaturesOk | status::kDriverOk;
+  s.driver_features = feature::kVersion1 | feature::kEventIdx;
+  s.queue_select = 1;
+  s.config_vector = 0;
+  s.queues[0] = QueueState{64, 32, true, 0x1000, 0x2000, 0x3000, 0, 1};
+  const uint16_t sizes[] = {64, 16};
+  StateWriter w;
+  s.encode(w);
+  auto bytes = w.take();
+  StateReader r(bytes, "PCID 1");
+  DriverState back = DriverState::decode(r, sizes);
+  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
+  EXPECT_EQ(back, s);
+
+  const uint16_t three[] = {64, 16, 16};
+  StateReader other(bytes, "PCID 1");
+  DriverState::decode(other, three);
+  EXPECT_NE(other.finish().error().message.find("the device has 3 queues"), std::string::npos);
+  const uint16_t bigger[] = {128, 16};
+  StateReader max(bytes, "PCID 1");
+  DriverState::decode(max, bigger);
+  EXPECT_NE(max.finish().error().message.find("the device's is 128"), std::string::npos);
+
+  DriverState odd = s;
+  odd.queues[0].size = 48;
+  StateWriter wo;
+  odd.encode(wo);
+  auto odd_bytes = wo.take();
+  StateReader ro(odd_bytes, "PCID 1");
+  DriverState::decode(ro, sizes);
+  EXPECT_NE(ro.finish().error().message.find("not a power of two up to 64"), std::string::npos);
+
+  DriverState legacy = twoQueues();
+  legacy.legacy = true;
+  DriverState::placeLegacyRings(legacy.queues[0], 0x40);
+  StateWriter wl;
+  legacy.encode(wl);
+  auto legacy_bytes = wl.take();
+  StateReader rl(legacy_bytes, "PCID 1");
+  EXPECT_EQ(DriverState::decode(rl, sizes), legacy);
+  EXPECT_TRUE(rl.finish().ok());
+  legacy.queues[0].device += 4096;  // the used ring moved away from where the PFN puts it
+  StateWriter wm;
+  legacy.encode(wm);
+  auto moved = wm.take();
+  StateReader rm(moved, "PCID 1");
+  DriverState::decode(rm, sizes);
+  EXPECT_NE(rm.finish().error().message.find("where its legacy PFN does not put them"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ember::virtio

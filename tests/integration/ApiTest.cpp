@@ -581,6 +581,13 @@ TEST(Api, SendCtrlAltDelReachesTheGuestsKeyboard) {
   Answer early, cad;
   std::jthread client([&] {
     if (!waitForSocket(sock)) return;
+    // The socket answers before the machine runs (--kernel boots at once, but not before the
+    // socket is up): wait for "Running", so that the refusal is the keyboard's.
+    for (int i = 0;
+         i < 400 && curl(sock, "GET", "/").body.find(R"("state":"Running")") == std::string::npos;
+         ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
     early = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
     watch.waitFor("i8042: keyboard ready");
     cad = curl(sock, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
