@@ -155,4 +155,28 @@ Result<void> I8042::sendCtrlAltDel() {
   return okResult();
 }
 
+void I8042::save(StateWriter& w) const {
+  std::lock_guard lock(mutex_);
+  w.u8(command_byte_);
+  w.u8(pending_cmd_);
+  std::vector<uint8_t> out(output_.begin(), output_.end());
+  w.blob(out);
+  keyboard_.save(w);
+}
+
+void I8042::load(StateReader& r) {
+  std::lock_guard lock(mutex_);
+  command_byte_ = r.u8("command byte");
+  uint8_t pending = r.u8("pending command");
+  // Only the commands that take a data byte can be waiting for one.
+  if (r.ok() && pending != 0 && pending != kCmdWriteCommandByte && pending != kCmdWriteOutputPort &&
+      pending != kCmdWriteKbdOutput && pending != kCmdWriteAuxOutput && pending != kCmdWriteAux) {
+    r.fail("pending command", fmt::format("{:#04x} takes no data byte", pending));
+  }
+  pending_cmd_ = r.ok() ? pending : 0;
+  auto out = r.blob("output buffer", kOutputBytes);
+  output_.assign(out.begin(), out.end());
+  keyboard_.load(r);
+}
+
 }  // namespace ember::devices

@@ -41,6 +41,12 @@ class I8042 : public BusDevice {
   // off) or the output buffer has no room for the codes. From any thread.
   Result<void> sendCtrlAltDel();
 
+  // A snapshot's copy (issue 13): the command byte, a command awaiting its data, the output
+  // buffer (at most kOutputBytes when loaded from untrusted bytes) and the keyboard's state.
+  // Loading raises no interrupt: a byte waiting was announced before the snapshot.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
+
  private:
   void command(uint8_t cmd);
   // Queues a byte for the guest and raises IRQ1 when it is the next one to be read.
@@ -49,7 +55,7 @@ class I8042 : public BusDevice {
 
   VmControl& control_;
   InterruptLine* irq1_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   uint8_t command_byte_ = 0x30;  // keyboard and aux clocks disabled, no interrupts
   uint8_t pending_cmd_ = 0;      // a command waiting for its data byte
   std::deque<uint8_t> output_;

@@ -194,5 +194,62 @@ TEST_F(I8042Keyboard, AGuestThatNeverReadsFillsABoundedBuffer) {
   EXPECT_TRUE(kbd_.sendCtrlAltDel());
 }
 
+// A snapshot's copy: a controller with the keyboard's interrupt enabled, a command awaiting its
+// data and a byte waiting, loaded into a fresh one, goes on where it was; a pending command that
+// takes no data, an awaiting keyboard command that takes no argument and an output buffer over
+// 16 bytes are refused.
+TEST_F(I8042Keyboard, SavedStateLoadsIntoAFreshController) {
+  kout(kStatus, 0x60);  // write the command byte
+  kout(kData, 0x61);    // keyboard interrupt on, XLATE
+  kout(kData, 0xf4);    // keyboard: enable (answers ACK)
+  kout(kStatus, 0x60);  // and a command awaiting its data byte
+  StateWriter w;
+  kbd_.save(w);
+  auto bytes = w.take();
+
+  PulseCounter irq;
+  I8042 fresh(control_, &irq);
+  StateReader r(bytes, "I8042 0");
+  fresh.load(r);
+  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
+  EXPECT_EQ(irq.pulses, 0) << "loading raises nothing";
+  auto fin = [&](uint64_t port) {
+    uint8_t v = 0;
+    fresh.read(port, std::span(&v, 1));
+    return v;
+  };
+  EXPECT_EQ(fin(kStatus) & (kOutputFull | kCommandPending), kOutputFull | kCommandPending);
+  EXPECT_EQ(fin(kData), 0xfa) << "the keyboard's ACK was waiting";
+  uint8_t byte = 0x65;
+  fresh.write(kData, std::span(&byte, 1));  // the pending command's data: a new command byte
+  uint8_t read_cmd = 0x20;
+  fresh.write(kStatus, std::span(&read_cmd, 1));
+  EXPECT_EQ(fin(kData), 0x65);
+
+  auto refused = [&](std::vector<uint8_t> b, const char* what) {
+    I8042 other(control_, &irq);
+    StateReader rr(b, "I8042 0");
+    other.load(rr);
+    auto f = rr.finish();
+    EXPECT_FALSE(f.ok()) << what;
+    if (!f.ok()) {
+      EXPECT_NE(f.error().message.find(what), std::string::npos) << f.error().message;
+    }
+  };
+  auto pending = bytes;
+  pending[1] = 0xaa;  // self test: takes no data byte
+  refused(pending, "takes no data byte");
+  auto awaiting = bytes;
+  awaiting[awaiting.size() - 2] = 0xf4;  // enable: takes no argument
+  refused(awaiting, "takes no argument byte");
+  StateWriter big;
+  big.u8(0x61);
+  big.u8(0);
+  big.blob(std::vector<uint8_t>(I8042::kOutputBytes + 1));
+  big.u8(0);
+  big.boolean(true);
+  refused(big.take(), "output buffer");
+}
+
 }  // namespace
 }  // namespace ember::devices

@@ -88,4 +88,20 @@ std::vector<uint8_t> translateToSet1(const std::vector<uint8_t>& set2) {
   return out;
 }
 
+void Ps2Keyboard::save(StateWriter& w) const {
+  w.u8(awaiting_);
+  w.boolean(scanning_);
+}
+
+void Ps2Keyboard::load(StateReader& r) {
+  uint8_t awaiting = r.u8("keyboard command");
+  // Only the commands that take an argument byte can be waiting for one.
+  if (r.ok() && awaiting != 0 && awaiting != kSetLeds && awaiting != kScanSet &&
+      awaiting != kTypematic) {
+    r.fail("keyboard command", fmt::format("{:#04x} takes no argument byte", awaiting));
+  }
+  awaiting_ = r.ok() ? awaiting : 0;
+  scanning_ = r.boolean("keyboard scanning");
+}
+
 }  // namespace ember::devices

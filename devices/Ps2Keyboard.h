@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
+
 namespace ember::devices {
 
 class Ps2Keyboard {
@@ -22,6 +25,10 @@ class Ps2Keyboard {
   // Ctrl, Alt and Delete pressed and released, in scan code set 2: the make codes in that order,
   // then the break codes in reverse.
   static std::vector<uint8_t> ctrlAltDel();
+
+  // A snapshot's copy (issue 13): the command awaiting its argument and whether it scans.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   uint8_t awaiting_ = 0;  // a command whose argument byte comes next (0xED, 0xF0, 0xF3)
