@@ -12,7 +12,8 @@ Standard library only. One concern per module, each testable without booting any
   images      the disk images the guest checks, and the host's checks of them afterwards
   initramfs   tests/boot/build-initramfs for the guest, and the L1 image builder
   moddep      the modules ember exec loads and their files, from modules.dep and modules.builtin
-  execsuite   --exec-suite: the L1 image's files for tests/boot/l1-exec, and its report
+  execsuite   --exec-suite: the L1 image's files for tests/boot/l1-exec, its report, and its
+              progress over attempts (--exec-resume)
   qemu        the QEMU command lines: the emulated-SVM L1, and QEMU as the guest's monitor
   watchdog    the host's watch over the console logs while a boot runs
   consoles    what the guest's and the L1's consoles say

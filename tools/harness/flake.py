@@ -13,6 +13,9 @@ The kinds, in the order they are decided:
                   reset did not end the monitor.                                           exit 1
   stall           the harness ended the run before the guest finished its report: the timeout,
                   or (directly on /dev/kvm) the guest's console silent for 90 s.           exit 3
+  l1-frozen       the harness ended the L1 before the guest finished its report because neither
+                  of the L1's consoles had grown for 240 s (watchdog.L1_FROZEN_S): the L1
+                  itself froze, its own watchdog with it (seen in CI under the exec suite). exit 3
   watchdog-stall  the L1's watchdog (tests/boot/l1-init) found the guest's console silent for
                   90 s and ended the monitor.                                              exit 3
   l1-reset        QEMU exited with status 0 before the L1 reported the monitor's status: with
@@ -75,6 +78,9 @@ def _ending(b: Boot) -> tuple[str, int, list[str]]:
             return "failed", FAILED, [b.stop.message]
         if b.stop.kind == "silence":
             return "stall", STALLED, [f"stalled: {b.stop.message} and the harness ended {b.monitor}"]
+        if b.stop.kind == "l1-frozen":
+            return "l1-frozen", STALLED, [f"stalled: {b.stop.message}, and the harness ended its "
+                                          "QEMU"]
         return "stall", STALLED, [b.stop.message]
     if l1 and consoles.watchdog_stalled(b.l1_console):
         return "watchdog-stall", STALLED, ["stalled: the guest's console was silent for 90 s and "

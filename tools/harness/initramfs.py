@@ -149,10 +149,12 @@ def is_dynamic(binary: str) -> bool:
                           stdin=subprocess.DEVNULL).returncode == 0
 
 
-def l1_exec(work: Path, kernel: Kernel, ember: str, verbose: bool) -> Path:
+def l1_exec(work: Path, kernel: Kernel, ember: str, verbose: bool,
+            progress: Optional[execsuite.Progress] = None) -> Path:
     """The L1 of tools/linux-boot --exec-suite: the KVM modules, ember, virtiofsd with its
-    libraries, and what execsuite.files lists (the kernel, its modules directory, l1-exec)."""
+    libraries, and what execsuite.files lists (the kernel, its modules directory, l1-exec and
+    its arguments: PROGRESS's checks are not run again)."""
     files = (ember_file(work, ember) + with_libraries(execsuite.VIRTIOFSD)
-             + execsuite.files(work, kernel, verbose))
+             + execsuite.files(work, kernel, verbose, progress))
     return build(work / "l1-initramfs.cpio", ROOT / "tests/boot/l1-init", kernel.modules,
                  list(L1_KVM), files)

@@ -161,22 +161,42 @@ def run_l1(o: options.Options, kernel: shell.Kernel, l1_initramfs: Path, work: P
     return r, elapsed, consoles.read(logs.l1_console)
 
 
-def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -> int:
+def load_progress(o: options.Options) -> execsuite.Progress:
+    """--exec-resume's progress: the checks earlier attempts passed (none without the option)."""
+    if not o.exec_resume:
+        return execsuite.Progress()
+    try:
+        return execsuite.load_progress(Path(o.exec_resume))
+    except execsuite.ProgressError as e:
+        raise Fail(f"--exec-resume {o.exec_resume}: {e}")
+
+
+def exec_suite(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs,
+               progress: execsuite.Progress) -> int:
     """--exec-suite: one L1 runs tests/boot/l1-exec, whose report is on its second serial port
     (the l2-console log). Its checks are the verdict's guest report, its FLAKE lines (runs it
-    tried again) are reported as retries, and its measurements are shown."""
-    l1_initramfs = initramfs.l1_exec(work, kernel, o.ember, o.verbose)
+    tried again) are reported as retries, and its measurements are shown. With --exec-resume
+    the checks earlier attempts passed (PROGRESS) are not run again, and the report has them."""
+    l1_initramfs = initramfs.l1_exec(work, kernel, o.ember, o.verbose, progress)
+    resumed = (f"; attempt {progress.attempts + 1}: the {len(progress.passed)} checks passed in "
+               "earlier attempts are not run again" if progress.passed else "")
     log(f"running the ember exec suite on Linux {kernel.release} inside an emulated-SVM L1 "
-        f"(QEMU TCG, timeout {o.timeout} s)")
+        f"(QEMU TCG, timeout {o.timeout} s){resumed}")
     r, elapsed, l1 = run_l1(o, kernel, l1_initramfs, work, logs,
                             watchdog.rules("l1", execsuite.MONITOR))
-    report = execsuite.parse(consoles.read(logs.l2_console))
-    problems = [] if not report.summary or report.consistent() else [
-        f"the suite's summary '{report.summary}' does not count its {len(report.results)} "
-        "PASS and FAIL lines"]
-    verdict = flake.classify(flake.Boot("l1", execsuite.MONITOR, r.status, r.stop, l1,
-                                        consoles.ember_status(l1), report.summary,
-                                        host_failed=len(problems), host_total=1))
+    this_attempt = execsuite.parse(consoles.read(logs.l2_console))
+    report, problems = execsuite.merge(this_attempt, progress)
+    if o.exec_resume:
+        try:
+            execsuite.save_progress(Path(o.exec_resume), execsuite.after(progress, this_attempt))
+        except OSError as e:
+            problems.append(f"could not write --exec-resume {o.exec_resume}: {e}")
+    if report.summary and not report.consistent():
+        problems.append(f"the suite's summary '{report.summary}' does not count its "
+                        f"{len(report.results)} PASS and FAIL lines")
+    verdict = execsuite.verdict(flake.classify(flake.Boot(
+        "l1", execsuite.MONITOR, r.status, r.stop, l1, consoles.ember_status(l1), report.summary,
+        host_failed=len(problems), host_total=2)), report)
     if report.text:
         print(report.text)
     for f in report.flakes:
@@ -217,13 +237,14 @@ def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -
     return verdict_status(o, logs, timing, problems, verdict.status)
 
 
-def boot(o: options.Options, kernel: shell.Kernel, work: Path) -> int:
+def boot(o: options.Options, kernel: shell.Kernel, work: Path,
+         progress: execsuite.Progress) -> int:
     logs = Logs(Path(o.cache) / "logs", plan_.variant(o))
     logs.dir.mkdir(parents=True, exist_ok=True)
     for f in (logs.l2_console, logs.ember_log, logs.l1_console, logs.record):
         f.unlink(missing_ok=True)
     if o.exec_suite:
-        return exec_suite(o, kernel, work, logs)
+        return exec_suite(o, kernel, work, logs, progress)
     if o.io_bench:
         return io_bench(o, kernel, work, logs)
     imgs = images.make(work) if o.devices else None
@@ -307,6 +328,8 @@ def run_main(argv: list[str]) -> int:
     except OSError:
         cpuinfo = ""
     options.resolve_mode(o, options.hardware_virt(cpuinfo))
+    # Before the slow steps: a bad progress file is the caller's error, said at once.
+    progress = load_progress(o)
     if o.monitor == "ember" and not (os.path.isfile(o.ember) and os.access(o.ember, os.X_OK)):
         raise Fail(f"no ember binary at {o.ember} (build it, or pass --ember PATH)")
     if o.monitor == "ember" and o.mode == "l1" and initramfs.is_dynamic(o.ember):
@@ -329,7 +352,7 @@ def run_main(argv: list[str]) -> int:
     kernel = shell.linux_prepare(cache)
     work = Path(tempfile.mkdtemp(prefix="ember-linux-boot.", dir=os.environ.get("TMPDIR") or "/tmp"))
     try:
-        return boot(o, kernel, work)
+        return boot(o, kernel, work, progress)
     finally:
         if o.keep:
             log(f"kept the scratch directory {work}")

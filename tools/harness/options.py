@@ -24,6 +24,7 @@ class Options:
     devices: bool = True
     net_balloon: bool = False
     exec_suite: bool = False
+    exec_resume: str = ""  # --exec-resume FILE: the suite's progress over attempts (execsuite)
     io_bench: bool = False
     api: bool = False  # --api: ember configured and started through its API socket (l1-api)
     monitor: str = "ember"
@@ -52,6 +53,7 @@ _VALUED = {
     "--cmdline": ("user_cmdline", "a value"),
     "--disk": ("user_disks", "PATH[,options]"),
     "--log-level": ("log_level", "a level"),
+    "--exec-resume": ("exec_resume", "a file"),
 }
 _FLAGS = {
     "--l1": ("mode", "l1"), "--direct": ("mode", "direct"), "--auto": ("mode", "auto"),
@@ -116,7 +118,10 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
                          or not o.devices or o.user_rng or o.user_disks or o.ember_args
                          or o.user_cmdline or o.log_level):
         raise UsageError("--exec-suite runs its own `ember exec` cases: no other boot option "
-                         "(only --ember, --cache, --timeout, --verbose, --keep, --l1)")
+                         "(only --ember, --cache, --timeout, --verbose, --keep, --l1, "
+                         "--exec-resume)")
+    if o.exec_resume and not o.exec_suite:
+        raise UsageError("--exec-resume resumes the ember exec suite: it needs --exec-suite")
     if o.io_bench and (o.exec_suite or o.net_balloon or o.legacy or o.ioeventfd != "on"
                        or not o.devices or o.user_rng or o.user_disks or o.ember_args
                        or o.user_cmdline or o.log_level):

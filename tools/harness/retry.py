@@ -6,7 +6,10 @@ retry never hides that it happened.
 
 `python3 -m harness.retry ARGS...` is tests/boot/retry-nested-flake: it runs tools/linux-boot
 ARGS and keeps each flaked run's logs beside the last run's as CACHE/logs/*.flake-N (N: the
-attempt). tools/bench uses `attempts` for its Linux row.
+attempt). An --exec-suite run is resumed rather than repeated: every attempt gets
+--exec-resume FILE (a file of this series' own), so a retry runs only the checks no attempt has
+passed yet and reports the others as passed in theirs (harness.execsuite). tools/bench uses
+`attempts` for its Linux row.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import execsuite
 from .flake import FLAKES
 from .shell import ROOT
 
@@ -52,6 +56,24 @@ def cache_of(args: list[str]) -> Optional[str]:
     return cache
 
 
+def with_resume(args: list[str], progress: Path) -> list[str]:
+    """tools/linux-boot's arguments for every attempt: an --exec-suite run resumed through
+    PROGRESS, unless the caller gave an --exec-resume of its own (then theirs)."""
+    if "--exec-suite" not in args or any(a == "--exec-resume" or a.startswith("--exec-resume=")
+                                         for a in args):
+        return args
+    return [*args, "--exec-resume", str(progress)]
+
+
+def resumed_note(progress: Path) -> str:
+    """What the next attempt of an --exec-suite run skips, for the flake's line."""
+    try:
+        p = execsuite.load_progress(progress)
+    except execsuite.ProgressError:
+        return ""
+    return (f"; the {len(p.passed)} checks passed so far are not run again" if p.passed else "")
+
+
 def keep_logs(logs: Path, since: Path, attempt: int) -> None:
     """Copies the logs written since the marker file `since` to *.flake-ATTEMPT."""
     if not logs.is_dir():
@@ -65,16 +87,21 @@ def keep_logs(logs: Path, since: Path, attempt: int) -> None:
 def main(argv: list[str]) -> int:
     linux_boot = ROOT / "tools/linux-boot"
     cache = cache_of(argv)
-    with tempfile.NamedTemporaryFile(prefix="retry-nested-flake.") as marker:
+    with tempfile.NamedTemporaryFile(prefix="retry-nested-flake.") as marker, \
+            tempfile.TemporaryDirectory(prefix="retry-nested-flake.") as state:
+        progress = Path(state) / "exec-progress.json"
+        args = with_resume(argv, progress)
+
         def run(attempt: int) -> int:
             os.utime(marker.name)
-            return subprocess.call([str(linux_boot), *argv])
+            return subprocess.call([str(linux_boot), *args])
 
         def on_flake(attempt: int, status: int) -> None:
             if cache:
                 keep_logs(Path(cache) / "logs", Path(marker.name), attempt)
+            resumed = resumed_note(progress) if args != argv else ""
             print(f"{PREFIX}{FLAKES[status]} (linux-boot exit {status}, attempt {attempt} of "
-                  f"{ATTEMPTS}); retrying", file=sys.stderr, flush=True)
+                  f"{ATTEMPTS}); retrying{resumed}", file=sys.stderr, flush=True)
 
         status, flakes = attempts(run, on_flake)
     if status == 0 and flakes:

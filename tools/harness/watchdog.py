@@ -8,6 +8,14 @@ the run as soon as its outcome is known instead of at the timeout.
   its power-off or reset did not end the monitor.
 - Directly on /dev/kvm, the guest's console silent for 90 s. In the L1, tests/boot/l1-init has
   that watchdog, which also reports the L1's state, so the host leaves it to the L1.
+- In the L1, neither console grown for L1_FROZEN_S (240 s): the L1 itself froze, so its own
+  watchdog cannot speak (seen in CI: an exec suite's whole L1 silent for 7 minutes until the
+  timeout). No L1 mode is that quiet while it works: the boots' L1 watchdog speaks after 90 s of
+  the guest's silence (and ember's debug log is on the L1's console), --io-bench's guest prints
+  each figure within seconds, and tests/boot/l1-exec prints a line on the L1's console as each
+  `ember exec` run starts, each run bounded at 150 s (its --timeout of 90 s, then a kill 60 s
+  later), with a few seconds of its case's own work around it. The quiet start before the first
+  line (the L1's kernel boots with `quiet`, l1-init loads its modules) takes seconds.
 
 The rules are data and `update` is a function of the texts and the time, so they are tested
 without a process; `ConsoleWatch` is what proc.run calls while the run lasts.
@@ -43,14 +51,31 @@ class After:
     message: str
 
 
-Rule = Union[Silence, After]
+@dataclass(frozen=True)
+class AllSilent:
+    """Stop when none of `consoles` has grown for `seconds`."""
+    consoles: tuple[str, ...]
+    seconds: float
+    kind: str
+    message: str
 
 
-def rules(mode: str, monitor: str, report_end: Optional[re.Pattern] = None) -> list[Rule]:
-    """REPORT_END: the guest's last line (default the boot test's `N passed, M failed`)."""
+Rule = Union[Silence, After, AllSilent]
+
+# Safely above the longest quiet phase of a working L1 (above): 150 s for one exec run, 90 s of
+# the guest's silence plus the L1 watchdog's 5 s report for the boots.
+L1_FROZEN_S = 240
+
+
+def rules(mode: str, monitor: str, report_end: Optional[re.Pattern] = None,
+          l1_frozen_s: float = L1_FROZEN_S) -> list[Rule]:
+    """REPORT_END: the guest's last line (default the boot test's `N passed, M failed`);
+    L1_FROZEN_S: how long both of the L1's consoles may stay silent (in the L1)."""
     out: list[Rule] = []
     if mode == "l1":
         out.append(After("l1", consoles.L1_FAULT, 10, "l1-fault", "the L1 kernel failed ({match})"))
+        out.append(AllSilent(("l1", "l2"), l1_frozen_s, "l1-frozen",
+                             f"the L1 froze: neither of its consoles grew for {l1_frozen_s:g} s"))
     end = report_end or re.compile(consoles.SUMMARY.pattern, re.M)
     out.append(After("l2", end, 60, "no-exit",
                      f"the guest printed its report but {monitor} did not exit within 60 s of it "
@@ -76,11 +101,17 @@ class Watch:
                 self.length[name] = len(text)
                 self.grew_at[name] = elapsed
         for i, rule in enumerate(self.rules):
-            text = texts.get(rule.console, "")
             if isinstance(rule, Silence):
                 if elapsed - self.grew_at.get(rule.console, elapsed) >= rule.seconds:
                     return Stop(rule.kind, rule.message)
                 continue
+            if isinstance(rule, AllSilent):
+                # A console never read counts as growing now: the rule needs all of them seen.
+                last = max(self.grew_at.get(c, elapsed) for c in rule.consoles)
+                if elapsed - last >= rule.seconds:
+                    return Stop(rule.kind, rule.message)
+                continue
+            text = texts.get(rule.console, "")
             if i not in self.seen_at:
                 m = rule.pattern.search(text)
                 if m:

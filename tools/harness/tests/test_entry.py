@@ -1,6 +1,8 @@
 """tools/linux-boot and tests/boot/retry-nested-flake as a caller sees them, without a boot."""
 import subprocess
+import tempfile
 import unittest
+from pathlib import Path
 
 from harness import output
 from harness.shell import ROOT
@@ -34,6 +36,16 @@ class EntryTest(unittest.TestCase):
         r = run("--ember", "/nonexistent/ember")
         self.assertEqual(r.returncode, 1)
         self.assertIn("error: no ember binary at /nonexistent/ember", r.stderr)
+
+    def test_a_bad_exec_progress_file_exits_1_at_once(self):
+        # Read before ember, the packages and the kernel are looked at: no ember needed here.
+        with tempfile.TemporaryDirectory() as d:
+            bad = Path(d) / "progress.json"
+            bad.write_text("{")
+            r = run("--exec-suite", "--exec-resume", str(bad), "--ember", "/nonexistent/ember")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(f"error: --exec-resume {bad}: not JSON: ", r.stderr)
+        self.assertNotIn("no ember binary", r.stderr)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
+import re
 import tempfile
 import unittest
 from pathlib import Path
 
 from harness import execsuite, flake, options, plan
 from harness.output import Fail
+from harness.proc import Stop
 from harness.shell import Kernel
 
 from . import fixtures
@@ -70,6 +72,187 @@ class ReportTest(unittest.TestCase):
         r = execsuite.parse(PASSED)
         self.assertEqual(flake.classify(flake.Boot("l1", execsuite.MONITOR, 0, None, "", 0,
                                                    r.summary)).status, flake.PASSED)
+
+
+# Two attempts of a resumed suite: the first L1 froze after five checks (its report cut off),
+# the second skipped those and ran the rest.
+FROZEN = """ember exec suite: Linux 6.1.0-x, ember 0.1.0, / on tmpfs
+PASS out-err
+host: exec-true-wall-s=8.83
+host: exec-true-walls-s=8.71,8.83,9.06
+PASS exec-true
+FLAKE status-3: attempt 1 of 3: stalled: ember exec reached its --timeout of 90 s
+PASS status-3
+PASS cwd-env-ids
+host: virtiofs-read-mbps=12.8
+host: virtiofs-read-s=5.25
+PASS virtiofs-read
+"""
+RESUMED = """ember exec suite: Linux 6.1.0-x, ember 0.1.0, / on tmpfs
+SKIP out-err: passed in an earlier attempt
+SKIP exec-true: passed in an earlier attempt
+SKIP status-3: passed in an earlier attempt
+SKIP cwd-env-ids: passed in an earlier attempt
+SKIP virtiofs-read: passed in an earlier attempt
+PASS share-ro
+host: panic-wall-s=15.77
+PASS panic
+host: exec-suite-s=40.10
+host: exec-flakes=0
+host: exec-skipped=5
+7 passed, 0 failed
+"""
+
+
+class ResumeTest(unittest.TestCase):
+    def first(self) -> execsuite.Progress:
+        return execsuite.after(execsuite.Progress(), execsuite.parse(FROZEN))
+
+    def test_each_pass_has_its_cases_values(self):
+        r = execsuite.parse(FROZEN)
+        self.assertEqual(r.case_values, {
+            "exec-true": {"exec-true-wall-s": "8.83", "exec-true-walls-s": "8.71,8.83,9.06"},
+            "virtiofs-read": {"virtiofs-read-mbps": "12.8", "virtiofs-read-s": "5.25"}})
+        # The suite's own values, after the last check, belong to none.
+        r = execsuite.parse(PASSED)
+        self.assertNotIn("exec-suite-s", {k for v in r.case_values.values() for k in v})
+        self.assertEqual(r.case_values["many-files"], {"many-files-bytes": "4685263",
+                                                       "many-files-wall-s": "23.14"})
+        self.assertNotIn("share-ro", r.case_values)
+
+    def test_the_progress_after_an_attempt(self):
+        p = self.first()
+        self.assertEqual(p.attempts, 1)
+        self.assertEqual(list(p.passed), ["out-err", "exec-true", "status-3", "cwd-env-ids",
+                                          "virtiofs-read"])
+        self.assertEqual(p.passed["exec-true"], execsuite.Passed(1, {
+            "exec-true-wall-s": "8.83", "exec-true-walls-s": "8.71,8.83,9.06"}))
+        # The second attempt adds its passes and keeps the carried ones, also those it skipped
+        # or did not reach; an attempt that passed nothing still counts.
+        p2 = execsuite.after(p, execsuite.parse(RESUMED))
+        self.assertEqual(p2.attempts, 2)
+        self.assertEqual(p2.passed["exec-true"].attempt, 1)
+        self.assertEqual(p2.passed["panic"], execsuite.Passed(2, {"panic-wall-s": "15.77"}))
+        self.assertEqual(len(p2.passed), 7)
+        self.assertEqual(execsuite.after(p2, execsuite.parse("")).attempts, 3)
+        # A check that fails when run again is no longer carried.
+        p3 = execsuite.after(p2, execsuite.parse("ember exec suite: x\nFAIL panic: took 99 s\n"))
+        self.assertNotIn("panic", p3.passed)
+
+    def test_the_merged_report(self):
+        r, problems = execsuite.merge(execsuite.parse(RESUMED), self.first())
+        self.assertEqual(problems, [])
+        self.assertEqual(r.results[:2], [("out-err", None), ("exec-true", None)])
+        self.assertEqual([n for n, _ in r.results], ["out-err", "exec-true", "status-3",
+                                                     "cwd-env-ids", "virtiofs-read", "share-ro",
+                                                     "panic"])
+        self.assertEqual(r.failed, [])
+        self.assertEqual(r.skipped, [])
+        self.assertEqual(r.earlier, {n: 1 for n in ("out-err", "exec-true", "status-3",
+                                                    "cwd-env-ids", "virtiofs-read")})
+        self.assertTrue(r.consistent())
+        self.assertIn("PASS exec-true (attempt 1)\n", r.text)
+        self.assertIn("host: exec-true-wall-s=8.83\nhost: exec-true-walls-s=8.71,8.83,9.06\n"
+                      "PASS exec-true (attempt 1)", r.text)
+        self.assertIn("PASS share-ro\n", r.text)
+        self.assertNotIn("SKIP", r.text)
+        self.assertEqual(r.values["virtiofs-read-mbps"], "12.8")
+        self.assertEqual(r.values["exec-suite-s"], "40.10")
+        self.assertEqual(r.flakes, [])  # the first attempt's flake was reported by that attempt
+        # The verdict: l1-exec's summary counts the SKIP lines as passed.
+        self.assertEqual(flake.classify(flake.Boot("l1", execsuite.MONITOR, 0, None, "", 0,
+                                                   r.summary)).status, flake.PASSED)
+
+    def test_a_merge_without_skips_is_the_report(self):
+        r, problems = execsuite.merge(execsuite.parse(PASSED), execsuite.Progress())
+        self.assertEqual((r.text, problems), (execsuite.parse(PASSED).text, []))
+
+    def test_a_skip_no_attempt_passed(self):
+        r, problems = execsuite.merge(execsuite.parse(RESUMED), execsuite.Progress(1))
+        self.assertEqual(len(problems), 5)
+        self.assertEqual(problems[0], "l1-exec skipped out-err, which no earlier attempt passed")
+        self.assertEqual(r.skipped[0], "out-err")
+
+    def test_skips_in_the_summarys_count(self):
+        r = execsuite.parse(RESUMED)
+        self.assertEqual((r.skipped[:1], len(r.results)), (["out-err"], 2))
+        self.assertTrue(r.consistent())
+        self.assertFalse(execsuite.parse(RESUMED.replace("7 passed", "2 passed")).consistent())
+
+    def test_the_measurements_of_a_merged_report(self):
+        r, _ = execsuite.merge(execsuite.parse(RESUMED), self.first())
+        line = execsuite.measurements(r)
+        self.assertIn("8.83 s of wall time (median of 8.71,8.83,9.06, in attempt 1)", line)
+        self.assertIn("the command starting at ? s of the guest's uptime;", line)  # never measured
+        self.assertIn("at 12.8 MB/s, in attempt 1;", line)
+        self.assertTrue(line.endswith("the suite ran 40.10 s in the L1 of the last attempt; 5 checks "
+                                      "passed in earlier ones (5 in attempt 1)"), line)
+        self.assertNotIn("attempt", execsuite.measurements(execsuite.parse(PASSED)))
+
+    def test_a_flake_after_a_failure_is_a_failure(self):
+        stall = flake.classify(flake.Boot("l1", execsuite.MONITOR, None,
+                                          Stop("l1-frozen", "the L1 froze"), "", None, ""))
+        self.assertEqual(stall.status, flake.STALLED)
+        cut = execsuite.parse("ember exec suite: x\nPASS a\nFAIL b: exit status 1, want 0\n")
+        v = execsuite.verdict(stall, cut)
+        self.assertEqual((v.kind, v.status), ("failed", flake.FAILED))
+        self.assertEqual(v.problems[:len(stall.problems)], stall.problems)
+        self.assertEqual(v.problems[-1], "b had failed before that: a failed check is final (the "
+                         "suite is not tried again)")
+        # Without a failure the flake stays one; a verdict that is no flake is left alone.
+        self.assertIs(execsuite.verdict(stall, execsuite.parse(FROZEN)), stall)
+        passed = flake.Verdict("passed", flake.PASSED, ())
+        self.assertIs(execsuite.verdict(passed, execsuite.parse(PASSED)), passed)
+
+
+class ProgressFileTest(unittest.TestCase):
+    def test_round_trip(self):
+        p = execsuite.after(execsuite.Progress(), execsuite.parse(FROZEN))
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "progress.json"
+            self.assertEqual(execsuite.load_progress(path), execsuite.Progress())  # none yet
+            execsuite.save_progress(path, p)
+            self.assertEqual(execsuite.load_progress(path), p)
+            self.assertEqual(sorted(f.name for f in Path(d).iterdir()), ["progress.json"])
+
+    def test_what_is_no_progress(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "progress.json"
+            for text, why in [
+                ("{", "not JSON"),
+                ("[]", "not an exec suite's progress"),
+                ('{"attempts": -1, "passed": {}}', "not an exec suite's progress"),
+                ('{"attempts": 1, "passed": {"a b": {"attempt": 1, "values": {}}}}',
+                 "'a b' is not a check's name"),
+                ('{"attempts": 1, "passed": {"a": {"attempt": 2, "values": {}}}}',
+                 "check a: want"),
+                ('{"attempts": 1, "passed": {"a": {"attempt": 1}}}', "check a: want"),
+                ('{"attempts": 1, "passed": {"a": {"attempt": 1, "values": {"k": "1\\n2"}}}}',
+                 "is not a host: value"),
+                ('{"attempts": 1, "passed": {"a": {"attempt": 1, "values": {"k": 1}}}}',
+                 "is not a host: value")]:
+                with self.subTest(text=text):
+                    path.write_text(text)
+                    with self.assertRaisesRegex(execsuite.ProgressError, re.escape(why)):
+                        execsuite.load_progress(path)
+
+    def test_the_arguments_of_a_resumed_suite(self):
+        p = execsuite.after(execsuite.Progress(), execsuite.parse(FROZEN))
+        self.assertEqual(execsuite.args("6.1.0-x", False, p), [
+            "--skip", "out-err", "--skip", "exec-true", "--skip", "status-3",
+            "--skip", "cwd-env-ids", "--skip", "virtiofs-read",
+            "--value", "exec-true-wall-s=8.83", "--value", "exec-true-walls-s=8.71,8.83,9.06",
+            "--value", "virtiofs-read-mbps=12.8", "--value", "virtiofs-read-s=5.25",
+            "/ember/bzImage", "6.1.0-x"])
+        self.assertEqual(execsuite.args("6.1.0-x", True, execsuite.Progress(2)),
+                         ["--verbose", "/ember/bzImage", "6.1.0-x"])
+        with tempfile.TemporaryDirectory() as d:
+            work = Path(d) / "work"
+            work.mkdir()
+            k = tree(Path(d), fixtures.text("modules.dep"), fixtures.text("modules.builtin"))
+            files = dict((dest, src) for src, dest in execsuite.files(work, k, False, p))
+            self.assertEqual(Path(files["/ember/args"]).read_text().splitlines()[:2],
+                             ["--skip", "out-err"])
 
 
 def tree(d: Path, dep: str, builtin: str = "", order: bool = True) -> Kernel:
@@ -152,6 +335,16 @@ class OptionsTest(unittest.TestCase):
                     options.parse(["--exec-suite", *extra], {})
         o = options.parse(["--exec-suite", "--verbose", "--keep", "--ember", "/e", "--l1"], {})
         self.assertEqual((o.verbose, o.keep, o.ember), (True, True, "/e"))
+
+    def test_exec_resume(self):
+        self.assertEqual(options.parse(["--exec-suite", "--exec-resume", "/p.json"], {}).exec_resume,
+                         "/p.json")
+        self.assertEqual(options.parse(["--exec-suite", "--exec-resume=/q"], {}).exec_resume, "/q")
+        self.assertEqual(options.parse(["--exec-suite"], {}).exec_resume, "")
+        with self.assertRaisesRegex(options.UsageError, "--exec-resume resumes the ember exec suite"):
+            options.parse(["--l1", "--exec-resume", "/p.json"], {})
+        with self.assertRaisesRegex(options.UsageError, "--exec-resume needs a file"):
+            options.parse(["--exec-suite", "--exec-resume"], {})
 
 
 if __name__ == "__main__":

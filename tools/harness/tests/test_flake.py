@@ -50,6 +50,16 @@ class ClassifyTest(unittest.TestCase):
                      "stall", 3, "stalled: the guest's console was silent for 90 s and the "
                      "harness ended ember")
 
+    def test_a_frozen_l1(self):
+        # The host's rule (watchdog.AllSilent): neither console grew, so the harness ended QEMU.
+        v = self.verdict(boot(monitor="l1-exec", status=None, monitor_status=None, summary="",
+                              stop=Stop("l1-frozen", "the L1 froze: neither of its consoles grew "
+                                        "for 240 s")),
+                         "l1-frozen", flake.STALLED, "the guest printed no report")
+        self.assertEqual(v.problems[0], "stalled: the L1 froze: neither of its consoles grew for "
+                         "240 s, and the harness ended its QEMU")
+        self.assertIn(v.status, flake.FLAKES)
+
     def test_the_l1_watchdog(self):
         self.verdict(boot(l1_console=fixtures.text("l1-watchdog-stall.txt"), monitor_status=143,
                           summary=""),

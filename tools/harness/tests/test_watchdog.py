@@ -1,3 +1,4 @@
+import re
 import tempfile
 import unittest
 from pathlib import Path
@@ -45,9 +46,44 @@ class RulesTest(unittest.TestCase):
             self.assertIsNone(w.update(t, {"l2": text}))
 
     def test_a_quiet_passing_run_is_never_stopped_before_its_report(self):
+        # Up to the frozen L1's limit (below), a run that says nothing is left alone.
         w = watchdog.Watch(watchdog.rules("l1", "ember"))
-        for t in range(0, 300, 5):
+        for t in range(0, watchdog.L1_FROZEN_S, 5):
             self.assertIsNone(w.update(t, {"l1": fixtures.text("l1-passed.txt"), "l2": ""}))
+
+    def test_a_frozen_l1(self):
+        # Both consoles stop: the L1 itself froze (its own watchdog cannot speak).
+        w = watchdog.Watch(watchdog.rules("l1", "l1-exec"))
+        l1, l2 = "linux-boot-l1: L1 up\n", "ember exec suite: x\nPASS a\n"
+        self.assertIsNone(w.update(1, {"l1": "", "l2": ""}))
+        self.assertIsNone(w.update(10, {"l1": l1, "l2": l2}))
+        self.assertIsNone(w.update(249, {"l1": l1, "l2": l2}))
+        stop = w.update(250, {"l1": l1, "l2": l2})
+        self.assertEqual(stop.kind, "l1-frozen")
+        self.assertEqual(stop.message, "the L1 froze: neither of its consoles grew for 240 s")
+
+    def test_either_console_growing_keeps_the_l1_alive(self):
+        # The boots: the guest quiet while ember logs on the L1's console; the exec suite: the L1's
+        # console quiet while the suite's report grows. Neither is a frozen L1.
+        for grows in ("l1", "l2"):
+            w = watchdog.Watch(watchdog.rules("l1", "ember"))
+            texts = {"l1": "", "l2": ""}
+            for t in range(0, 1000, 100):
+                texts[grows] += "a line\n"
+                self.assertIsNone(w.update(t, dict(texts)), grows)
+
+    def test_the_frozen_limit_is_a_parameter(self):
+        w = watchdog.Watch(watchdog.rules("l1", "ember", l1_frozen_s=30))
+        w.update(0, {"l1": "", "l2": ""})
+        self.assertIsNone(w.update(29, {"l1": "", "l2": ""}))
+        self.assertIn("grew for 30 s", w.update(30, {"l1": "", "l2": ""}).message)
+
+    def test_no_frozen_l1_rule_directly(self):
+        # Directly there is no L1: the guest's own 90 s silence rule applies instead.
+        self.assertFalse(any(isinstance(r, watchdog.AllSilent)
+                             for r in watchdog.rules("direct", "ember")))
+        self.assertTrue(any(isinstance(r, watchdog.AllSilent)
+                            for r in watchdog.rules("l1", "qemu", re.compile("^done$", re.M))))
 
 
 class ConsoleWatchTest(unittest.TestCase):
