@@ -14,6 +14,8 @@
 
 #include "devices/VmControl.h"
 #include "kvm/Bus.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 
 namespace ember::devices {
 
@@ -42,6 +44,13 @@ class AcpiPm : public BusDevice {
   explicit AcpiPm(VmControl& control) : control_(control) {}
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  // A snapshot's copy (issue 13): the sleep status register (WAK_STS).
+  void save(StateWriter& w) const { w.u8(sleep_status_.load()); }
+  void load(StateReader& r) {
+    uint8_t v = r.u8("sleep status");
+    if (r.ok()) sleep_status_ = v & kWakSts;
+  }
 
  private:
   void writeRegister(uint64_t reg, uint8_t value);

@@ -346,4 +346,31 @@ void CmosRtc::interruptThread() {
   }
 }
 
+void CmosRtc::save(StateWriter& w) const {
+  std::lock_guard lock(mutex_);
+  w.u8(index_);
+  w.raw(ram_);
+  w.u64(static_cast<uint64_t>(offset_ns_));
+  w.u64(static_cast<uint64_t>(held_seconds_));
+}
+
+void CmosRtc::load(StateReader& r) {
+  {
+    std::lock_guard lock(mutex_);
+    uint8_t index = r.u8("index");
+    auto ram = r.raw(ram_.size(), "registers");
+    auto offset = static_cast<int64_t>(r.u64("clock offset"));
+    auto held = static_cast<int64_t>(r.u64("held time"));
+    if (!r.ok()) return;
+    index_ = index & 0x7f;  // as a write to port 0x70 keeps it
+    std::copy(ram.begin(), ram.end(), ram_.begin());
+    ram_[kStatusD] = kDVrt;  // always valid
+    offset_ns_ = offset;
+    held_seconds_ = held;
+    last_advance_ns_ = clock_();
+    updateIrq();
+  }
+  wake_.notify_all();
+}
+
 }  // namespace ember::devices

@@ -39,6 +39,8 @@
 
 #include "kvm/Bus.h"
 #include "kvm/InterruptLine.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 
 namespace ember::devices {
 
@@ -69,6 +71,14 @@ class CmosRtc : public BusDevice {
   // Sets the flags of status C for the time passed up to now and raises IRQ 8 if one of them is
   // enabled. The interrupt thread calls it; a test with its own clock calls it instead.
   void poll();
+
+  // A snapshot's copy (issue 13): the index, the 128 registers and the guest time's offset
+  // from the host clock (so the guest's wall clock goes on with the host's across a restore,
+  // as a real RTC's battery keeps it going while the machine is off), and the held time while
+  // SET is on. load() reads untrusted bytes (errors are the reader's) and drives IRQ 8 to what
+  // the loaded status C says.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   uint8_t readRegister(uint8_t index, int64_t now);

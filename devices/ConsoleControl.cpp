@@ -115,4 +115,33 @@ void ConsoleControl::reset() {
   }
 }
 
+void ConsoleControl::save(StateWriter& w) const {
+  w.boolean(device_ready_);
+  w.u32(static_cast<uint32_t>(ports_.size()));
+  for (const auto& s : ports_) {
+    w.boolean(s.ready);
+    w.boolean(s.guest_open);
+  }
+}
+
+void ConsoleControl::load(StateReader& r) {
+  bool device_ready = r.boolean("DEVICE_READY");
+  uint32_t n = r.count("ports", 1024);
+  if (r.ok() && n != ports_.size()) {
+    r.fail("ports", fmt::format("{}, but this console has {}", n, ports_.size()));
+  }
+  std::vector<std::pair<bool, bool>> loaded;
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    bool ready = r.boolean("PORT_READY");
+    bool open = r.boolean("guest open");
+    loaded.emplace_back(ready, open);
+  }
+  if (!r.ok()) return;
+  device_ready_ = device_ready;
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    ports_[i].ready = loaded[i].first;
+    ports_[i].guest_open = loaded[i].second;
+  }
+}
+
 }  // namespace ember::devices

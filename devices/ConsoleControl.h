@@ -21,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
+
 namespace ember::devices {
 
 namespace console_event {
@@ -69,6 +72,10 @@ class ConsoleControl {
   size_t portCount() const { return ports_.size(); }
   // A device reset: the driver starts over with DEVICE_READY.
   void reset();
+  // A snapshot's copy (issue 13): DEVICE_READY, and each port's PORT_READY and guest side.
+  // load() reads untrusted bytes into a control of the same ports (errors are the reader's).
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   struct State {

@@ -223,4 +223,61 @@ QueueSet VirtioBalloon::reset() {
   return queues;
 }
 
+Result<QueuePositions> VirtioBalloon::saveState(StateWriter& w) {
+  std::lock_guard lock(mutex_);
+  QueuePositions positions = queuePositions(act_);
+  if (act_ && stats_head_ && positions.size() > kStatsQueue && positions[kStatsQueue]) {
+    --positions[kStatsQueue]->next_avail;
+  }
+  w.u32(target_pages_.load());
+  w.u32(actual_.load());
+  w.u32(static_cast<uint32_t>(bitmaps_.size()));
+  for (const auto& bits : bitmaps_) {
+    w.blob(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bits.data()),
+                                    bits.size() * sizeof(uint64_t)));  // u64 words, host order
+  }
+  w.u64(stats_.inflated_pages);
+  w.u64(stats_.invalid_pfns);
+  w.u64(stats_.repeated_pfns);
+  w.u32(static_cast<uint32_t>(stats_.guest_stats.size()));
+  for (auto [tag, value] : stats_.guest_stats) {
+    w.u16(tag);
+    w.u64(value);
+  }
+  return positions;
+}
+
+void VirtioBalloon::loadState(StateReader& r) {
+  std::lock_guard lock(mutex_);
+  uint32_t target = r.u32("target pages");
+  uint32_t actual = r.u32("actual pages");
+  // The bitmaps follow RAM, which the restored machine has as the saved one had; a device that
+  // was never activated has none.
+  uint32_t n = r.count("bitmaps", 64);
+  if (r.ok() && n != (act_ ? bitmaps_.size() : 0)) {
+    r.fail("bitmaps", fmt::format("{} for {} RAM regions", n, act_ ? bitmaps_.size() : 0));
+  }
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    size_t bytes = bitmaps_[i].size() * sizeof(uint64_t);
+    auto b = r.blob("bitmap", bytes);
+    if (r.ok() && b.size() != bytes) {
+      r.fail("bitmap", fmt::format("is {} bytes, not the {} of its region", b.size(), bytes));
+    }
+    if (r.ok()) std::memcpy(bitmaps_[i].data(), b.data(), bytes);
+  }
+  BalloonStats stats;
+  stats.inflated_pages = r.u64("inflated pages");
+  stats.invalid_pfns = r.u64("invalid PFNs");
+  stats.repeated_pfns = r.u64("repeated PFNs");
+  uint32_t tags = r.count("guest statistics", 64);  // 5.5.6.3 defines 10 tags
+  for (uint32_t i = 0; i < tags && r.ok(); ++i) {
+    uint16_t tag = r.u16("statistics tag");
+    stats.guest_stats[tag] = r.u64("statistics value");
+  }
+  if (!r.ok()) return;
+  target_pages_ = target;
+  actual_ = actual;
+  stats_ = std::move(stats);
+}
+
 }  // namespace ember::devices

@@ -44,6 +44,12 @@ class VirtioBalloon : public virtio::VirtioDevice {
   Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
+  // A snapshot: the target and `actual`, which pages are in the balloon (one bitmap per RAM
+  // region), its counts and the guest's last statistics. A statistics buffer the device holds
+  // goes back to the ring (its queue saved a position earlier) and is taken again after the
+  // restore.
+  Result<virtio::QueuePositions> saveState(StateWriter& w) override;
+  void loadState(StateReader& r) override;
 
   // A new target (pages); raises a configuration-change interrupt.
   void setTargetBytes(uint64_t bytes);

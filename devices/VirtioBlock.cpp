@@ -375,9 +375,7 @@ Result<void> VirtioBlock::finishInFlightLocked(RequestQueue& rq) {
                     deadline - std::chrono::steady_clock::now())
                     .count();
     if (left <= 0) {
-      return makeError(Errc::Busy,
-                       "{} request(s) in flight on {} did not finish within {} ms; the medium "
-                       "is unchanged",
+      return makeError(Errc::Busy, "{} request(s) in flight on {} did not finish within {} ms",
                        rq.outstanding, file_.path(), kDrainTimeoutMs);
     }
     // The engine's eventfd, which the event loop also watches (its callback waits for mutex_,
@@ -404,7 +402,11 @@ Result<void> VirtioBlock::replaceMedium(BlockFile file) {
   }
   // No new request is taken while mutex_ is held; those in flight finish on the old medium.
   for (auto& rq : queues_) {
-    if (act_ && act_->queue(rq->index) != nullptr) EMBER_TRY(finishInFlightLocked(*rq));
+    if (act_ && act_->queue(rq->index) != nullptr) {
+      if (auto r = finishInFlightLocked(*rq); !r) {
+        return makeError(r.error().code, "{}; the medium is unchanged", r.error().message);
+      }
+    }
   }
   EMBER_TRY(file_.sync());  // every write the guest was told is done is on the old medium
   std::string old_path = file_.path();
@@ -426,6 +428,18 @@ Result<void> VirtioBlock::replaceMedium(BlockFile file) {
     }
   }
   return okResult();
+}
+
+Result<QueuePositions> VirtioBlock::saveState(StateWriter& /*w*/) {
+  std::lock_guard lock(mutex_);
+  // 5.2.6: every request the device took completes before its position is saved, so the
+  // restored device owes the driver nothing; what the guest was told is written is then synced.
+  for (auto& rq : queues_) {
+    if (act_ && act_->queue(rq->index) != nullptr) EMBER_TRY(finishInFlightLocked(*rq));
+  }
+  if (!read_only_) EMBER_TRY(file_.sync());
+  // Nothing of its own: the medium is the machine's configuration, the queues the transport's.
+  return virtio::queuePositions(act_);
 }
 
 QueueSet VirtioBlock::reset() {

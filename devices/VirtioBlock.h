@@ -53,6 +53,9 @@ class VirtioBlock : public virtio::VirtioDevice {
   Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
+  // A snapshot: the requests in flight complete (within kDrainTimeoutMs) and the image is
+  // synced; the device has no state beyond its queues.
+  Result<virtio::QueuePositions> saveState(StateWriter& w) override;
 
   BlockEngineKind engineKind() const { return queues_.front()->aio->kind(); }
   // Handles finished I/O requests of every queue (the event loop calls the per-queue part when

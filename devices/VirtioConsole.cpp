@@ -349,4 +349,34 @@ QueueSet VirtioConsole::reset() {
   return releaseQueues(act_);
 }
 
+Result<QueuePositions> VirtioConsole::saveState(StateWriter& w) {
+  std::lock_guard lock(mutex_);
+  control_.save(w);
+  w.u32(static_cast<uint32_t>(pending_control_.size()));
+  for (const auto& m : pending_control_) {
+    w.u32(m.id);
+    w.u16(m.event);
+    w.u16(m.value);
+    w.string(m.name);
+  }
+  return queuePositions(act_);
+}
+
+void VirtioConsole::loadState(StateReader& r) {
+  std::lock_guard lock(mutex_);
+  control_.load(r);
+  // The device queues at most a few messages per port (ConsoleControl answers each once).
+  uint32_t n = r.count("pending control messages", 8 * kMaxPorts);
+  std::deque<ControlMessage> pending;
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    ControlMessage m;
+    m.id = r.u32("control message port");
+    m.event = r.u16("control message event");
+    m.value = r.u16("control message value");
+    m.name = r.string("control message name", 256);
+    pending.push_back(std::move(m));
+  }
+  if (r.ok()) pending_control_ = std::move(pending);
+}
+
 }  // namespace ember::devices

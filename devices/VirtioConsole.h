@@ -67,6 +67,11 @@ class VirtioConsole : public virtio::VirtioDevice {
   Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
+  // A snapshot: the control protocol's state and the control messages not yet sent. What the
+  // guest queued for output and the backend has not taken stays in its ring (it is only read
+  // when taken), so it is written after the restore.
+  Result<virtio::QueuePositions> saveState(StateWriter& w) override;
+  void loadState(StateReader& r) override;
   // requests: chains completed either way (data and control); bytes: data bytes written out and
   // taken in; errors: rounds that ended on a broken chain or ring; dropped: guest bytes past the
   // per-buffer cap or to a port without a backend, and control messages that did not fit.

@@ -337,4 +337,33 @@ QueueSet VirtioNet::reset() {
   return queues;
 }
 
+Result<QueuePositions> VirtioNet::saveState(StateWriter& w) {
+  std::lock_guard lock(mutex_);
+  QueuePositions positions = queuePositions(act_);
+  if (act_) {
+    if (positions[kRxQueue]) {
+      positions[kRxQueue]->next_avail =
+          static_cast<uint16_t>(positions[kRxQueue]->next_avail - rx_chains_.size());
+    }
+    if (positions[kTxQueue] && tx_pending_) --positions[kTxQueue]->next_avail;
+  }
+  // The frame read from the tap and not yet delivered, with the vnet header before it.
+  size_t frame = act_ && rx_frame_len_ != 0 ? header_size_ + rx_frame_len_ : 0;
+  w.blob(std::span<const uint8_t>(rx_frame_.data(), frame));
+  return positions;
+}
+
+void VirtioNet::loadState(StateReader& r) {
+  std::lock_guard lock(mutex_);
+  auto frame = r.blob("waiting receive frame", rx_frame_.size());
+  if (!r.ok() || frame.empty()) return;
+  if (!act_ || frame.size() <= header_size_) {
+    r.fail("waiting receive frame",
+           act_ ? "is no longer than its header" : "but the device is off");
+    return;
+  }
+  std::copy(frame.begin(), frame.end(), rx_frame_.begin());
+  rx_frame_len_ = frame.size() - header_size_;
+}
+
 }  // namespace ember::devices

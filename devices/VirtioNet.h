@@ -62,6 +62,12 @@ class VirtioNet : public virtio::VirtioDevice {
   Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
+  // A snapshot: the chains taken for a frame still waiting for room (receive) or for the tap
+  // (transmit) are given back to their rings by saving the queue a position earlier (the
+  // driver does not touch an available entry before it is used: 2.7.13), and the waiting
+  // receive frame is saved and delivered first after the restore.
+  Result<virtio::QueuePositions> saveState(StateWriter& w) override;
+  void loadState(StateReader& r) override;
 
   void onTapEvent(uint32_t events);
   NetStats stats() const;

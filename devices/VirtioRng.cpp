@@ -75,4 +75,9 @@ QueueSet VirtioRng::reset() {
   return releaseQueues(act_);
 }
 
+Result<QueuePositions> VirtioRng::saveState(StateWriter& /*w*/) {
+  std::lock_guard lock(mutex_);
+  return queuePositions(act_);
+}
+
 }  // namespace ember::devices

@@ -23,6 +23,8 @@ class VirtioRng : public virtio::VirtioDevice {
   Result<void> activate(virtio::Activation activation) override;
   void notify(uint16_t queue) override;
   virtio::QueueSet reset() override;
+  // A snapshot: nothing in flight (each request is served whole) and no state of its own.
+  Result<virtio::QueuePositions> saveState(StateWriter& w) override;
   // requests: requests served; bytes: random bytes written; errors: requests getrandom(2) could
   // not fill; dropped: 0.
   virtio::DeviceCounters counters() const override;

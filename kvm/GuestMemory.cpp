@@ -12,11 +12,37 @@ namespace {
 constexpr uint64_t kPageSize = 4096;
 }
 
-Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs,
-                                        MemoryBacking backing) {
+namespace {
+// The regions sorted by address, each page-aligned, non-empty, not overflowing and not
+// overlapping the next.
+Result<std::vector<GuestRegionSpec>> sortedSpecs(std::span<const GuestRegionSpec> specs) {
   std::vector<GuestRegionSpec> sorted(specs.begin(), specs.end());
   std::sort(sorted.begin(), sorted.end(),
             [](const auto& a, const auto& b) { return a.start < b.start; });
+  uint64_t prev_end = 0;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    const auto& s = sorted[i];
+    if (s.size == 0 || s.start.raw % kPageSize != 0 || s.size % kPageSize != 0) {
+      return makeError(Errc::InvalidArgument,
+                       "guest memory region {:#x}+{:#x} is empty or not page-aligned", s.start.raw,
+                       s.size);
+    }
+    if (!s.start.checkedAdd(s.size)) {
+      return makeError(Errc::InvalidArgument, "guest memory region {:#x}+{:#x} overflows",
+                       s.start.raw, s.size);
+    }
+    if (i > 0 && s.start.raw < prev_end) {
+      return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}", s.start.raw);
+    }
+    prev_end = s.start.raw + s.size;
+  }
+  return sorted;
+}
+}  // namespace
+
+Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs,
+                                        MemoryBacking backing) {
+  auto sorted = EMBER_TRY(sortedSpecs(specs));
   GuestMemory mem;
   if (backing == MemoryBacking::SharedMemfd) {
     uint64_t total = 0;
@@ -33,22 +59,8 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs,
       return Error::fromErrno(Errc::Io, fmt::format("ftruncate of the {}-byte guest memfd", total));
     }
   }
-  uint64_t prev_end = 0, fd_offset = 0;
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    const auto& s = sorted[i];
-    if (s.size == 0 || s.start.raw % kPageSize != 0 || s.size % kPageSize != 0) {
-      return makeError(Errc::InvalidArgument,
-                       "guest memory region {:#x}+{:#x} is empty or not page-aligned", s.start.raw,
-                       s.size);
-    }
-    if (!s.start.checkedAdd(s.size)) {
-      return makeError(Errc::InvalidArgument, "guest memory region {:#x}+{:#x} overflows",
-                       s.start.raw, s.size);
-    }
-    if (i > 0 && s.start.raw < prev_end) {
-      return makeError(Errc::InvalidArgument, "guest memory regions overlap at {:#x}", s.start.raw);
-    }
-    prev_end = s.start.raw + s.size;
+  uint64_t fd_offset = 0;
+  for (const auto& s : sorted) {
     if (backing == MemoryBacking::SharedMemfd) {
       auto mapping = EMBER_TRY(
           MemoryMapping::ofFd(mem.memfd_.get(), s.size, PROT_READ | PROT_WRITE, fd_offset));
@@ -58,6 +70,21 @@ Result<GuestMemory> GuestMemory::create(std::span<const GuestRegionSpec> specs,
       auto mapping = EMBER_TRY(MemoryMapping::anonymous(s.size));
       mem.regions_.push_back(Region{s.start, s.size, std::move(mapping)});
     }
+  }
+  return mem;
+}
+
+Result<GuestMemory> GuestMemory::mapFile(std::span<const GuestRegionSpec> specs, int fd,
+                                         uint64_t offset) {
+  auto sorted = EMBER_TRY(sortedSpecs(specs));
+  if (offset % kPageSize != 0) {
+    return makeError(Errc::InvalidArgument, "memory file offset {:#x} is not page-aligned", offset);
+  }
+  GuestMemory mem;
+  for (const auto& s : sorted) {
+    auto mapping = EMBER_TRY(MemoryMapping::privateOfFd(fd, s.size, offset));
+    mem.regions_.push_back(Region{s.start, s.size, std::move(mapping)});
+    offset += s.size;
   }
   return mem;
 }

@@ -71,6 +71,12 @@ class GuestMemory {
   static Result<GuestMemory> create(std::span<const GuestRegionSpec> specs,
                                     MemoryBacking backing = MemoryBacking::Private);
 
+  // A restored machine's RAM (issue 13): the regions mapped private and copy-on-write from FD,
+  // one after another from OFFSET (page-aligned), so that pages load as the guest touches them
+  // and the file is never written.
+  static Result<GuestMemory> mapFile(std::span<const GuestRegionSpec> specs, int fd,
+                                     uint64_t offset);
+
   GuestMemory() = default;
   GuestMemory(GuestMemory&&) = default;
   GuestMemory& operator=(GuestMemory&&) = default;

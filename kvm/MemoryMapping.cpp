@@ -40,4 +40,13 @@ Result<MemoryMapping> MemoryMapping::ofFd(int fd, size_t size, int prot, uint64_
   return MemoryMapping(p, size);
 }
 
+Result<MemoryMapping> MemoryMapping::privateOfFd(int fd, size_t size, uint64_t offset) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd,
+                   static_cast<off_t>(offset));
+  if (p == MAP_FAILED) {
+    return Error::fromErrno(Errc::Io, "mmap of the memory file");
+  }
+  return MemoryMapping(p, size);
+}
+
 }  // namespace ember

@@ -21,6 +21,9 @@ class MemoryMapping {
   // A shared mapping of `size` bytes of `fd` from `offset` (the vCPU's kvm_run structure; guest
   // RAM in a memfd that a vhost-user backend maps too).
   static Result<MemoryMapping> ofFd(int fd, size_t size, int prot, uint64_t offset = 0);
+  // A private, copy-on-write, readable and writable mapping of a file (a snapshot's memory
+  // file): pages are read from the file when first touched and written only to memory.
+  static Result<MemoryMapping> privateOfFd(int fd, size_t size, uint64_t offset);
 
   ~MemoryMapping() { reset(); }
   MemoryMapping(MemoryMapping&& o) noexcept

@@ -76,6 +76,11 @@ uint32_t StateReader::count(std::string_view field, uint32_t max) {
   return ok() ? n : 0;
 }
 
+Result<void> StateReader::status() const {
+  if (error_) return *error_;
+  return okResult();
+}
+
 Result<void> StateReader::finish() const {
   if (error_) return *error_;
   if (remaining() != 0) {

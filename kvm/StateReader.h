@@ -57,6 +57,9 @@ class StateReader {
   size_t remaining() const { return bytes_.size() - offset_; }
   // The first error, or one for bytes left unread.
   Result<void> finish() const;
+  // The first error, if any, for a decoder that must stop before acting on what it read (more
+  // fields may follow).
+  Result<void> status() const;
 
  private:
   // The next N bytes, or an empty span and the error "truncated".

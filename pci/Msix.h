@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "kvm/Bus.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 #include "kvm/UniqueFd.h"
 #include "kvm/Vm.h"
 #include "pci/PciConfigSpace.h"
@@ -69,6 +71,12 @@ class MsixState {
   bool masked(uint16_t vector) const;
   // Back to the power-on state: disabled, every vector masked, nothing pending.
   void reset();
+  // A snapshot's copy (issue 13): every entry's address, data, mask bit and pending bit, and the
+  // enable and function-mask bits. load() reads untrusted bytes: the table must have this
+  // state's size (errors are the reader's). The routes follow the loaded entries on their first
+  // message, as after any table write; the observer is told.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   struct Entry {

@@ -229,6 +229,45 @@ void PciBus::configWrite(uint8_t bus, uint8_t device, uint8_t function, uint16_t
   }
 }
 
+Result<void> PciBus::saveDevice(uint8_t slot, StateWriter& w) const {
+  std::lock_guard lock(mutex_);
+  auto dev = slot < kSlots ? devices_[slot] : nullptr;
+  if (!dev) return makeError(Errc::NotFound, "no PCI device in slot {}", slot);
+  w.u32(dev->configRead(cfg::kVendorId, 4));  // vendor and device ID: which device it is
+  for (int bar = 0; bar < PciDevice::kBarCount; ++bar) {
+    w.u32(dev->configRead(static_cast<uint16_t>(cfg::kBar0 + 4 * bar), 4));
+  }
+  w.u16(dev->command());
+  w.u8(static_cast<uint8_t>(dev->configRead(cfg::kInterruptLine, 1)));
+  return dev->saveState(w);
+}
+
+Result<void> PciBus::loadDevice(uint8_t slot, StateReader& r) {
+  std::lock_guard lock(mutex_);
+  auto dev = slot < kSlots ? devices_[slot] : nullptr;
+  if (!dev) return makeError(Errc::NotFound, "no PCI device in slot {}", slot);
+  uint32_t ids = r.u32("vendor and device ID");
+  std::array<uint32_t, PciDevice::kBarCount> bars{};
+  for (auto& b : bars) b = r.u32("BAR");
+  uint16_t command = r.u16("command");
+  uint8_t line = r.u8("interrupt line");
+  uint32_t here = dev->configRead(cfg::kVendorId, 4);
+  if (r.ok() && ids != here) {
+    r.fail("vendor and device ID",
+           fmt::format("the snapshot has PCI device {:04x}:{:04x} in slot {}, this machine {} "
+                       "({:04x}:{:04x})",
+                       ids & 0xffff, ids >> 16, slot, dev->name(), here & 0xffff, here >> 16));
+  }
+  EMBER_TRY(r.status());
+  for (int bar = 0; bar < PciDevice::kBarCount; ++bar) {
+    dev->configWrite(static_cast<uint16_t>(cfg::kBar0 + 4 * bar), 4, bars[bar]);
+  }
+  dev->configWrite(cfg::kInterruptLine, 1, line);
+  dev->configWrite(cfg::kCommand, 2, command);
+  remapAllLocked();
+  return dev->loadState(r);
+}
+
 void PciBus::unmapLocked(uint8_t slot, int bar) {
   Mapping& m = mappings_[slot][bar];
   if (!m.mapped) {

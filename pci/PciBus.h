@@ -71,6 +71,15 @@ class PciBus {
 
   std::shared_ptr<PciDevice> deviceAt(uint8_t slot) const;
 
+  // A snapshot of the device in SLOT (issue 13), with the VM paused: its vendor and device ID (a
+  // restore must find the same device there), its configuration header as the guest programmed it
+  // (the BAR registers, command, interrupt line), then its own state (PciDevice::saveState).
+  Result<void> saveDevice(uint8_t slot, StateWriter& w) const;
+  // The reverse, into a bus built as the saved one was, from untrusted bytes: the header goes
+  // through the device's own configuration writes, so only what the guest may write changes
+  // and the BARs are mapped (or refused) as a guest's writes would be; then the device's state.
+  Result<void> loadDevice(uint8_t slot, StateReader& r);
+
  private:
   class ConfigPorts;
   class Ecam;

@@ -15,6 +15,9 @@
 #include <string>
 
 #include "kvm/Bus.h"
+#include "kvm/Result.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 #include "pci/PciConfigSpace.h"
 
 namespace ember::pci {
@@ -72,6 +75,13 @@ class PciDevice {
   // INTx: the slot this device sits in is assigned when it is added to the bus.
   void setSlot(uint8_t slot) { slot_ = slot; }
   uint8_t slot() const { return slot_; }
+
+  // A snapshot (issue 13), while the VM is paused: what the device holds beyond its
+  // configuration header, which PciBus saves. The default has nothing. loadState reads
+  // untrusted bytes (errors are the reader's or the result's) into a device built as the saved
+  // one was, with its header already restored.
+  virtual Result<void> saveState(StateWriter& /*w*/) { return okResult(); }
+  virtual Result<void> loadState(StateReader& /*r*/) { return okResult(); }
 
  protected:
   PciConfigSpace config_;

@@ -19,6 +19,18 @@
 
 namespace ember::virtio {
 
+// Where the device stands in a queue's rings: what a snapshot saves and a restore sets back
+// (issue 13). next_avail is the next available-ring entry it will read (2.7.6), next_used the
+// next used-ring entry it will write (2.7.8), signalled_used the used index when it last decided
+// whether to interrupt (2.7.10, with EVENT_IDX).
+struct QueuePosition {
+  uint16_t next_avail = 0;
+  uint16_t next_used = 0;
+  uint16_t signalled_used = 0;
+
+  bool operator==(const QueuePosition&) const = default;
+};
+
 struct QueueGeometry {
   uint16_t size = 0;
   uint64_t desc = 0;   // descriptor table
@@ -38,6 +50,16 @@ class SplitQueue {
   // used entry it will write. What a backend taking over the queue, or a snapshot, starts from.
   uint16_t nextAvail() const { return next_avail_; }
   uint16_t nextUsed() const { return next_used_; }
+  QueuePosition position() const { return {next_avail_, next_used_, signalled_used_}; }
+  // A restored queue (issue 13) starts where the saved one stood, with nothing in flight (the
+  // snapshot was taken with every chain completed). Any value is safe: pop() checks the
+  // driver's available index against next_avail as it always does (hostile-guest case 4).
+  void restorePosition(const QueuePosition& p) {
+    next_avail_ = p.next_avail;
+    next_used_ = p.next_used;
+    signalled_used_ = p.signalled_used;
+    in_flight_ = 0;
+  }
 
   // The next available chain, or nothing when the ring is empty (or `size` chains are already in
   // flight). An error means the driver broke the ring protocol.

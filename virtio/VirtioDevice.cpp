@@ -10,4 +10,12 @@ void readConfigBytes(std::span<const uint8_t> image, uint32_t offset, std::span<
   }
 }
 
+Result<QueuePositions> VirtioDevice::saveState(StateWriter& /*w*/) {
+  return makeError(Errc::Unsupported, "{} cannot be saved in a snapshot", name());
+}
+
+void VirtioDevice::loadState(StateReader& /*r*/) {
+  // Nothing of its own: the reader's finish() refuses bytes that are there anyway.
+}
+
 }  // namespace ember::virtio

@@ -17,6 +17,8 @@
 
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
+#include "kvm/StateReader.h"
+#include "kvm/StateWriter.h"
 #include "virtio/SplitQueue.h"
 
 namespace ember::virtio {
@@ -73,6 +75,19 @@ struct DeviceCounters {
   uint64_t dropped = 0;   // frames or buffers given up without being carried out
 };
 
+// Each queue's position in its rings (issue 13), one entry per queue: none where the queue is
+// not live.
+using QueuePositions = std::vector<std::optional<QueuePosition>>;
+inline QueuePositions queuePositions(const std::optional<Activation>& act) {
+  QueuePositions out;
+  if (act) {
+    for (const auto& q : act->queues) {
+      out.push_back(q ? std::optional(q->position()) : std::nullopt);
+    }
+  }
+  return out;
+}
+
 // For a device's reset(): the queues of its activation, if it has one, and the activation gone.
 inline QueueSet releaseQueues(std::optional<Activation>& act) {
   QueueSet queues = act ? std::move(act->queues) : QueueSet{};
@@ -107,6 +122,18 @@ class VirtioDevice {
 
   // Safe from any thread.
   virtual DeviceCounters counters() const = 0;
+
+  // A snapshot (issue 13), called only while the VM is paused (no vCPU runs and the event loop
+  // serves nothing), with the transport's lock held. The device first completes what it has in
+  // flight, so that every chain it took from a queue is in the used ring and the queues'
+  // positions say everything; then it writes its own state (what it holds beyond its queues
+  // and what the transport saves) and returns its live queues' positions (queuePositions()).
+  // The default refuses: a device that has not said what its state is cannot be saved.
+  virtual Result<QueuePositions> saveState(StateWriter& w);
+  // At restore, after activate() gave the device its queues at their saved positions (or with
+  // no activation when the driver had not set DRIVER_OK): the bytes saveState wrote. They are
+  // untrusted (a snapshot file can be tampered with): bounded decoding, errors the reader's.
+  virtual void loadState(StateReader& r);
 };
 
 // Reads device config bytes from a struct image, bounded (device config accesses of any size at

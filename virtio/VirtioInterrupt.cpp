@@ -123,6 +123,19 @@ void VirtioInterrupt::reset() {
   updateIntx();
 }
 
+void VirtioInterrupt::save(StateWriter& w) const {
+  w.u8(isr_.load());
+  msix_.save(w);
+}
+
+void VirtioInterrupt::load(StateReader& r) {
+  uint8_t isr = r.u8("ISR");
+  msix_.load(r);
+  if (!r.ok()) return;
+  isr_ = isr & 0x3;  // 4.1.4.5: bit 0 queue interrupt, bit 1 configuration change
+  updateIntx();
+}
+
 Result<int> VirtioInterrupt::handOver(uint16_t queue) {
   if (loop_ == nullptr) {
     return makeError(Errc::Unsupported, "{}: no event loop to serve handed-over interrupts", name_);

@@ -62,6 +62,11 @@ class VirtioInterrupt {
   // Virtio reset: vectors back to NO_VECTOR, the ISR cleared, every interrupt taken back. The
   // MSI-X table is PCI function state and stays.
   void reset();
+  // A snapshot's copy (issue 13): the ISR and the MSI-X table and PBA (the vectors are the
+  // driver's state, DriverState). load() reads untrusted bytes and drives INTx to what the
+  // loaded ISR says.
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
   // The backend's eventfd for queue `queue`'s interrupt; owned here, valid until takeBack() or
   // reset(). Fails without an event loop or when the queue's interrupt is already handed over.

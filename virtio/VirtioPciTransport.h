@@ -109,6 +109,18 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   bool legacyMode() const { return driverState().legacy; }
   TransportCounters counters() const;
 
+  // A snapshot (issue 13), with the VM paused: the driver's state, the interrupt state (ISR,
+  // MSI-X table and PBA), and for a live device each queue's position and the device's own
+  // state, written after the device completed what it had in flight (a device that cannot say
+  // what its state is refuses: VirtioDevice::saveState). loadState restores it into a transport
+  // built as the saved one was, before any vCPU runs, from untrusted bytes: the driver's state is
+  // decoded with its checks, the vectors checked against the table, the live queues validated as an
+  // activation validates them; then the device is activated at the saved positions and given its
+  // state.
+  static constexpr size_t kMaxDeviceState = 1 << 20;
+  Result<void> saveState(StateWriter& w) override;
+  Result<void> loadState(StateReader& r) override;
+
   // PciDevice
   uint32_t configRead(uint16_t offset, uint8_t size) override;
   void configWrite(uint16_t offset, uint8_t size, uint32_t value) override;
@@ -155,6 +167,10 @@ class VirtioPciTransport : public pci::PciDevice, private VirtioDeviceHost {
   void applyLocked(const FaceWrite& write);
   void applyStatusLocked(const StatusChange& change);
   void activateLocked();
+  // The device live on QUEUES (validated): kick eventfds, polling watches, activate().
+  Result<void> startDeviceLocked(QueueSet queues);
+  // Every enabled queue looked at once (after an activation, while DMA is allowed).
+  void notifyEnabledLocked();
   void stopDeviceLocked();
   void resetLocked();
   void kickLocked(uint16_t queue);

@@ -131,6 +131,24 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                   "guest (e.g. 128M)")
       ->check(non_empty);
 
+  RestoreSource restore;
+  CLI::Option* restore_opt =
+      run->add_option("--restore", restore.state_path,
+                      "Start the VM a snapshot saved (PUT /snapshot/create) instead of booting a "
+                      "kernel: STATE is its state file; give its memory file with --mem. The "
+                      "machine is the saved one; --disk and --net replace its disks' images and "
+                      "its interfaces' taps, in order")
+          ->check(non_empty);
+  CLI::Option* mem_opt =
+      run->add_option("--mem", restore.mem_path,
+                      "With --restore: the snapshot's memory file, mapped copy-on-write (never "
+                      "written) so that RAM loads as the guest touches it")
+          ->check(non_empty);
+  CLI::Option* resume_opt = run->add_flag(
+      "--resume", restore.resume,
+      "With --restore: run at once (without it the VM starts paused, for PATCH /vm Resumed on "
+      "--api-sock)");
+
   ApiOptions api;
   run->add_option("--api-sock", api.sock,
                   "Serve Firecracker's REST API (HTTP/1.1, JSON) on this unix socket, mode 0600; "
@@ -261,6 +279,28 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   if (no_api_opt->count() > 0 && !api.sock.empty()) {
     return makeError(Errc::InvalidArgument, "--no-api and --api-sock contradict each other");
   }
+  if (restore_opt->count() > 0) {
+    if (mem_opt->count() == 0) {
+      return makeError(Errc::InvalidArgument,
+                       "--restore needs --mem, the snapshot's memory file (see ember run --help)");
+    }
+    for (const char* name :
+         {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--config-file", "--console",
+          "--serial-port", "--fs", "--rng", "--balloon", "--pvpanic"}) {
+      if (run->count(name) > 0) {
+        return makeError(Errc::InvalidArgument,
+                         "{} and --restore: the machine is the one the snapshot saved", name);
+      }
+    }
+    if (!restore.resume && api.sock.empty()) {
+      return makeError(Errc::InvalidArgument,
+                       "--restore without --resume starts the VM paused: give --resume, or "
+                       "--api-sock to resume it with PATCH /vm");
+    }
+    cfg.restore = restore;
+  } else if (mem_opt->count() > 0 || resume_opt->count() > 0) {
+    return makeError(Errc::InvalidArgument, "--mem and --resume go with --restore");
+  }
   if (config_file_opt->count() > 0) {
     for (const char* name :
          {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--disk", "--net"}) {
@@ -270,7 +310,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
                          name);
       }
     }
-  } else if (kernel_opt->count() == 0 && api.sock.empty()) {
+  } else if (kernel_opt->count() == 0 && api.sock.empty() && !cfg.restore) {
     return makeError(Errc::InvalidArgument,
                      "--kernel is required (or --api-sock, to configure the VM through the API, "
                      "or --config-file) (see ember run --help)");

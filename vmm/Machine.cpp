@@ -53,24 +53,28 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  std::unique_ptr<Machine> m(new Machine(config));  // private constructor
-  m->kvm_.emplace(EMBER_TRY(kvm::KvmSystem::open(config.kvm_device)));
-  if (config.cpus > static_cast<uint32_t>(m->kvm_->maxVcpus())) {
+  std::optional<StateFile> state;
+  std::unique_ptr<Machine> m(new Machine(config.restore ? EMBER_TRY(restoredConfig(config, state))
+                                                        : config));  // private constructor
+  const MachineConfig& c = m->config_;
+  m->kvm_.emplace(EMBER_TRY(kvm::KvmSystem::open(c.kvm_device)));
+  if (c.cpus > static_cast<uint32_t>(m->kvm_->maxVcpus())) {
     return makeError(Errc::InvalidArgument, "--cpus {} is more than this host's KVM allows ({})",
-                     config.cpus, m->kvm_->maxVcpus());
+                     c.cpus, m->kvm_->maxVcpus());
   }
   m->vm_ = EMBER_TRY(kvm::Vm::create(*m->kvm_));
   EMBER_TRY(m->vm_->setUpIrqchip(kTssAddress, kIdentityMapAddress));
-  EMBER_TRY(m->setUpMemory());
-  EMBER_TRY(m->loadKernel());
+  EMBER_TRY(m->setUpMemory(state ? &*state : nullptr));
+  if (!state) EMBER_TRY(m->loadKernel());
   m->loop_ = EMBER_TRY(EventLoop::create());
   // --poll-us: adaptive by default (PollWindow); set before the loop thread starts.
-  m->loop_->setPollWindow(config.poll_us ? PollWindow::fixed(uint64_t{*config.poll_us} * 1000)
-                                         : PollWindow::adaptive(PollWindow::kDefaultMaxNs));
+  m->loop_->setPollWindow(c.poll_us ? PollWindow::fixed(uint64_t{*c.poll_us} * 1000)
+                                    : PollWindow::adaptive(PollWindow::kDefaultMaxNs));
   EMBER_TRY(m->setUpLegacyDevices());
   EMBER_TRY(m->setUpPci());
-  EMBER_TRY(m->setUpVcpus());
+  EMBER_TRY(m->setUpVcpus(/*boot=*/!state));
   EMBER_TRY(m->setUpSignals());
+  if (state) EMBER_TRY(m->restoreState(*state));
   return m;
 }
 
@@ -83,7 +87,7 @@ Machine::~Machine() {
   }
 }
 
-Result<void> Machine::setUpMemory() {
+Result<void> Machine::setUpMemory(const StateFile* state) {
   auto layout = MemoryLayout::forSize(config_.memory);
   if (!layout) {
     return makeError(Errc::InvalidArgument, "--memory: {}", layout.error().message);
@@ -97,10 +101,14 @@ Result<void> Machine::setUpMemory() {
                      config_.memory / MiB,
                      static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size) / MiB);
   }
-  // A vhost-user backend maps guest RAM too: then it lives in a memfd mapped shared.
-  memory_ = EMBER_TRY(GuestMemory::create(layout_->ramRegions(), config_.filesystems.empty()
-                                                                     ? MemoryBacking::Private
-                                                                     : MemoryBacking::SharedMemfd));
+  if (state != nullptr) {
+    memory_ = EMBER_TRY(restoredMemory(*state, layout_->ramRegions()));
+  } else {
+    // A vhost-user backend maps guest RAM too: then it lives in a memfd mapped shared.
+    memory_ = EMBER_TRY(GuestMemory::create(
+        layout_->ramRegions(),
+        config_.filesystems.empty() ? MemoryBacking::Private : MemoryBacking::SharedMemfd));
+  }
   uint32_t slot = 0;
   for (const auto& r : memory_.regions()) {
     EMBER_TRY(vm_->setMemorySlot(slot++, r.start.raw, r.size, r.mapping.data()));
@@ -180,13 +188,13 @@ Result<void> Machine::setUpLegacyDevices() {
   // The CMOS RTC (MC146818): the guest's wall clock at boot and /dev/rtc0. Without it, every
   // access to ports 0x70/0x71 is an exit to an unclaimed port that reads 0xff.
   rtc_irq_ = std::make_unique<kvm::KvmIrqLine>(*vm_, devices::CmosRtc::kIrq);
-  EMBER_TRY(pio_.insert(devices::CmosRtc::kBase, devices::CmosRtc::kSize,
-                        std::make_shared<devices::CmosRtc>(*rtc_irq_)));
+  cmos_ = std::make_shared<devices::CmosRtc>(*rtc_irq_);
+  EMBER_TRY(pio_.insert(devices::CmosRtc::kBase, devices::CmosRtc::kSize, cmos_));
   EMBER_TRY(pio_.insert(devices::DebugExit::kPort, devices::DebugExit::kSize,
                         std::make_shared<devices::DebugExit>(exit_)));
   // ACPI hardware-reduced power management: S5 power-off and the reset register.
-  EMBER_TRY(pio_.insert(devices::AcpiPm::kBase, devices::AcpiPm::kSize,
-                        std::make_shared<devices::AcpiPm>(exit_)));
+  acpi_pm_ = std::make_shared<devices::AcpiPm>(exit_);
+  EMBER_TRY(pio_.insert(devices::AcpiPm::kBase, devices::AcpiPm::kSize, acpi_pm_));
 
   return {};
 }
@@ -231,17 +239,7 @@ Result<void> Machine::setUpPci() {
   }
   for (const auto& n : config_.nets) {
     auto tap = EMBER_TRY(devices::Tap::open(n.tap));
-    std::array<uint8_t, 6> mac{0x52, 0x54, 0x00, 0, 0, 0};
-    if (n.mac) {
-      mac = *n.mac;
-    } else {
-      // Stable per tap name, so a guest sees the same address every boot.
-      uint32_t h = 2166136261u;
-      for (char c : n.tap) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
-      mac[3] = static_cast<uint8_t>(h >> 16);
-      mac[4] = static_cast<uint8_t>(h >> 8);
-      mac[5] = static_cast<uint8_t>(h);
-    }
+    std::array<uint8_t, 6> mac = n.guestMac();
     log::debug("net: tap {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", tap.name(), mac[0],
                mac[1], mac[2], mac[3], mac[4], mac[5]);
     EMBER_TRY(addVirtioDevice(
@@ -336,13 +334,13 @@ Result<void> Machine::addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> devi
   return {};
 }
 
-Result<void> Machine::setUpVcpus() {
+Result<void> Machine::setUpVcpus(bool boot) {
   VcpuThread::installKickSignal();
   for (uint32_t id = 0; id < config_.cpus; ++id) {
     auto vcpu = EMBER_TRY(kvm::Vcpu::create(*vm_, id));
     bool tsc_deadline = kvm_->checkExtension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     EMBER_TRY(vcpu->setCpuid(buildCpuid(kvm_->supportedCpuid(), id, config_.cpus, tsc_deadline)));
-    if (id == 0) {
+    if (id == 0 && boot) {
       if (entry_pvh_) {
         EMBER_TRY(setPvhEntryState(*vcpu, static_cast<uint32_t>(entry_),
                                    static_cast<uint32_t>(start_info_)));
@@ -582,6 +580,13 @@ RunRecord Machine::run() {
     // (and sees the threads started).
     std::lock_guard lock(pause_mutex_);
     started_ = std::chrono::steady_clock::now();
+    if (start_paused_) {
+      // A restore without resume: paused before anything runs (pause() waits for nothing
+      // that has not started).
+      for (auto& v : vcpus_) v->pause();
+      loop_->pause();
+      paused_ = true;
+    }
     loop_->start();
     for (auto& v : vcpus_) {
       v->start();
@@ -589,8 +594,14 @@ RunRecord Machine::run() {
     running_ = true;
   }
   pause_cv_.notify_all();
-  log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
-            config_.memory / MiB);
+  if (config_.restore) {
+    log::info("restored {} with {} vCPU(s) and {} MiB from {}{}", config_.kernel, config_.cpus,
+              config_.memory / MiB, config_.restore->state_path,
+              start_paused_ ? "; paused until PATCH /vm Resumed" : "");
+  } else {
+    log::info("booting {} with {} vCPU(s) and {} MiB", config_.kernel, config_.cpus,
+              config_.memory / MiB);
+  }
   RunRecord record;
   record.exit = exit_.wait();
   {

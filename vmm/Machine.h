@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "devices/AcpiPm.h"
 #include "devices/CmosRtc.h"
 #include "devices/DebugExit.h"
 #include "devices/I8042.h"
@@ -35,6 +36,7 @@
 #include "vmm/MemoryLayout.h"
 #include "vmm/RunRecord.h"
 #include "vmm/VcpuThread.h"
+#include "vmm/snapshot/StateFile.h"
 
 namespace ember::vmm {
 
@@ -87,16 +89,40 @@ class Machine {
   // announces. Refused while paused (draining completes requests, which a paused VM does not see).
   Result<void> replaceDiskMedium(size_t index, const std::string& path);
 
+  // PUT /snapshot/create (issue 13), only while paused: the memory file first (all of RAM), then
+  // the state file (vmm/Snapshot.cpp lists its sections), each written whole or not at all and
+  // synced, so a state file on disk always has its memory file. Devices complete what they have
+  // in flight first. The VM stays paused; it may be resumed or stopped afterwards. The same
+  // thread rule as liveRecord().
+  struct SnapshotInfo {
+    double seconds = 0;           // from the request to both files synced
+    uint64_t state_bytes = 0;     // the state file's size
+    uint64_t memory_bytes = 0;    // the memory file's length
+    uint64_t memory_written = 0;  // of which written (the rest are holes of zero pages)
+  };
+  Result<SnapshotInfo> snapshot(const std::string& state_path, const std::string& mem_path);
+  // A restore without resume: run() starts with every vCPU and the loop paused.
+  bool startsPaused() const { return start_paused_; }
+
  private:
   explicit Machine(const MachineConfig& config) : config_(config) {}
-  Result<void> setUpMemory();
+  // config_.restore: the state file read and checked, and the machine to build from it (its
+  // saved configuration merged with CONFIG's host settings and overrides).
+  static Result<MachineConfig> restoredConfig(const MachineConfig& config,
+                                              std::optional<StateFile>& state);
+  // RAM mapped from the memory file the state file names (checked against it and REGIONS).
+  Result<GuestMemory> restoredMemory(const StateFile& state,
+                                     std::span<const GuestRegionSpec> regions) const;
+  // After every device is built: the saved state put back, before any vCPU runs.
+  Result<void> restoreState(const StateFile& state);
+  Result<void> setUpMemory(const StateFile* state);
   Result<void> loadKernel();
   Result<void> setUpLegacyDevices();
   Result<void> setUpPci();
   Result<void> addFileSystem(const FsConfig& fs);
   Result<void> addVirtioDevice(std::unique_ptr<virtio::VirtioDevice> device,
                                const virtio::TransportOptions& options);
-  Result<void> setUpVcpus();
+  Result<void> setUpVcpus(bool boot);
   Result<void> setUpSignals();
   Result<void> startTimeout();
   Result<void> startBalloonStats();
@@ -118,6 +144,8 @@ class Machine {
   // SendCtrlAltDel), so the line outlives the bus.
   std::unique_ptr<kvm::KvmIrqLine> kbd_irq_;
   std::shared_ptr<devices::I8042> i8042_;
+  std::shared_ptr<devices::CmosRtc> cmos_;
+  std::shared_ptr<devices::AcpiPm> acpi_pm_;
   std::optional<MemoryLayout> layout_;
   GuestMemory memory_;
   Bus pio_{"port I/O"};
@@ -156,9 +184,10 @@ class Machine {
   std::vector<devices::VirtioBlock*> disks_;
   std::mutex pause_mutex_;
   std::condition_variable pause_cv_;
-  bool running_ = false;   // under pause_mutex_: run() has started the loop and the vCPUs
-  bool paused_ = false;    // under pause_mutex_
-  bool stopping_ = false;  // under pause_mutex_: run() is stopping everything
+  bool running_ = false;       // under pause_mutex_: run() has started the loop and the vCPUs
+  bool paused_ = false;        // under pause_mutex_
+  bool stopping_ = false;      // under pause_mutex_: run() is stopping everything
+  bool start_paused_ = false;  // a restore without resume: run() starts with everything paused
   std::chrono::steady_clock::time_point started_;  // set before running_
   // Boot vCPU entry, decided by the loader.
   uint64_t entry_ = 0;

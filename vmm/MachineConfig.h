@@ -27,6 +27,27 @@ struct NetConfig {
   uint16_t mtu = 0;                           // 0: not advertised
   bool ioeventfd = true;
   bool poll = true;
+
+  // The guest's MAC address: `mac`, or one stable per tap name (52:54:00 and a hash of it), so
+  // that a guest sees the same address every boot.
+  std::array<uint8_t, 6> guestMac() const {
+    if (mac) return *mac;
+    std::array<uint8_t, 6> out{0x52, 0x54, 0x00, 0, 0, 0};
+    uint32_t h = 2166136261u;  // FNV-1a
+    for (char c : tap) h = (h ^ static_cast<uint8_t>(c)) * 16777619u;
+    out[3] = static_cast<uint8_t>(h >> 16);
+    out[4] = static_cast<uint8_t>(h >> 8);
+    out[5] = static_cast<uint8_t>(h);
+    return out;
+  }
+};
+
+// --restore STATE --mem FILE [--resume] (and PUT /snapshot/load): the machine a snapshot saved,
+// started from its files instead of a kernel.
+struct RestoreSource {
+  std::string state_path;
+  std::string mem_path;
+  bool resume = false;  // run at once; otherwise the VM starts paused (PATCH /vm resumes it)
 };
 
 enum class ConsoleKind { Serial, Virtio };
@@ -82,6 +103,7 @@ struct MachineConfig {
   // PollWindow::kDefaultMaxNs; 0: never; N: N microseconds after every event.
   std::optional<uint32_t> poll_us;
   std::string report;  // --report: where the run record goes (empty: nowhere)
+  std::optional<RestoreSource> restore;
 };
 
 }  // namespace ember::vmm

@@ -97,6 +97,14 @@ void VcpuThread::resume() {
 void VcpuThread::parkWhilePaused() {
   std::unique_lock lock(exit_mutex_);
   if (!pause_requested_.load(std::memory_order_acquire)) return;
+  // The last exit's I/O or MMIO read is completed inside KVM only on the next KVM_RUN (the KVM
+  // API's note on KVM_EXIT_IO and KVM_EXIT_MMIO): one with immediate_exit set (pause() set it)
+  // finishes it and returns EINTR without running a guest instruction, so that a paused vCPU's
+  // registers are whole for a snapshot.
+  if (auto r = vcpu_->run(); r && !std::holds_alternative<kvm::exit::Interrupted>(*r)) {
+    log::warn("vCPU {}: KVM_RUN with immediate_exit ran on (exit {}) before the pause", vcpu_->id(),
+              r->index());
+  }
   parked_ = true;
   exit_cv_.notify_all();
   exit_cv_.wait(lock, [this] {

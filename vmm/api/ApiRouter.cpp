@@ -203,6 +203,11 @@ ApiResponse ApiRouter::handle(const ApiRequest& request) {
     lock.unlock();
     return emberEndpoint(method, id, request.body);
   }
+  if (resource == "snapshot" && (id == "create" || id == "load")) {
+    if (method != "PUT") return fault(fmt::format("/snapshot/{} takes PUT only", id));
+    lock.unlock();
+    return id == "create" ? snapshotCreate(request.body) : snapshotLoad(request.body);
+  }
   if (resource == "actions" && id.empty()) {
     if (method != "PUT") return fault("/actions takes PUT only");
     lock.unlock();
@@ -490,13 +495,13 @@ ApiResponse ApiRouter::emberEndpoint(const std::string& method, std::string_view
   return fault(fmt::format("no endpoint {} /ember/{}", method, path));
 }
 
-ApiResponse ApiRouter::instanceStart() {
+ApiResponse ApiRouter::instanceStart(std::string_view what) {
   std::unique_lock lock(mu_);
   if (state_ != InstanceState::NotStarted || stopped_) {
-    return fault("actions: InstanceStart: the microVM has started already");
+    return fault(fmt::format("{}: the microVM has started already", what));
   }
-  if (start_requested_) return fault("actions: InstanceStart: the microVM is starting already");
-  if (shut_down_) return fault("actions: InstanceStart: ember is exiting");
+  if (start_requested_) return fault(fmt::format("{}: the microVM is starting already", what));
+  if (shut_down_) return fault(fmt::format("{}: ember is exiting", what));
   // Checked here, so that a missing boot source is the client's 400 without a hand-over.
   if (auto config = resources_.machineConfig(MachineConfig{}); !config) {
     return fault(config.error().message);
@@ -508,11 +513,153 @@ ApiResponse ApiRouter::instanceStart() {
   // Firecracker's does.
   cv_.wait(lock, [&] { return start_answer_.has_value() || shut_down_; });
   start_requested_ = false;
-  if (!start_answer_) return fault("actions: InstanceStart: ember is exiting");
+  if (!start_answer_) return fault(fmt::format("{}: ember is exiting", what));
   std::string answer = std::move(*start_answer_);
   start_answer_.reset();
-  if (!answer.empty()) return fault("actions: InstanceStart: " + answer);
+  if (!answer.empty()) return fault(fmt::format("{}: {}", what, answer));
   return noContent();
+}
+
+namespace {
+// A string field of a snapshot request's object J: its value, or the fault.
+std::variant<std::string, ApiResponse> stringField(const json& j, std::string_view what,
+                                                   const char* field, bool required = true) {
+  auto it = j.find(field);
+  if (it == j.end()) {
+    if (!required) return std::string();
+    return fault(fmt::format("{}: the field '{}' is required", what, field));
+  }
+  if (!it->is_string() || it->get<std::string>().empty()) {
+    return fault(fmt::format("{}: {} must be a non-empty string", what, field));
+  }
+  return it->get<std::string>();
+}
+
+std::variant<json, ApiResponse> objectBody(std::string_view body, std::string_view what,
+                                           std::initializer_list<std::string_view> fields) {
+  json j = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return fault(fmt::format("{}: the body is not a JSON object", what));
+  }
+  for (const auto& [key, value] : j.items()) {
+    if (std::find(fields.begin(), fields.end(), key) == fields.end()) {
+      return fault(fmt::format("{}: unknown field '{}'", what, key));
+    }
+  }
+  return j;
+}
+}  // namespace
+
+// Firecracker's SnapshotCreateParams: {"snapshot_type": "Full", "snapshot_path",
+// "mem_file_path"}.
+ApiResponse ApiRouter::snapshotCreate(std::string_view body) {
+  constexpr std::string_view what = "snapshot/create";
+  auto parsed = objectBody(body, what, {"snapshot_type", "snapshot_path", "mem_file_path"});
+  if (auto* f = std::get_if<ApiResponse>(&parsed)) return *f;
+  const json& j = std::get<json>(parsed);
+  if (auto it = j.find("snapshot_type"); it != j.end() && *it != "Full") {
+    return fault(
+        fmt::format("{}: snapshot_type must be \"Full\" (ember makes no diff snapshots)", what));
+  }
+  auto state_path = stringField(j, what, "snapshot_path");
+  if (auto* f = std::get_if<ApiResponse>(&state_path)) return *f;
+  auto mem_path = stringField(j, what, "mem_file_path");
+  if (auto* f = std::get_if<ApiResponse>(&mem_path)) return *f;
+  std::unique_lock lock(mu_);
+  if (controller_ == nullptr) {
+    return fault(
+        fmt::format("{}: the microVM {}", what, stopped_ ? "has stopped" : "has not started"));
+  }
+  if (state_ != InstanceState::Paused) {
+    return fault(
+        fmt::format("{}: the microVM is running; pause it first (PATCH /vm "
+                    "{{\"state\": \"Paused\"}})",
+                    what));
+  }
+  // Under the router's lock, as PATCH /vm: the VM cannot be resumed while it is saved.
+  auto r = controller_->createSnapshot(std::get<std::string>(state_path),
+                                       std::get<std::string>(mem_path));
+  if (!r) return fault(fmt::format("{}: {}", what, r.error().message));
+  return noContent();
+}
+
+// Firecracker's SnapshotLoadParams: {"snapshot_path", "mem_backend": {"backend_type": "File",
+// "backend_path"} (or the older "mem_file_path"), "resume_vm", "enable_diff_snapshots"}.
+ApiResponse ApiRouter::snapshotLoad(std::string_view body) {
+  constexpr std::string_view what = "snapshot/load";
+  auto parsed = objectBody(body, what,
+                           {"snapshot_path", "mem_backend", "mem_file_path", "resume_vm",
+                            "enable_diff_snapshots", "network_overrides"});
+  if (auto* f = std::get_if<ApiResponse>(&parsed)) return *f;
+  const json& j = std::get<json>(parsed);
+  RestoreSource source;
+  auto state_path = stringField(j, what, "snapshot_path");
+  if (auto* f = std::get_if<ApiResponse>(&state_path)) return *f;
+  source.state_path = std::get<std::string>(state_path);
+  auto backend = j.find("mem_backend");
+  bool old_form = j.contains("mem_file_path");
+  if ((backend != j.end()) == old_form) {
+    return fault(
+        fmt::format("{}: give the memory file as mem_backend (or the older "
+                    "mem_file_path), one of them",
+                    what));
+  }
+  if (old_form) {
+    auto mem = stringField(j, what, "mem_file_path");
+    if (auto* f = std::get_if<ApiResponse>(&mem)) return *f;
+    source.mem_path = std::get<std::string>(mem);
+  } else {
+    std::string_view mb = "snapshot/load: mem_backend";
+    if (!backend->is_object()) return fault(fmt::format("{} must be an object", mb));
+    for (const auto& [key, value] : backend->items()) {
+      if (key != "backend_type" && key != "backend_path") {
+        return fault(fmt::format("{}: unknown field '{}'", mb, key));
+      }
+    }
+    auto type = stringField(*backend, mb, "backend_type");
+    if (auto* f = std::get_if<ApiResponse>(&type)) return *f;
+    if (std::get<std::string>(type) != "File") {
+      return fault(
+          fmt::format("{}: backend_type must be \"File\" (ember has no Uffd backend; "
+                      "the file is mapped copy-on-write, loaded as the guest touches it)",
+                      mb));
+    }
+    auto path = stringField(*backend, mb, "backend_path");
+    if (auto* f = std::get_if<ApiResponse>(&path)) return *f;
+    source.mem_path = std::get<std::string>(path);
+  }
+  if (auto it = j.find("resume_vm"); it != j.end()) {
+    if (!it->is_boolean()) return fault(fmt::format("{}: resume_vm must be true or false", what));
+    source.resume = it->get<bool>();
+  }
+  if (auto it = j.find("enable_diff_snapshots"); it != j.end() && *it != false) {
+    return fault(
+        fmt::format("{}: enable_diff_snapshots must be false (ember makes no diff "
+                    "snapshots)",
+                    what));
+  }
+  if (auto it = j.find("network_overrides"); it != j.end() && !(it->is_array() && it->empty())) {
+    return fault(
+        fmt::format("{}: network_overrides are not supported here; give the taps with "
+                    "--net on `ember run --restore`",
+                    what));
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != InstanceState::NotStarted || stopped_ || start_requested_) {
+      return fault(
+          fmt::format("{}: the microVM has started; a snapshot loads only into an ember "
+                      "that has not started one",
+                      what));
+    }
+    resources_.setRestore(source);
+  }
+  ApiResponse answer = instanceStart(what);
+  if (answer.status != 204) {
+    std::lock_guard lock(mu_);
+    resources_.setRestore(std::nullopt);
+  }
+  return answer;
 }
 
 std::optional<VmResources> ApiRouter::waitForStart() {
@@ -522,9 +669,9 @@ std::optional<VmResources> ApiRouter::waitForStart() {
   return resources_;
 }
 
-void ApiRouter::setRunning(VmController* controller) {
+void ApiRouter::setRunning(VmController* controller, bool paused) {
   std::lock_guard lock(mu_);
-  state_ = InstanceState::Running;
+  state_ = paused ? InstanceState::Paused : InstanceState::Running;
   controller_ = controller;
   if (start_requested_) start_answer_ = "";
   cv_.notify_all();

@@ -63,6 +63,10 @@ class VmController {
   virtual Result<void> setBalloonStatsInterval(uint32_t seconds) = 0;
   // PATCH /drives/{id} path_on_host: disk INDEX gets a new medium (Machine::replaceDiskMedium).
   virtual Result<void> replaceDiskMedium(size_t index, const std::string& path) = 0;
+  // PUT /snapshot/create: the paused machine's state and memory files (Machine::snapshot); a
+  // line saying what was written, for the log.
+  virtual Result<std::string> createSnapshot(const std::string& state_path,
+                                             const std::string& mem_path) = 0;
 };
 
 class ApiRouter {
@@ -81,7 +85,8 @@ class ApiRouter {
   // answers the InstanceStart that is waiting (a failed boot leaves the instance "Not started",
   // and the client may fix the configuration and start again).
   std::optional<VmResources> waitForStart();
-  void setRunning(VmController* controller);
+  // PAUSED: a snapshot loaded without resume_vm starts paused.
+  void setRunning(VmController* controller, bool paused = false);
   void bootFailed(std::string message);
   // The machine has stopped: the controller is gone; requests that need it are refused.
   void machineStopped();
@@ -103,7 +108,11 @@ class ApiRouter {
   static constexpr int kMetricsPeriodSeconds = 60;  // Firecracker's
 
  private:
-  ApiResponse instanceStart();
+  // WHAT: the request, as its faults name it.
+  ApiResponse instanceStart(std::string_view what = "actions: InstanceStart");
+  // PUT /snapshot/create (only while paused) and PUT /snapshot/load (only before a start).
+  ApiResponse snapshotCreate(std::string_view body);
+  ApiResponse snapshotLoad(std::string_view body);
   ApiResponse action(std::string_view body);
   ApiResponse vmState(std::string_view body);
   // Ember's own endpoints, under /ember/ (README.md, "Ember's API extensions").

@@ -185,7 +185,12 @@ struct FakeController : VmController {
     media.emplace_back(index, path);
     return okResult();
   }
+  Result<std::string> createSnapshot(const std::string& state, const std::string& mem) override {
+    snapshots.emplace_back(state, mem);
+    return std::string("snapshot created");
+  }
   std::vector<std::pair<size_t, std::string>> media;
+  std::vector<std::pair<std::string, std::string>> snapshots;
   std::vector<bool> switches;
   bool has_balloon = true;
   uint32_t target_mib = 0, interval = 0;
@@ -469,6 +474,82 @@ TEST(ApiRouterVm, MetricsFileLinesOnFlushMetrics) {
   EXPECT_NE(lines[1].find(R"("devices":[])"), std::string::npos) << lines[1];
   EXPECT_NE(lines[1].find(R"("state":"Running")"), std::string::npos) << lines[1];
   EXPECT_NE(lines[2].find(R"("utc_timestamp_ms":)"), std::string::npos) << lines[2];
+}
+
+// PUT /snapshot/create only while paused, with Firecracker's fields; PUT /snapshot/load only
+// before a start, handing the restore source over as InstanceStart hands the resources.
+TEST(ApiRouterVm, SnapshotCreateOnlyWhilePausedAndLoadOnlyBeforeAStart) {
+  ApiRouter router("vm", VmResources{});
+  auto put = [&](const std::string& path, const std::string& body) {
+    return router.handle(ApiRequest{"PUT", path, body});
+  };
+  const std::string good =
+      R"({"snapshot_type": "Full", "snapshot_path": "/s/state", "mem_file_path": "/s/mem"})";
+  EXPECT_NE(put("/snapshot/create", good).body.find("has not started"), std::string::npos);
+  FakeController c;
+  router.setRunning(&c);
+  auto running = put("/snapshot/create", good);
+  EXPECT_EQ(running.status, 400);
+  EXPECT_NE(running.body.find("pause it first"), std::string::npos) << running.body;
+  ASSERT_EQ(router.handle(ApiRequest{"PATCH", "/vm", R"({"state": "Paused"})"}).status, 204);
+  for (const char* bad :
+       {R"({"snapshot_type": "Diff", "snapshot_path": "a", "mem_file_path": "b"})",
+        R"({"snapshot_path": "a"})", R"({"snapshot_path": "", "mem_file_path": "b"})",
+        R"({"snapshot_path": "a", "mem_file_path": "b", "version": "1.0"})", "[]", "{"}) {
+    auto r = put("/snapshot/create", bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(r.body.find("snapshot/create: "), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(c.snapshots.empty());
+  EXPECT_EQ(put("/snapshot/create", good).status, 204);
+  ASSERT_EQ(c.snapshots.size(), 1u);
+  EXPECT_EQ(c.snapshots[0], std::make_pair(std::string("/s/state"), std::string("/s/mem")));
+  EXPECT_EQ(router.handle(ApiRequest{"GET", "/snapshot/create", ""}).status, 400);
+  // A started microVM loads no snapshot.
+  auto late = put("/snapshot/load", R"({"snapshot_path": "a", "mem_file_path": "b"})");
+  EXPECT_NE(late.body.find("has started"), std::string::npos) << late.body;
+}
+
+TEST(ApiRouterVm, SnapshotLoadHandsTheRestoreSourceToTheMainThread) {
+  ApiRouter router("vm", VmResources{});
+  auto put = [&](const std::string& body) {
+    return router.handle(ApiRequest{"PUT", "/snapshot/load", body});
+  };
+  for (
+      const char* bad :
+      {R"({"mem_file_path": "b"})", R"({"snapshot_path": "a"})",
+       R"({"snapshot_path": "a", "mem_file_path": "b", "mem_backend": {"backend_type": "File", "backend_path": "b"}})",
+       R"({"snapshot_path": "a", "mem_backend": {"backend_type": "Uffd", "backend_path": "b"}})",
+       R"({"snapshot_path": "a", "mem_backend": {"backend_type": "File"}})",
+       R"({"snapshot_path": "a", "mem_file_path": "b", "resume_vm": "yes"})",
+       R"({"snapshot_path": "a", "mem_file_path": "b", "enable_diff_snapshots": true})",
+       R"({"snapshot_path": "a", "mem_file_path": "b", "network_overrides": [{"iface_id": "eth0"}]})",
+       R"({"snapshot_path": "a", "mem_file_path": "b", "track": 1})"}) {
+    auto r = put(bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_NE(r.body.find("snapshot/load"), std::string::npos) << r.body;
+  }
+  std::jthread main_thread([&] {
+    auto next = router.waitForStart();
+    ASSERT_TRUE(next);
+    auto config = next->machineConfig(MachineConfig{});
+    ASSERT_TRUE(config);
+    ASSERT_TRUE(config->restore);
+    EXPECT_EQ(config->restore->state_path, "/s/state");
+    EXPECT_EQ(config->restore->mem_path, "/s/mem");
+    EXPECT_FALSE(config->restore->resume);
+    router.bootFailed("memory file /s/mem belongs to another snapshot");
+  });
+  auto failed = put(
+      R"({"snapshot_path": "/s/state", "mem_backend": {"backend_type": "File", "backend_path": "/s/mem"}})");
+  main_thread.join();
+  EXPECT_EQ(failed.status, 400);
+  EXPECT_NE(failed.body.find("snapshot/load: memory file /s/mem belongs to another snapshot"),
+            std::string::npos)
+      << failed.body;
+  // The failed load left nothing behind: InstanceStart wants a boot source again.
+  auto start = router.handle(ApiRequest{"PUT", "/actions", R"({"action_type": "InstanceStart"})"});
+  EXPECT_NE(start.body.find("no boot source"), std::string::npos) << start.body;
 }
 
 }  // namespace

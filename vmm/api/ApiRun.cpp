@@ -111,6 +111,17 @@ class MachineController : public VmController {
   Result<void> replaceDiskMedium(size_t index, const std::string& path) override {
     return withMachine([&](Machine& m) { return m.replaceDiskMedium(index, path); });
   }
+  Result<std::string> createSnapshot(const std::string& state_path,
+                                     const std::string& mem_path) override {
+    return withMachine([&](Machine& m) -> Result<std::string> {
+      auto i = EMBER_TRY(m.snapshot(state_path, mem_path));
+      return fmt::format(
+          "snapshot created: {} ({} bytes), {} ({} MiB, {} MiB of it written) "
+          "in {:.3f} s",
+          state_path, i.state_bytes, mem_path, i.memory_bytes >> 20, i.memory_written >> 20,
+          i.seconds);
+    });
+  }
 
  private:
   // CALL on the machine under the lock, or the refusal once it has stopped.
@@ -175,6 +186,8 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
   } else if (!base.kernel.empty()) {
     resources = VmResources::describing(base);
     boot_now = true;
+  } else if (base.restore) {
+    boot_now = true;  // the machine is the snapshot's
   }
   ApiRouter router(options.id, resources);
   if (resources.loggerSection()) {
@@ -239,7 +252,7 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
     }
   }
   MachineController controller(machine.get());
-  router.setRunning(&controller);
+  router.setRunning(&controller, machine->startsPaused());
   RunRecord record = machine->run();
   router.machineStopped();
   controller.detach();

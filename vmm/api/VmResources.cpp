@@ -544,6 +544,11 @@ void VmResources::setDrivePath(std::string_view id, std::string path) {
 }
 
 Result<MachineConfig> VmResources::machineConfig(const MachineConfig& base) const {
+  if (restore_) {
+    MachineConfig c = base;
+    c.restore = restore_;
+    return c;
+  }
   if (!boot_) {
     return makeError(
         Errc::InvalidArgument,

@@ -105,6 +105,9 @@ class VmResources {
   // with the kernel, memory, vCPUs, disks (the root device first, as /dev/vda) and taps of the
   // resources. Fails when no boot source was given.
   Result<MachineConfig> machineConfig(const MachineConfig& base) const;
+  // PUT /snapshot/load: the machine is the snapshot's instead (machineConfig gives BASE with
+  // this restore source); cleared when the load fails.
+  void setRestore(std::optional<RestoreSource> source) { restore_ = std::move(source); }
 
   const MachineResource& machine() const { return machine_; }
   const std::optional<BootResource>& boot() const { return boot_; }
@@ -123,6 +126,7 @@ class VmResources {
   std::vector<const DriveResource*> diskOrder() const;
 
   MachineResource machine_;
+  std::optional<RestoreSource> restore_;
   std::optional<BootResource> boot_;
   std::vector<DriveResource> drives_;
   std::vector<NetResource> nets_;
