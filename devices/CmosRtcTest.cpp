@@ -303,5 +303,39 @@ TEST(CmosRtcThread, ReadsTheHostsClock) {
   ADD_FAILURE() << "the RTC's minutes never matched the host's";
 }
 
+// A snapshot's RTC (issue 13): the registers and the guest's offset from the host clock come
+// back, so the guest's time goes on from the host's; the index stays within the 128 registers
+// and VRT stays set whatever the bytes say.
+TEST_F(CmosRtcTest, SavedStateLoadsIntoAnotherRtcWithItsChecks) {
+  set(kHour, 0x09);  // the guest sets its clock back six hours
+  set(0x40, 0x5a);   // battery-backed RAM
+  StateWriter w;
+  rtc_.save(w);
+  std::vector<uint8_t> bytes = w.take();
+  FakeIrq irq;
+  CmosRtc other{irq, [this] { return now_; }, CmosRtc::Timer::Manual};
+  auto get_other = [&](uint8_t index) {
+    uint8_t v = 0;
+    other.write(0, std::span<const uint8_t>(&index, 1));
+    other.read(1, std::span<uint8_t>(&v, 1));
+    return v;
+  };
+  StateReader r(bytes, "cmos");
+  other.load(r);
+  ASSERT_TRUE(r.finish().ok());
+  EXPECT_EQ(get_other(kHour), 0x09);
+  EXPECT_EQ(get_other(0x40), 0x5a);
+  bytes[0] = 0xff;             // the index
+  bytes[1 + kD] = 0x00;        // status D without VRT
+  StateReader bad(bytes, "cmos");
+  other.load(bad);
+  ASSERT_TRUE(bad.finish().ok());
+  // A data write goes to register 0x7f: the index was kept to 7 bits.
+  uint8_t value = 0x33;
+  other.write(1, std::span<const uint8_t>(&value, 1));
+  EXPECT_EQ(get_other(0x7f), 0x33);
+  EXPECT_EQ(get_other(kD), 0x80);
+}
+
 }  // namespace
 }  // namespace ember::devices

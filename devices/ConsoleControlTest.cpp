@@ -108,5 +108,26 @@ TEST(Hostile, ConsoleControlMessagesTheDeviceDoesNotExpect) {
   EXPECT_EQ(replies, 1u);
 }
 
+// A snapshot's control state (issue 13) loads only into a console with the same ports.
+TEST(ConsoleControl, Hostile_SavedStateLoadsOnlyForTheSamePorts) {
+  ConsoleControl two({{"", true, true}, {"log", false, true}});
+  (void)two.fromDriver(ControlMessage{0, console_event::kDeviceReady, 1, ""}.encode());
+  (void)two.fromDriver(ControlMessage{1, console_event::kPortReady, 1, ""}.encode());
+  (void)two.fromDriver(ControlMessage{1, console_event::kPortOpen, 1, ""}.encode());
+  StateWriter w;
+  two.save(w);
+  ConsoleControl same({{"", true, true}, {"log", false, true}});
+  StateReader r(w.data(), "console");
+  same.load(r);
+  ASSERT_TRUE(r.finish().ok());
+  EXPECT_TRUE(same.ready(1));
+  EXPECT_TRUE(same.guestOpen(1));
+  ConsoleControl three({{"", true, true}, {"a", false, true}, {"b", false, true}});
+  StateReader r3(w.data(), "console");
+  three.load(r3);
+  EXPECT_FALSE(r3.finish().ok());
+  EXPECT_FALSE(three.ready(1)) << "nothing loaded from a refused state";
+}
+
 }  // namespace
 }  // namespace ember::devices

@@ -282,5 +282,33 @@ TEST(VirtioBalloon, StatisticsBufferIsHeldUntilTheDeviceWantsFreshNumbers) {
   EXPECT_FALSE(r.needsReset());
 }
 
+// A snapshot's balloon state (issue 13): the bitmaps load into a device over the same RAM; a
+// device that was never activated has none, and bytes claiming otherwise are refused.
+TEST(VirtioBalloon, Hostile_SavedBitmapsMustMatchTheDevicesRam) {
+  BalloonRig a;
+  a.init();
+  a.fillPage(300, 0x77);
+  a.send(VirtioBalloon::kInflateQueue, {300, 301});
+  StateWriter w;
+  auto positions = a.dev->saveState(w);
+  ASSERT_TRUE(positions.ok());
+  std::vector<uint8_t> bytes = w.take();
+  BalloonRig b;
+  b.init();
+  StateReader rb(bytes, "balloon");
+  b.dev->loadState(rb);
+  ASSERT_TRUE(rb.finish().ok()) << rb.finish().error().message;
+  EXPECT_EQ(b.dev->stats().inflated_pages, a.dev->stats().inflated_pages);
+  StateWriter again;
+  ASSERT_TRUE(b.dev->saveState(again).ok());
+  EXPECT_EQ(again.data(), bytes);
+  BalloonRig never;
+  StateReader rn(bytes, "balloon");
+  never.dev->loadState(rn);
+  auto f = rn.finish();
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message.find("bitmaps"), std::string::npos) << f.error().message;
+}
+
 }  // namespace
 }  // namespace ember::devices
