@@ -325,8 +325,8 @@ TEST_F(CmosRtcTest, SavedStateLoadsIntoAnotherRtcWithItsChecks) {
   ASSERT_TRUE(r.finish().ok());
   EXPECT_EQ(get_other(kHour), 0x09);
   EXPECT_EQ(get_other(0x40), 0x5a);
-  bytes[0] = 0xff;             // the index
-  bytes[1 + kD] = 0x00;        // status D without VRT
+  bytes[0] = 0xff;       // the index
+  bytes[1 + kD] = 0x00;  // status D without VRT
   StateReader bad(bytes, "cmos");
   other.load(bad);
   ASSERT_TRUE(bad.finish().ok());

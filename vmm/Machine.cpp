@@ -53,6 +53,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
+  const auto started = std::chrono::steady_clock::now();
   std::optional<StateFile> state;
   std::unique_ptr<Machine> m(new Machine(config.restore ? EMBER_TRY(restoredConfig(config, state))
                                                         : config));  // private constructor
@@ -74,7 +75,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
   EMBER_TRY(m->setUpPci());
   EMBER_TRY(m->setUpVcpus(/*boot=*/!state));
   EMBER_TRY(m->setUpSignals());
-  if (state) EMBER_TRY(m->restoreState(*state));
+  if (state) EMBER_TRY(m->restoreState(*state, started));
   return m;
 }
 

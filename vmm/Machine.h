@@ -114,7 +114,8 @@ class Machine {
   Result<GuestMemory> restoredMemory(const StateFile& state,
                                      std::span<const GuestRegionSpec> regions) const;
   // After every device is built: the saved state put back, before any vCPU runs.
-  Result<void> restoreState(const StateFile& state);
+  // STARTED: when create() began, for the log line that says how long the restore took.
+  Result<void> restoreState(const StateFile& state, std::chrono::steady_clock::time_point started);
   Result<void> setUpMemory(const StateFile* state);
   Result<void> loadKernel();
   Result<void> setUpLegacyDevices();

@@ -34,6 +34,7 @@ const Entry kTests[] = {
     {{"virtio-fs", test_virtio_fs}, fs_present, true},
     {{"crash", test_crash}, explicit_only, false},
     {{"sleep", test_sleep}, explicit_only, false},
+    {{"serial-wait", test_serial_wait}, explicit_only, false},
     {{"virtio-balloon-follow", test_virtio_balloon_follow}, explicit_only, true},
     // Before idle: a test that counts its device's work, then idle holding the VM up.
     {{"virtio-blk-read-loop", test_virtio_blk_read_loop}, explicit_only, true},

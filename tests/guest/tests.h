@@ -17,6 +17,7 @@ bool test_in_all(size_t i);
 void test_crash(TestResult& r);
 void test_sleep(TestResult& r);
 void test_idle(TestResult& r);
+void test_serial_wait(TestResult& r);
 void test_reboot(TestResult& r);
 void test_pvpanic(TestResult& r);
 // A multiport virtio-console driven as Linux does, writing ports.write=

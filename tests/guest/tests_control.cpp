@@ -5,6 +5,10 @@
 //            with status 0, as a machine reset ends the VM;
 //   sleep  - idles with interrupts on for sleep.ms=N milliseconds (default 10000) and passes, so
 //            the host can stop ember with a signal in the middle;
+//   serial-wait - prints `serial-wait: waiting` and polls COM1 for a byte of input (every
+//            100 us), at most serialwait.ms=N milliseconds (default 30000), then prints it: a
+//            guest stopped at a known point that a host byte moves on (tools/bench's snapshot
+//            row restores it there);
 //   idle   - does idle.reads=N (default 200) 4 KiB virtio-blk reads one at a time, so that a
 //            polling event loop is awake, prints `idle: start`, halts for idle.ms=N (default
 //            10000) woken only by a 10 Hz LAPIC timer, and prints `idle: end`: the host
@@ -59,6 +63,19 @@ void on_idle_tick(uint8_t) {
   idle_ticks = idle_ticks + 1;
 }
 }  // namespace
+
+void test_serial_wait(TestResult& r) {
+  constexpr uint16_t com1 = 0x3f8;
+  uint64_t ms = cmdline_number("serialwait.ms", 30000);
+  puts("serial-wait: waiting\n");
+  uint64_t end = rdtsc() + ms * tsc_khz();
+  while ((inb(com1 + 5) & 0x01) == 0) {  // LSR bit 0: data ready
+    if (rdtsc() >= end) return void(fail(r, "no serial input within %lu ms", ms));
+    uint64_t next = rdtsc() + tsc_khz() / 10;
+    while (rdtsc() < next) pause();
+  }
+  printf("serial-wait: got 0x%x\n", inb(com1));
+}
 
 void test_idle(TestResult& r) {
   uint64_t reads = cmdline_number("idle.reads", 200), ms = cmdline_number("idle.ms", 10000);

@@ -11,5 +11,7 @@ Rows:
   blk      ns per 4 KiB virtio-blk read (and requests/s) at queue depth 1 and 32, tmpfs raw file
   irq      kick -> device -> MSI-X -> guest handler round trip (Ember: a 1-byte virtio-rng read)
   startup  process start to exit of a guest that exits at once, and the monitor's max RSS
+  snapshot restore against a cold boot to the same point (256 MiB, 2 GiB), snapshot create time,
+           the memory file's size (snapshot.py)
   linux    Linux boot in the emulated-SVM L1 (tools/linux-boot), when that tool exists and works
 """

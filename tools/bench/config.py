@@ -8,9 +8,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FACES = ("legacy", "modern")
 KICK_OF = {"legacy": "PIO", "modern": "MMIO"}
 MONITORS = ("floor", "ember", "qemu")
-ALL_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup", "linux", "linux-io")
+ALL_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup", "snapshot", "linux", "linux-io")
 # linux, linux-io: only when asked for (--rows, or --linux for both)
-DEFAULT_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup")
+DEFAULT_ROWS = ("kick", "switch", "blk", "cpu", "irq", "startup", "snapshot")
 DEPTHS = (1, 32)
 # The CPU-time row: ember as it runs by default (adaptive polling), ember that never polls, QEMU.
 CPU_MONITORS = ("ember", "ember poll=0", "qemu")

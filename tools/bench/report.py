@@ -10,6 +10,7 @@ from .config import (CPU_MONITORS, DEPTHS, FACES, GUEST_MEMORY, HAND_BEGIN, HAND
                      MONITORS, QBOOT, Settings, on)
 from harness import iobench
 
+from . import snapshot
 from .plot import Svg
 from .stats import Results
 
@@ -132,6 +133,8 @@ class Report:
                         rows.append([label, mon if mon == "ember" else "qemu microvm", "", "", "",
                                      f"{s['median']:.1f}", f"{s['min']:.1f}", f"{s['max']:.1f}",
                                      unit, str(s["runs"]), note])
+        if "snapshot" in self.b.rows:
+            rows += snapshot.rows_of(self.st)
         if "linux" in self.b.rows:
             for row, label, note in (
                     ("linux", "linux (L1)", "tools/linux-boot --no-devices: the monitor's run in "
@@ -224,7 +227,8 @@ class Report:
             if row == "irq":
                 o["request"] = "kick+MSI" if mon == "floor" else "virtio-rng 1 byte"
             unit = {"kick": "ns", "switch": "ns", "blk": "ns", "irq": "ns", "cpu-blk": "us CPU", "startup": "ms",
-                    "rss": "MiB",
+                    "rss": "MiB", "cold-boot": "ms", "snapshot-create": "ms", "restore": "ms",
+                    "restore-in": "ms", "mem-file": "MiB", "mem-disk": "MiB",
                     "linux": "s", "linux-init": "s",
                     **{"io-" + n: u for n, u in iobench.UNITS.items()}}.get(row, "instructions")
             o.update({"median": r3(s["median"]), "min": r3(s["min"]), "max": r3(s["max"]),
@@ -301,6 +305,8 @@ class Report:
                 parts.append(f"{face} ioeventfd {on(ioev)} depth {depth}: {e / q:.2f}x")
             out.append(("Ember's per-request cost <= 0.8x QEMU's", verdict(ok, parts),
                         "; ".join(parts)))
+        if "snapshot" in self.b.rows and (g := snapshot.goal(med)) is not None:
+            out.append(("restore < 10 ms on /dev/kvm, any memory size", verdict(g[0], [1]), g[1]))
         if "startup" in self.b.rows:
             t, rss = med("startup", "ember", "", False, 0), med("rss", "ember", "", False, 0)
             if t is not None:
@@ -464,7 +470,8 @@ class Report:
 
 
 def row_order(row: str) -> int:
-    order = ("kick", "switch", "blk", "cpu-blk", "irq", "startup", "rss", "linux", "linux-init",
+    order = ("kick", "switch", "blk", "cpu-blk", "irq", "startup", "rss", "cold-boot", "restore",
+             "restore-in", "snapshot-create", "mem-file", "mem-disk", "linux", "linux-init",
              *("io-" + n for n in iobench.NAMES), "instr-kick", "instr-blk", "instr-irq")
     return order.index(row) if row in order else 99
 

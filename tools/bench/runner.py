@@ -19,7 +19,7 @@ from typing import Optional
 
 from harness import consoles, iobench, proc, record, retry, summary
 
-from . import checks, switch
+from . import checks, snapshot, switch
 from .commands import Boot, Commands
 from .config import (ALL_ROWS, CPU_MONITORS, DEFAULT_ROWS, DEPTHS, DISK_BYTES, FACES, GNU_TIME,
                      MONITORS, QBOOT, QEMU, ROOT, Settings, on)
@@ -540,6 +540,10 @@ class Bench:
             self.spawn_ms = self.spawn_overhead_ms()
             for run in range(1, s.startup_runs + 1):
                 self.run_startup(run)
+        if "snapshot" in self.rows:
+            log("snapshot: restore against a cold boot (tools/bench/snapshot.py)")
+            snapshot.run(self.ember, self.guest, self.scratch, s.runs, s.timeout,
+                         self.results.add, lambda what: self.fail(what, None, self.logs), log)
         self.linux_note = ("it runs only when asked for (`--linux`): tools/linux-boot boots Linux "
                            "inside an emulated-SVM L1 under QEMU TCG, which takes minutes per run")
         if "linux" in self.rows:

@@ -171,7 +171,7 @@ class RunnerTest(unittest.TestCase):
 
     def test_rows(self):
         self.assertEqual(runner.rows_asked(None, False),
-                         ["kick", "switch", "blk", "cpu", "irq", "startup"])
+                         ["kick", "switch", "blk", "cpu", "irq", "startup", "snapshot"])
         self.assertEqual(runner.rows_asked("kick,", True), ["kick", "linux", "linux-io"])
         with self.assertRaises(SystemExit):
             runner.rows_asked("kick,gpu", False)
