@@ -120,7 +120,8 @@ class GuestMemory {
   Result<uint32_t> loadU32Acquire(GuestAddress addr) const;
 
   // Gives the host pages backing [addr, addr+len) back to the kernel (balloon inflate); the guest
-  // sees zeroes afterwards. Only whole pages inside one region are released.
+  // sees zeroes afterwards (in RAM mapped from a snapshot's memory file, the file's bytes again:
+  // a ballooned page has no defined content). Only whole pages inside one region are released.
   Result<void> discard(GuestAddress addr, uint64_t len) const;
 
  private:

@@ -56,6 +56,28 @@ Result<void> readSection(const StateFile& file, std::string_view tag, uint32_t i
   return r.finish();
 }
 
+// The KVM capabilities a snapshot's vCPU and VM state are saved and restored with: WHAT says
+// which of the two needs them.
+Result<void> requireCapabilities(const kvm::KvmSystem& kvm, std::string_view what) {
+  static constexpr std::pair<long, const char*> kNeeded[] = {
+      {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
+      {KVM_CAP_XCRS, "KVM_CAP_XCRS"},
+      {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+      {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
+      {KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK"},
+      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+      {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}};
+  for (auto [cap, name] : kNeeded) {
+    if (kvm.checkExtension(cap) <= 0) {
+      return makeError(Errc::Unsupported,
+                       "{}: this host's KVM lacks {}, which the saved vCPU and "
+                       "VM state needs",
+                       what, name);
+    }
+  }
+  return okResult();
+}
+
 struct MemoryRecord {
   MemoryFile::Id id{};
   std::vector<GuestRegionSpec> regions;
@@ -121,6 +143,7 @@ Result<GuestMemory> Machine::restoredMemory(const StateFile& state,
 Result<void> Machine::restoreState(const StateFile& state,
                                    std::chrono::steady_clock::time_point started) {
   const std::string& path = config_.restore->state_path;
+  EMBER_TRY(requireCapabilities(*kvm_, "restore"));
   // The interrupt controllers first, then the vCPUs (their LAPICs after the IOAPIC).
   EMBER_TRY(readSection(state, kVmTag, 0, path, [&](StateReader& r) -> Result<void> {
     VmState s = VmState::decode(r);
@@ -180,6 +203,7 @@ Result<Machine::SnapshotInfo> Machine::snapshot(const std::string& state_path,
     return makeError(Errc::Busy, "the VM is running; pause it first (PATCH /vm Paused)");
   }
   EMBER_TRY(SavedConfig::check(config_));
+  EMBER_TRY(requireCapabilities(*kvm_, "snapshot"));
   StateFile file;
   // The machine as it is now: a disk whose medium PATCH /drives replaced is saved with its new
   // image.
