@@ -55,8 +55,9 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
 
   const auto started = std::chrono::steady_clock::now();
   std::optional<StateFile> state;
-  std::unique_ptr<Machine> m(new Machine(config.restore ? EMBER_TRY(restoredConfig(config, state))
-                                                        : config));  // private constructor
+  // Decided before the machine is allocated: an error returns with nothing to free.
+  MachineConfig effective = config.restore ? EMBER_TRY(restoredConfig(config, state)) : config;
+  std::unique_ptr<Machine> m(new Machine(effective));  // private constructor
   const MachineConfig& c = m->config_;
   m->kvm_.emplace(EMBER_TRY(kvm::KvmSystem::open(c.kvm_device)));
   if (c.cpus > static_cast<uint32_t>(m->kvm_->maxVcpus())) {
