@@ -175,14 +175,14 @@ Result<StateFile> StateFile::read(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (!fd.valid()) {
     return Error::fromErrno(errno == ENOENT ? Errc::NotFound : Errc::Io,
-                            fmt::format("snapshot: cannot open {}", path));
+                            fmt::format("state file {}: cannot open it", path));
   }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
-    return Error::fromErrno(Errc::Io, fmt::format("snapshot: cannot stat {}", path));
+    return Error::fromErrno(Errc::Io, fmt::format("state file {}: cannot stat it", path));
   }
   if (!S_ISREG(st.st_mode)) {
-    return makeError(Errc::InvalidArgument, "snapshot: {} is not a regular file", path);
+    return makeError(Errc::InvalidArgument, "state file {} is not a regular file", path);
   }
   if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
     return makeError(Errc::Format, "{}: {} bytes, more than a state file can hold ({})", path,
@@ -194,7 +194,8 @@ Result<StateFile> StateFile::read(const std::string& path) {
     ssize_t n =
         ::pread(fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::fromErrno(Errc::Io, fmt::format("snapshot: cannot read {}", path));
+    if (n < 0)
+      return Error::fromErrno(Errc::Io, fmt::format("state file {}: cannot read it", path));
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
