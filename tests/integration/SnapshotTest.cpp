@@ -21,7 +21,7 @@
 namespace ember::test {
 namespace {
 
-constexpr uint64_t kStreamBytes = 16ULL << 20, kSeed = 7;
+constexpr uint64_t kStreamBytes = 8ULL << 20, kSeed = 7;
 
 // The writes acknowledged across both processes cover the stream exactly once: sorted, each
 // starts where the last ended and the last ends at the stream's end. An empty string when they
