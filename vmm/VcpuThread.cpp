@@ -94,17 +94,18 @@ void VcpuThread::resume() {
   exit_cv_.notify_all();
 }
 
-void VcpuThread::parkWhilePaused() {
-  std::unique_lock lock(exit_mutex_);
-  if (!pause_requested_.load(std::memory_order_acquire)) return;
+bool VcpuThread::parkWhilePaused() {
+  if (!pause_requested_.load(std::memory_order_acquire)) return true;
   // The last exit's I/O or MMIO read is completed inside KVM only on the next KVM_RUN (the KVM
-  // API's note on KVM_EXIT_IO and KVM_EXIT_MMIO): one with immediate_exit set (pause() set it)
-  // finishes it and returns EINTR without running a guest instruction, so that a paused vCPU's
-  // registers are whole for a snapshot.
-  if (auto r = vcpu_->run(); r && !std::holds_alternative<kvm::exit::Interrupted>(*r)) {
-    log::warn("vCPU {}: KVM_RUN with immediate_exit ran on (exit {}) before the pause", vcpu_->id(),
-              r->index());
+  // API's note on KVM_EXIT_IO and KVM_EXIT_MMIO): KVM_RUN with immediate_exit set (pause() set
+  // it) finishes it and returns EINTR without running another guest instruction, so that a
+  // paused vCPU's registers are whole for a snapshot. Finishing a string I/O instruction may
+  // exit again for its next element: each such exit is served as any other, until EINTR.
+  for (bool interrupted = false; !interrupted;) {
+    if (!runOnce(&interrupted)) return false;
   }
+  std::unique_lock lock(exit_mutex_);
+  if (!pause_requested_.load(std::memory_order_acquire)) return true;
   parked_ = true;
   exit_cv_.notify_all();
   exit_cv_.wait(lock, [this] {
@@ -112,6 +113,7 @@ void VcpuThread::parkWhilePaused() {
            stop_.load(std::memory_order_acquire);
   });
   parked_ = false;
+  return true;
 }
 
 VcpuExitCounts VcpuThread::exitCounts() const {
@@ -124,19 +126,24 @@ VcpuExitCounts VcpuThread::exitCounts() const {
 
 void VcpuThread::loop() {
   while (!stop_.load(std::memory_order_acquire)) {
-    parkWhilePaused();
+    if (!parkWhilePaused()) return;
     if (stop_.load(std::memory_order_acquire)) return;
-    auto exit = vcpu_->run();
-    if (!exit) {
-      reportCrash("KVM_RUN failed", exit.error().message);
-      return;
-    }
-    uint64_t& count = exit_counts_[exit->index()];
-    std::atomic_ref(count).store(count + 1, std::memory_order_relaxed);
-    if (!handle(*exit)) {
-      return;
-    }
+    if (!runOnce(nullptr)) return;
   }
+}
+
+bool VcpuThread::runOnce(bool* interrupted) {
+  auto exit = vcpu_->run();
+  if (!exit) {
+    reportCrash("KVM_RUN failed", exit.error().message);
+    return false;
+  }
+  if (interrupted != nullptr) {
+    *interrupted = std::holds_alternative<kvm::exit::Interrupted>(*exit);
+  }
+  uint64_t& count = exit_counts_[exit->index()];
+  std::atomic_ref(count).store(count + 1, std::memory_order_relaxed);
+  return handle(*exit);
 }
 
 void VcpuThread::reportCrash(const std::string& exit_reason, const std::string& what) {

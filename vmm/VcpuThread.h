@@ -51,7 +51,12 @@ class VcpuThread {
 
  private:
   void loop();
-  void parkWhilePaused();
+  // Parks while a pause is asked for, the last exit's I/O completed first; false when the
+  // thread must stop.
+  bool parkWhilePaused();
+  // One KVM_RUN and its exit handled (counted, served): false when the thread must stop.
+  // INTERRUPTED, when given, says whether KVM_RUN returned without an exit (EINTR).
+  bool runOnce(bool* interrupted);
   bool handle(kvm::VcpuExit& exit);  // false: stop running
   // `exit_reason` is KVM's name for the exit that ended the vCPU (KVM_EXIT_SHUTDOWN, ...).
   void reportCrash(const std::string& exit_reason, const std::string& what);
