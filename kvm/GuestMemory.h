@@ -53,6 +53,8 @@ enum class MemoryBacking {
 struct GuestRegionSpec {
   GuestAddress start;
   uint64_t size;
+
+  bool operator==(const GuestRegionSpec&) const = default;
 };
 
 class GuestMemory {

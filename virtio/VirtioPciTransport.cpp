@@ -363,8 +363,9 @@ Result<void> VirtioPciTransport::loadState(StateReader& r) {
   }
   auto device_state = r.blob("device state", kMaxDeviceState);
   EMBER_TRY(r.finish());
-  // The vectors are checked against the table as a driver's write of them is (4.1.4.3).
-  auto bad_vector = [&](uint16_t v) { return v != kNoVector && v >= interrupt_.msix().size(); };
+  // The vectors are checked against the table as a driver's write of them is (4.1.4.3), but a
+  // vector that write would store as NO_VECTOR is refused: the file is not what was saved.
+  auto bad_vector = [&](uint16_t v) { return checkedVector(v, interrupt_.msix().size()) != v; };
   if (bad_vector(s.config_vector)) {
     return makeError(Errc::Format, "{}: the configuration vector {} is not in the MSI-X table",
                      name(), s.config_vector);

@@ -764,6 +764,26 @@ TEST(VirtioPciTransport, SavedStateRestoresIntoAnotherTransport) {
   RngRig c;
   EXPECT_FALSE(loaded(*c.h.t, cut).ok());
   EXPECT_FALSE(loaded(*b.h.t, bytes).ok()) << "restored twice";
+  // A vector outside the MSI-X table (the driver's state re-encoded with it in place of the
+  // saved one; the bytes after it are the saved ones).
+  for (bool config : {true, false}) {
+    StateReader prefix(bytes, "prefix");
+    DriverState s = DriverState::decode(prefix, a.h.t->device().queueMaxSizes());
+    ASSERT_TRUE(prefix.ok());
+    (config ? s.config_vector : s.queues[0].vector) = 7;  // the table has 2 entries
+    StateWriter w;
+    s.encode(w);
+    std::vector<uint8_t> tampered = w.take();
+    tampered.insert(tampered.end(), bytes.begin() + static_cast<long>(prefix.offset()),
+                    bytes.end());
+    RngRig d;
+    copyRam(a.h.mem, d.h.mem);
+    auto bad = loaded(*d.h.t, tampered);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_NE(bad.error().message.find("is not in the MSI-X table"), std::string::npos)
+        << bad.error().message;
+    EXPECT_EQ(d.h.modernStatus(), 0) << "a refused restore changes nothing";
+  }
   TransportHarness blk(std::make_unique<devices::VirtioBalloon>(0));
   auto other = loaded(*blk.t, bytes);
   ASSERT_FALSE(other.ok());

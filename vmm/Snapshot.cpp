@@ -3,7 +3,8 @@
 // The state file's sections (vmm/snapshot/StateFile), each the owner's encoding:
 //   MCFG 0     the machine to build again (SavedConfig)
 //   MEMF 0     the memory file's id and RAM regions (MemoryFile)
-//   PCID slot  each PCI device: its name, configuration header and own state; for a virtio
+//   PCID slot  each PCI device: its vendor and device ID, configuration header and own state; for a
+//   virtio
 //              device the driver's state, ISR, MSI-X table and PBA, queue positions and the
 //              device's state (PciBus::saveDevice, VirtioPciTransport::saveState)
 //   UART 0     COM1 (Uart8250)       KBDC 0  the i8042 and its keyboard (I8042)
@@ -128,10 +129,7 @@ Result<GuestMemory> Machine::restoredMemory(const StateFile& state,
     m = decodeMemory(r);
     return okResult();
   }));
-  auto same = [](const GuestRegionSpec& a, const GuestRegionSpec& b) {
-    return a.start == b.start && a.size == b.size;
-  };
-  if (!std::equal(m.regions.begin(), m.regions.end(), regions.begin(), regions.end(), same)) {
+  if (!std::equal(m.regions.begin(), m.regions.end(), regions.begin(), regions.end())) {
     return makeError(Errc::Format, "state file {}: its RAM regions are not those of its {} MiB",
                      path, config_.memory / MiB);
   }
@@ -249,10 +247,10 @@ Result<Machine::SnapshotInfo> Machine::snapshot(const std::string& state_path,
   }
   // The memory file first: a state file on disk always has its memory file.
   auto written = EMBER_TRY(MemoryFile::write(mem_path, memory_, mem.id));
-  EMBER_TRY(file.write(state_path));
+  uint64_t state_bytes = EMBER_TRY(file.write(state_path));
   SnapshotInfo info;
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  info.state_bytes = file.serialize().size();
+  info.state_bytes = state_bytes;
   info.memory_bytes = written.file_bytes;
   info.memory_written = written.data_bytes;
   log::info("snapshot: {} ({} bytes) and {} ({} MiB, {} MiB written) in {:.3f} s", state_path,

@@ -139,16 +139,12 @@ Result<UniqueFd> MemoryFile::open(const std::string& path, const Id& id,
                      "give the memory file written with this state file",
                      path, idText(got), idText(id));
   }
-  uint64_t total = 0;
-  bool same = file_regions.size() == regions.size();
-  for (size_t i = 0; same && i < regions.size(); ++i) {
-    same = file_regions[i].start == regions[i].start && file_regions[i].size == regions[i].size;
-    total += regions[i].size;
-  }
-  if (!same) {
+  if (!std::equal(file_regions.begin(), file_regions.end(), regions.begin(), regions.end())) {
     return makeError(Errc::Format, "memory file {}: its RAM regions are not the state file's",
                      path);
   }
+  uint64_t total = 0;
+  for (const auto& r : regions) total += r.size;
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) {
     return Error::fromErrno(Errc::Io, fmt::format("memory file {}: fstat", path));

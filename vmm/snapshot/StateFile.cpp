@@ -75,7 +75,7 @@ std::vector<uint8_t> StateFile::serialize() const {
   return w.take();
 }
 
-Result<void> StateFile::write(const std::string& path) const {
+Result<uint64_t> StateFile::write(const std::string& path) const {
   std::vector<uint8_t> bytes = serialize();
   std::string tmp = path + ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -97,7 +97,7 @@ Result<void> StateFile::write(const std::string& path) const {
     ::unlink(tmp.c_str());
     return e;
   }
-  return okResult();
+  return uint64_t{bytes.size()};
 }
 
 Result<StateFile> StateFile::parse(std::span<const uint8_t> bytes, std::string_view what) {

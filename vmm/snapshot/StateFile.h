@@ -48,8 +48,9 @@ class StateFile {
   // there already is a programming error: refused.
   Result<void> add(std::string_view tag, uint32_t instance, std::vector<uint8_t> bytes);
   std::vector<uint8_t> serialize() const;
-  // Writes the file whole or not at all: PATH.tmp, fsync, then renamed to PATH.
-  Result<void> write(const std::string& path) const;
+  // Writes the file whole or not at all: PATH.tmp, fsync, then renamed to PATH. Returns its
+  // size in bytes.
+  Result<uint64_t> write(const std::string& path) const;
 
   // WHAT names the bytes in errors (the path).
   static Result<StateFile> parse(std::span<const uint8_t> bytes, std::string_view what);
