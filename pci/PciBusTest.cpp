@@ -519,5 +519,43 @@ TEST(PciBus, SlotsFillUpAndDestructionUnmaps) {
   EXPECT_FALSE(mmio.overlaps(0, ~0ULL));
 }
 
+// A snapshot's PCI header (issue 13): loaded into a bus built alike, it maps the BARs where the
+// saved guest put them; a device of another ID in the slot is refused, and a BAR the bytes put
+// over RAM is refused by the bus as a guest's write would be (hostile-guest case 23).
+TEST(Hostile, SavedPciHeaderLoadsOnlyIntoTheSameDeviceAndKeepsBarsOffRam) {
+  Rig a;
+  a.cf8Write(1, cfg::kBar0, 4, 0xc000);
+  a.cf8Write(1, cfg::kBar0 + 4, 4, 0xfebf0000);
+  a.cf8Write(1, cfg::kCommand, 2, cfg::kCommandIo | cfg::kCommandMemory);
+  StateWriter w;
+  ASSERT_TRUE(a.pci.saveDevice(1, w).ok());
+  std::vector<uint8_t> bytes = w.take();
+
+  Rig b;
+  StateReader r(bytes, "pci");
+  ASSERT_TRUE(b.pci.loadDevice(1, r).ok());
+  EXPECT_TRUE(r.finish().ok());
+  EXPECT_TRUE(b.pioHits(0xc000 + 4));
+  EXPECT_TRUE(b.mmioHits(0xfebf0000 + 0x10));
+
+  std::vector<uint8_t> other = bytes;
+  other[0] ^= 1;  // the vendor ID
+  Rig c;
+  StateReader rc(other, "pci");
+  auto refused = c.pci.loadDevice(1, rc);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("this machine"), std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(c.pioHits(0xc000 + 4)) << "nothing was written";
+
+  std::vector<uint8_t> onto_ram = bytes;
+  storeLe<uint32_t>(std::span(onto_ram).subspan(8, 4), 0x1000);  // BAR1 (after the ID and BAR0)
+  Rig d;
+  StateReader rd(onto_ram, "pci");
+  ASSERT_TRUE(d.pci.loadDevice(1, rd).ok());
+  EXPECT_FALSE(d.mmioHits(0x1000 + 0x10)) << "a BAR over RAM";
+  EXPECT_FALSE(d.pci.loadDevice(9, rd).ok()) << "an empty slot";
+}
+
 }  // namespace
 }  // namespace ember::pci
