@@ -204,13 +204,16 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
   }
   MetricsFlusher flusher(router);
   std::unique_ptr<ApiServer> server;
-  if (!options.sock.empty()) {
+  auto serve = [&]() -> Result<void> {
+    if (options.sock.empty()) return {};
     auto started = ApiServer::start(options.sock, router);
-    if (!started) return startupError(started.error().message);
+    if (!started) return started.error();
     server = std::move(*started);
-  }
+    return {};
+  };
 
   std::unique_ptr<Machine> machine;
+  std::unique_ptr<MachineController> controller;
   if (boot_now) {
     MachineConfig config = base;
     if (!options.config_file.empty()) {
@@ -221,7 +224,14 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
     auto created = Machine::create(config);
     if (!created) return startupError(created.error().message);
     machine = std::move(*created);
+    // The socket appears only once the machine is built and the router knows its state, so a
+    // client that waits for the socket and then sends PATCH /vm (say, to resume a restored
+    // machine) never meets "Not started".
+    controller = std::make_unique<MachineController>(machine.get());
+    router.setRunning(controller.get(), machine->startsPaused());
+    if (auto r = serve(); !r) return startupError(r.error().message);
   } else {
+    if (auto r = serve(); !r) return startupError(r.error().message);
     log::info(
         "api: waiting for the VM to be configured and started (PUT /actions "
         "InstanceStart on {})",
@@ -251,11 +261,13 @@ RunRecord runWithApi(const MachineConfig& base, const ApiOptions& options) {
       return record;
     }
   }
-  MachineController controller(machine.get());
-  router.setRunning(&controller, machine->startsPaused());
+  if (!controller) {
+    controller = std::make_unique<MachineController>(machine.get());
+    router.setRunning(controller.get(), machine->startsPaused());
+  }
   RunRecord record = machine->run();
   router.machineStopped();
-  controller.detach();
+  controller->detach();
   machine.reset();
   router.shutDown();
   return record;
