@@ -43,12 +43,13 @@ Result<std::vector<kvm_msr_entry>> readMsrs(const Vcpu& vcpu, std::span<const ui
 
 }  // namespace
 
-Result<VcpuState> VcpuState::capture(const Vcpu& vcpu, std::span<const uint32_t> msr_indices) {
+Result<VcpuState> VcpuState::capture(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
+                                     bool with_xcrs) {
   VcpuState s;
   EMBER_TRY(get(vcpu, KVM_GET_REGS, "KVM_GET_REGS", &s.regs));
   EMBER_TRY(get(vcpu, KVM_GET_SREGS, "KVM_GET_SREGS", &s.sregs));
   EMBER_TRY(get(vcpu, abi::kGetXsave, "KVM_GET_XSAVE", &s.xsave));
-  EMBER_TRY(get(vcpu, KVM_GET_XCRS, "KVM_GET_XCRS", &s.xcrs));
+  if (with_xcrs) EMBER_TRY(get(vcpu, KVM_GET_XCRS, "KVM_GET_XCRS", &s.xcrs));
   s.msrs = EMBER_TRY(readMsrs(vcpu, msr_indices));
   EMBER_TRY(get(vcpu, KVM_GET_LAPIC, "KVM_GET_LAPIC", &s.lapic));
   EMBER_TRY(get(vcpu, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS", &s.events));
@@ -60,7 +61,7 @@ Result<VcpuState> VcpuState::capture(const Vcpu& vcpu, std::span<const uint32_t>
 Result<void> VcpuState::restore(Vcpu& vcpu) const {
   EMBER_TRY(set(vcpu, KVM_SET_REGS, "KVM_SET_REGS", regs));
   EMBER_TRY(set(vcpu, abi::kSetXsave, "KVM_SET_XSAVE", xsave));
-  EMBER_TRY(set(vcpu, KVM_SET_XCRS, "KVM_SET_XCRS", xcrs));
+  if (xcrs.nr_xcrs > 0) EMBER_TRY(set(vcpu, KVM_SET_XCRS, "KVM_SET_XCRS", xcrs));
   EMBER_TRY(set(vcpu, KVM_SET_SREGS, "KVM_SET_SREGS", sregs));
   EMBER_TRY(vcpu.setMsrs(msrs));
   EMBER_TRY(set(vcpu, KVM_SET_LAPIC, "KVM_SET_LAPIC", lapic));

@@ -9,6 +9,10 @@
 // LAPIC state is checked against), the MSRs, the LAPIC, the events, the debug registers, and
 // the run state last. encode()/decode() give the section bytes of a state file; decode() reads
 // untrusted bytes (StateReader bounds every field).
+//
+// XCR0 exists only where the host has XSAVE (KVM_CAP_XCRS): elsewhere (the emulated-SVM L1's
+// qemu64 CPU) KVM offers the guest no XSAVE, KVM_GET_XSAVE gives the legacy FXSAVE region, and
+// the state holds no XCRs (nr_xcrs 0), which restore() then does not set.
 #pragma once
 
 #include <linux/kvm.h>
@@ -41,8 +45,9 @@ struct VcpuState {
   kvm_mp_state mp_state{};
 
   // MSR_INDICES: the MSRs to save (KvmSystem::msrIndexList). One this vCPU cannot read is left
-  // out (KVM lists some that only some CPUs have).
-  static Result<VcpuState> capture(const Vcpu& vcpu, std::span<const uint32_t> msr_indices);
+  // out (KVM lists some that only some CPUs have). WITH_XCRS: the host's KVM has KVM_CAP_XCRS.
+  static Result<VcpuState> capture(const Vcpu& vcpu, std::span<const uint32_t> msr_indices,
+                                   bool with_xcrs);
   Result<void> restore(Vcpu& vcpu) const;
 
   void encode(StateWriter& w) const;

@@ -57,7 +57,7 @@ TEST(VcpuState, CapturedStateRestoresIntoAnotherVm) {
   ASSERT_TRUE(a->vcpu->setSregs(sregs));
   ASSERT_TRUE(a->vcpu->setMsrs({{kMsrSysenterCs, 0, 0x10}, {kMsrStar, 0, 0x0023001000000000}}));
 
-  auto saved = VcpuState::capture(*a->vcpu, *msrs);
+  auto saved = VcpuState::capture(*a->vcpu, *msrs, kvm->checkExtension(KVM_CAP_XCRS) > 0);
   ASSERT_TRUE(saved) << saved.error().message;
   ASSERT_NE(findMsr(*saved, kMsrStar), nullptr);
   EXPECT_NE(findMsr(*saved, kMsrTsc), nullptr) << "the TSC is saved";
@@ -72,7 +72,7 @@ TEST(VcpuState, CapturedStateRestoresIntoAnotherVm) {
   ASSERT_TRUE(b);
   auto restored = decoded.restore(*b->vcpu);
   ASSERT_TRUE(restored) << restored.error().message;
-  auto again = VcpuState::capture(*b->vcpu, *msrs);
+  auto again = VcpuState::capture(*b->vcpu, *msrs, kvm->checkExtension(KVM_CAP_XCRS) > 0);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->regs.rax, regs.rax);
   EXPECT_EQ(again->regs.rip, 0x7000u);
@@ -90,6 +90,34 @@ TEST(VcpuState, CapturedStateRestoresIntoAnotherVm) {
   }
   // The TSC goes on from where it was saved, not from the new VM's zero-ish start.
   EXPECT_GE(findMsr(*again, kMsrTsc)->data, findMsr(*saved, kMsrTsc)->data);
+}
+
+// Saved where the host has no XSAVE (KVM_CAP_XCRS absent, as in the emulated-SVM L1): no XCRs
+// in the state, and a restore sets none; the rest still round-trips.
+TEST(VcpuState, AStateWithoutXcrsRestoresWithoutSettingThem) {
+  auto kvm = KvmSystem::open("/dev/kvm");
+  if (!kvm) GTEST_SKIP() << kvm.error().message;
+  auto msrs = kvm->msrIndexList();
+  ASSERT_TRUE(msrs) << msrs.error().message;
+  auto a = makeRig(*kvm);
+  ASSERT_TRUE(a);
+  kvm_regs regs = *a->vcpu->getRegs();
+  regs.rbx = 0x5566;
+  ASSERT_TRUE(a->vcpu->setRegs(regs));
+  auto saved = VcpuState::capture(*a->vcpu, *msrs, false);
+  ASSERT_TRUE(saved) << saved.error().message;
+  EXPECT_EQ(saved->xcrs.nr_xcrs, 0u);
+  StateWriter w;
+  saved->encode(w);
+  auto bytes = w.take();
+  StateReader r(bytes, "VCPU 0");
+  VcpuState decoded = VcpuState::decode(r);
+  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
+  auto b = makeRig(*kvm);
+  ASSERT_TRUE(b);
+  auto restored = decoded.restore(*b->vcpu);
+  ASSERT_TRUE(restored) << restored.error().message;
+  EXPECT_EQ(b->vcpu->getRegs()->rbx, 0x5566u);
 }
 
 TEST(Hostile, VcpuStateDecodeRefusesTamperedFields) {

@@ -58,16 +58,13 @@ Result<void> readSection(const StateFile& file, std::string_view tag, uint32_t i
 }
 
 // The KVM capabilities a snapshot's vCPU and VM state are saved and restored with: WHAT says
-// which of the two needs them.
+// which of the two needs them. KVM_CAP_XCRS is needed only by a state that holds XCRs (see
+// kvm/VcpuState.h), which restoreState checks per vCPU.
 Result<void> requireCapabilities(const kvm::KvmSystem& kvm, std::string_view what) {
   static constexpr std::pair<long, const char*> kNeeded[] = {
-      {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},
-      {KVM_CAP_XCRS, "KVM_CAP_XCRS"},
-      {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
-      {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"},
-      {KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK"},
-      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-      {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}};
+      {KVM_CAP_XSAVE, "KVM_CAP_XSAVE"},         {KVM_CAP_VCPU_EVENTS, "KVM_CAP_VCPU_EVENTS"},
+      {KVM_CAP_DEBUGREGS, "KVM_CAP_DEBUGREGS"}, {KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK"},
+      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},           {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"}};
   for (auto [cap, name] : kNeeded) {
     if (kvm.checkExtension(cap) <= 0) {
       return makeError(Errc::Unsupported,
@@ -157,6 +154,12 @@ Result<void> Machine::restoreState(const StateFile& state,
         readSection(state, kVcpuTag, v->vcpu().id(), path, [&](StateReader& r) -> Result<void> {
           VcpuState s = VcpuState::decode(r);
           EMBER_TRY(r.finish());
+          if (s.xcrs.nr_xcrs > 0 && kvm_->checkExtension(KVM_CAP_XCRS) <= 0) {
+            return makeError(Errc::Unsupported,
+                             "restore: vCPU {} saved XCR0 (the snapshot's host had XSAVE), and "
+                             "this host's KVM lacks KVM_CAP_XCRS to set it",
+                             v->vcpu().id());
+          }
           return s.restore(v->vcpu());
         }));
   }
@@ -240,9 +243,10 @@ Result<Machine::SnapshotInfo> Machine::snapshot(const std::string& state_path,
   EMBER_TRY(VmState::capture(*vm_)).encode(vw);
   EMBER_TRY(file.add(kVmTag, 0, vw.take()));
   auto msrs = EMBER_TRY(kvm_->msrIndexList());
+  const bool with_xcrs = kvm_->checkExtension(KVM_CAP_XCRS) > 0;
   for (const auto& v : vcpus_) {
     StateWriter w;
-    EMBER_TRY(VcpuState::capture(v->vcpu(), msrs)).encode(w);
+    EMBER_TRY(VcpuState::capture(v->vcpu(), msrs, with_xcrs)).encode(w);
     EMBER_TRY(file.add(kVcpuTag, v->vcpu().id(), w.take()));
   }
   // The memory file first: a state file on disk always has its memory file.

@@ -93,6 +93,13 @@ def l1_rss(l1: str, name: str) -> Optional[int]:
     return int(v) if v else None
 
 
+def restore_ms(l1: str) -> Optional[float]:
+    """How long the restored ember's restore took (its log line `restore: ... in N ms`, on the
+    L1's console: tools/linux-boot --snapshot)."""
+    v = _last(r"ember: info: restore: .* in ([0-9.]+) ms\b", l1)
+    return float(v) if v else None
+
+
 def watchdog_stalled(l1: str) -> bool:
     """The L1's watchdog found the guest's console silent and ended the monitor."""
     return re.search(rf"^{L1}watchdog: stalled", l1, re.M) is not None

@@ -62,6 +62,25 @@ def host_api(c: Context) -> Optional[str]:
     return None
 
 
+def host_snapshot(c: Context) -> Optional[str]:
+    """--snapshot: tests/boot/l1-api paused ember, created the snapshot, killed ember, found the
+    restored one Running and set its balloon (the L1's `snapshot:` lines, each answer 204), and
+    the restored ember said how long its restore took."""
+    said = [line.split("linux-boot-l1: snapshot: ", 1)[1] for line in c.l1_console.splitlines()
+            if "linux-boot-l1: snapshot: " in line]
+    steps = ["PATCH /vm Paused -> 204", "PUT /snapshot/create -> 204", "ember (pid",
+             "restored: ", "PATCH /balloon"]
+    for i, start in enumerate(steps):
+        if i >= len(said) or not said[i].startswith(start):
+            got = said[i] if i < len(said) else "nothing more"
+            return f"step {i + 1} ({start}): the L1's API client said: {got}"
+    if not said[4].endswith("-> 204"):
+        return f"the restored ember's PATCH /balloon: {said[4]}"
+    if consoles.restore_ms(c.l1_console) is None:
+        return "the restored ember logged no `restore: ... in N ms` line on the L1's console"
+    return None
+
+
 def host_qemu_exit(c: Context) -> Optional[str]:
     """--monitor qemu: QEMU ended with status 0 (the guest's power-off or, with -no-reboot, a
     reset; the guest's report says which checks passed). QEMU writes no run record."""
@@ -174,6 +193,7 @@ CHECKS: dict[str, Callable[[Context], Optional[str]]] = {
     "host-qemu-exit": host_qemu_exit,
     "host-acpi-poweroff": host_acpi_poweroff,
     "host-api": host_api,
+    "host-snapshot": host_snapshot,
 }
 
 
@@ -189,6 +209,8 @@ def names(c: Context) -> list[str]:
         out.append("host-balloon-rss")
     if o.api:
         out.append("host-api")
+    if o.snapshot:
+        out.append("host-snapshot")
     out.append("host-qemu-exit" if o.monitor == "qemu" else "host-acpi-poweroff")
     return out
 

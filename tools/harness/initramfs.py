@@ -120,9 +120,10 @@ def ember_file(work: Path, ember: str) -> list[tuple[str, str]]:
 
 def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus: str,
        mem_kib: int, net_balloon: bool, l2_initramfs: Path,
-       api: Optional[list[tuple[str, str, dict]]] = None) -> Path:
+       api: Optional[list[tuple[str, str, dict]]] = None, snapshot: bool = False) -> Path:
     """API: --api's requests (apiplan), which tests/boot/l1-api sends with curl to an ember that
-    has only its API socket and the options the API has no field for."""
+    has only its API socket and the options the API has no field for. SNAPSHOT (--snapshot):
+    /ember/snapshot tells l1-api to snapshot, kill and restore ember when the guest asks."""
     args = apiplan.ember_args(p) if api else l1_args(p, monitor, cpus, mem_kib)
     (work / "args").write_text("".join(a + "\n" for a in args))
     files = _qemu_files(work) if monitor == "qemu" else ember_file(work, ember)
@@ -133,6 +134,9 @@ def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus
             raise Fail("--api needs curl (Debian's curl package) to put into the L1")
         files += with_libraries(Path(curl), "/usr/bin/curl")
         files += [(str(ROOT / "tests/boot/l1-api"), "/ember/l1-api"), (str(work / "api"), "/ember/api")]
+        if snapshot:
+            (work / "snapshot").write_text("")
+            files.append((str(work / "snapshot"), "/ember/snapshot"))
     if net_balloon:
         (work / "net").write_text(net_settings())
         files += [(str(ROOT / "tests/boot/l1-net"), "/ember/l1-net"),

@@ -98,7 +98,7 @@ def boot_l1(o: options.Options, kernel: shell.Kernel, p: plan_.Plan, l2_initramf
             work: Path, logs: Logs) -> Run:
     l1_initramfs = initramfs.l1(work, kernel, p, o.monitor, o.ember, o.cpus, o.mem_kib,
                                 o.net_balloon, l2_initramfs,
-                                apiplan.requests(o, p) if o.api else None)
+                                apiplan.requests(o, p) if o.api else None, o.snapshot)
     log(f"booting Linux {kernel.release} with "
         f"{'QEMU (microvm)' if o.monitor == 'qemu' else 'ember'} inside an emulated-SVM L1 "
         f"(QEMU TCG, timeout {o.timeout} s)")

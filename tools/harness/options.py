@@ -27,6 +27,7 @@ class Options:
     exec_resume: str = ""  # --exec-resume FILE: the suite's progress over attempts (execsuite)
     io_bench: bool = False
     api: bool = False  # --api: ember configured and started through its API socket (l1-api)
+    snapshot: bool = False  # --snapshot: with --api, snapshot, kill, restore, check again
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -60,7 +61,7 @@ _FLAGS = {
     "--verbose": ("verbose", True), "--keep": ("keep", True), "--legacy": ("legacy", True),
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
     "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
-    "--io-bench": ("io_bench", True), "--api": ("api", True),
+    "--io-bench": ("io_bench", True), "--api": ("api", True), "--snapshot": ("snapshot", True),
 }
 
 
@@ -136,6 +137,9 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
         raise UsageError("--api drives ember through Firecracker's API with the harness's own "
                          "devices: no --exec-suite, --io-bench, --monitor qemu, --ioeventfd=off, "
                          "--disk, --rng or other ember options")
+    if o.snapshot and not (o.api and o.net_balloon):
+        raise UsageError("--snapshot snapshots the machine through the API and asks for it over "
+                         "the tap: it needs --api and --net-balloon")
     memory_kib(o.memory)
     return o
 

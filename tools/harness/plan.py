@@ -60,7 +60,8 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
             (o.net_balloon, "-net-balloon", " --net-balloon"),
             (o.monitor == "qemu", "-qemu", " --monitor qemu"),
             (o.exec_suite, "-exec-suite", " --exec-suite"),
-            (o.io_bench, "-io-bench", " --io-bench"), (o.api, "-api", " --api")]
+            (o.io_bench, "-io-bench", " --io-bench"), (o.api, "-api", " --api"),
+            (o.snapshot, "-snapshot", " --snapshot")]
 
 
 def variant(o: Options) -> str:
@@ -160,6 +161,11 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     # command line with i8042.noprobe (tools/bench, for both monitors alike) keeps the kernel off it.
     if o.monitor == "ember" and "i8042.noprobe" not in (o.user_cmdline or ""):
         checks.append("keyboard")
+
+    # --snapshot: last, once every device has worked (the guest's check_snapshot and the L1's
+    # tests/boot/l1-api): snapshot, kill, restore in a new ember, and the devices again.
+    if o.snapshot:
+        checks.append("snapshot")
 
     # --api: the root drive adds `root=/dev/vda rw` after every word of the harness's (Firecracker's
     # rule, vmm/api/VmResources.cpp), and PUT /actions SendCtrlAltDel ends the boot: the guest

@@ -46,6 +46,50 @@ class ApiPlanTest(unittest.TestCase):
             options.resolve_mode(options.parse(["--api", "--direct"], {}), hardware_virt=True)
 
 
+class SnapshotTest(unittest.TestCase):
+    """--snapshot: the guest's last check, the host check, and what it needs."""
+
+    def said(self, *lines):
+        restored = ("ember: info: restore: 2 vCPU(s), 6 PCI device(s) and 512 MiB of RAM from "
+                    "/tmp/snapshot/vm.state and /tmp/snapshot/vm.mem in 41.25 ms\r\n")
+        return restored + "".join(f"linux-boot-l1: snapshot: {line}\r\n" for line in lines)
+
+    steps = ("PATCH /vm Paused -> 204",
+             "PUT /snapshot/create -> 204 in 2.31 s: state 70000 bytes, memory file 536875008 "
+             "bytes (9000 KiB on disk)",
+             "ember (pid 201) killed with SIGKILL",
+             "restored: ember (pid 230) answered GET / -> 200 (Running) 0.52 s after the kill",
+             'PATCH /balloon {"amount_mib": 0} -> 204')
+
+    def test_the_check_runs_last_and_needs_the_api_and_the_tap(self):
+        o, p = make("--api", "--net-balloon", "--snapshot")
+        self.assertEqual(p.checks[-1], "snapshot")
+        self.assertIn("-snapshot", p.variant)
+        c = context("--api", "--net-balloon", "--snapshot")
+        self.assertEqual(hostchecks.names(c)[-3:],
+                         ["host-api", "host-snapshot", "host-acpi-poweroff"])
+        self.assertNotIn("host-snapshot", hostchecks.names(context("--api", "--net-balloon")))
+        for argv in (["--snapshot"], ["--api", "--snapshot"], ["--net-balloon", "--snapshot"]):
+            with self.assertRaisesRegex(UsageError, "needs --api and --net-balloon", msg=argv):
+                options.parse(argv, {})
+
+    def test_every_step_answered(self):
+        c = context("--api", "--net-balloon", "--snapshot", l1_console=self.said(*self.steps))
+        self.assertIsNone(hostchecks.host_snapshot(c))
+
+    def test_a_step_that_failed_or_is_missing(self):
+        c = context("--api", "--net-balloon", "--snapshot",
+                    l1_console=self.said("PATCH /vm Paused -> 400"))
+        self.assertIn("step 1 (PATCH /vm Paused -> 204)", hostchecks.host_snapshot(c))
+        c.l1_console = self.said(*self.steps[:3])
+        self.assertIn("step 4 (restored: ): the L1's API client said: nothing more",
+                      hostchecks.host_snapshot(c))
+        c.l1_console = self.said(*self.steps[:4], 'PATCH /balloon {"amount_mib": 0} -> 400')
+        self.assertIn("PATCH /balloon", hostchecks.host_snapshot(c))
+        c.l1_console = self.said(*self.steps).split("\n", 1)[1]
+        self.assertIn("no `restore: ... in N ms` line", hostchecks.host_snapshot(c))
+
+
 class HostApiTest(unittest.TestCase):
     def said(self, *lines):
         return "".join(f"linux-boot-l1: api: {line}\n" for line in lines)
