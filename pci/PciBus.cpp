@@ -145,6 +145,15 @@ std::shared_ptr<PciDevice> PciBus::deviceAt(uint8_t slot) const {
   return slot < kSlots ? devices_[slot] : nullptr;
 }
 
+std::vector<uint8_t> PciBus::occupiedSlots() const {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> out;
+  for (uint8_t slot = 1; slot < kSlots; ++slot) {
+    if (devices_[slot]) out.push_back(slot);
+  }
+  return out;
+}
+
 Result<uint8_t> PciBus::addDevice(std::shared_ptr<PciDevice> device) {
   std::lock_guard lock(mutex_);
   for (uint8_t slot = 1; slot < kSlots; ++slot) {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kvm/Bus.h"
 #include "kvm/Result.h"
@@ -70,6 +71,8 @@ class PciBus {
   void setResetHandler(ResetHandler h) { reset_handler_ = std::move(h); }
 
   std::shared_ptr<PciDevice> deviceAt(uint8_t slot) const;
+  // The slots that hold a device, in slot order (slot 0, the host bridge, is not one).
+  std::vector<uint8_t> occupiedSlots() const;
 
   // A snapshot of the device in SLOT (issue 13), with the VM paused: its vendor and device ID (a
   // restore must find the same device there), its configuration header as the guest programmed it

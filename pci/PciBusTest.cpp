@@ -504,10 +504,13 @@ TEST(PciBus, SlotsFillUpAndDestructionUnmaps) {
   Bus pio("pio"), mmio("mmio");
   {
     PciBus pci(pio, mmio, [](uint64_t, uint64_t) { return false; });
+    EXPECT_TRUE(pci.occupiedSlots().empty());
     for (int i = 1; i < PciBus::kSlots; ++i) {
       auto slot = pci.addDevice(std::make_shared<BarDevice>());
       ASSERT_TRUE(slot.ok());
       EXPECT_EQ(*slot, i);
+      EXPECT_EQ(pci.occupiedSlots().size(), static_cast<size_t>(i));
+      EXPECT_EQ(pci.occupiedSlots().back(), i);
     }
     EXPECT_FALSE(pci.addDevice(std::make_shared<BarDevice>()).ok());
     EXPECT_EQ(pci.deviceAt(200), nullptr);

@@ -173,14 +173,12 @@ Result<void> Machine::restoreState(const StateFile& state,
   EMBER_TRY(load(kKeyboardTag, *i8042_));
   EMBER_TRY(load(kCmosTag, *cmos_));
   EMBER_TRY(load(kAcpiTag, *acpi_pm_));
-  size_t pci_devices = 0;
-  for (int slot = 1; slot < pci::PciBus::kSlots; ++slot) {
-    if (!pci_->deviceAt(static_cast<uint8_t>(slot))) continue;
-    ++pci_devices;
-    EMBER_TRY(readSection(state, kPciTag, static_cast<uint32_t>(slot), path,
-                          [&](StateReader& r) -> Result<void> {
-                            return pci_->loadDevice(static_cast<uint8_t>(slot), r);
-                          }));
+  const auto slots = pci_->occupiedSlots();
+  const size_t pci_devices = slots.size();
+  for (uint8_t slot : slots) {
+    EMBER_TRY(readSection(state, kPciTag, slot, path, [&](StateReader& r) -> Result<void> {
+      return pci_->loadDevice(slot, r);
+    }));
   }
   if (state.count(kPciTag) != pci_devices) {
     return makeError(Errc::Format, "state file {}: {} PCI sections for this machine's {} devices",
@@ -224,11 +222,10 @@ Result<Machine::SnapshotInfo> Machine::snapshot(const std::string& state_path,
   encodeMemory(mem, mw);
   EMBER_TRY(file.add(kMemoryTag, 0, mw.take()));
   // The devices first: completing their in-flight requests raises interrupts.
-  for (int slot = 1; slot < pci::PciBus::kSlots; ++slot) {
-    if (!pci_->deviceAt(static_cast<uint8_t>(slot))) continue;
+  for (uint8_t slot : pci_->occupiedSlots()) {
     StateWriter w;
-    EMBER_TRY(pci_->saveDevice(static_cast<uint8_t>(slot), w));
-    EMBER_TRY(file.add(kPciTag, static_cast<uint32_t>(slot), w.take()));
+    EMBER_TRY(pci_->saveDevice(slot, w));
+    EMBER_TRY(file.add(kPciTag, slot, w.take()));
   }
   auto save = [&](std::string_view tag, const auto& device) {
     StateWriter w;
