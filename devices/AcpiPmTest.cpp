@@ -67,6 +67,33 @@ TEST(AcpiPm, OtherSleepStatesWakeAtOnce) {
   EXPECT_EQ(readByte(pm, kStatus), 0);
 }
 
+// A snapshot's copy: WAK_STS set by a refused sleep request goes to a fresh AcpiPm, and a
+// tampered byte keeps only the WAK_STS bit (the register has no other); a cut section sets
+// nothing.
+TEST(AcpiPm, SavedSleepStatusLoadsIntoAnotherAndKeepsOnlyWakSts) {
+  RecordingControl c;
+  AcpiPm pm(c);
+  writeByte(pm, kControl, (3 << 2) | 0x20);
+  StateWriter w;
+  pm.save(w);
+  auto bytes = w.take();
+  AcpiPm again(c);
+  StateReader r(bytes, "ACPI");
+  again.load(r);
+  ASSERT_TRUE(r.finish().ok());
+  EXPECT_EQ(readByte(again, kStatus), 0x80);
+  const std::vector<uint8_t> tampered = {0xff};
+  AcpiPm other(c);
+  StateReader r2(tampered, "ACPI");
+  other.load(r2);
+  EXPECT_EQ(readByte(other, kStatus), 0x80);
+  AcpiPm cut(c);
+  StateReader r3(std::span<const uint8_t>(), "ACPI");
+  cut.load(r3);
+  EXPECT_FALSE(r3.finish().ok());
+  EXPECT_EQ(readByte(cut, kStatus), 0);
+}
+
 TEST(AcpiPm, ResetValueResets) {
   RecordingControl c;
   AcpiPm pm(c);

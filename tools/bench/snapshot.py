@@ -6,15 +6,19 @@ COM1 for a byte. Per size and run:
   - cold boot: the process spawned to that line on its stdout;
   - snapshot: the same boot with an API socket, paused there, PUT /snapshot/create timed as the
     request's wall time; the memory file's length and the bytes it takes on disk;
-  - restore: `ember run --restore --mem --resume` with a byte waiting on stdin, spawned to its
-    exit (the guest reads the byte, reports and powers off), and the time ember itself says it
-    took to build the machine and put the state back (its `restore: ... in X ms` line).
+  - restore: `ember run --restore --mem --resume` with a byte waiting on stdin, spawned to the
+    guest's next line (`serial-wait: got`: it runs again and has read the byte), the same kind
+    of point as the cold boot's; the run must then finish (the guest reports and powers off).
+    Also the time ember itself says it took to build the machine and put the state back (its
+    `restore: ... in X ms` line).
 """
 from __future__ import annotations
 
 import os
 import re
 import subprocess
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,7 @@ from harness.apiclient import ApiClient, ApiError
 
 SIZES = ("256M", "2G")
 WAITING = b"serial-wait: waiting"
+GOT = b"serial-wait: got"
 RESTORED_RE = re.compile(r"restore: .* in ([0-9.]+) ms")
 
 
@@ -31,7 +36,7 @@ RESTORED_RE = re.compile(r"restore: .* in ([0-9.]+) ms")
 class Sample:
     cold_ms: float
     create_ms: float
-    restore_ms: float  # spawn to exit
+    restore_ms: float  # spawn to the guest's line after the restore
     restore_in_ms: float  # ember's own measure
     file_mib: float  # the memory file's length
     disk_mib: float  # what it takes on disk (zero pages are holes)
@@ -81,18 +86,45 @@ def measure(ember: Path, guest: Path, memory: str, scratch: Path, timeout: float
         p.kill()
         p.communicate()
     st = os.stat(mem)
-    t2 = time.perf_counter()
-    r = subprocess.run([str(ember), "run", "--restore", str(state), "--mem", str(mem), "--resume"],
-                       input=b"x", capture_output=True, timeout=timeout)
-    restore_ms = (time.perf_counter() - t2) * 1000
-    err = r.stderr.decode(errors="replace")
+    restore_ms, out, err, status = _restore(ember, state, mem, timeout)
     m = RESTORED_RE.search(err)
-    if r.returncode != 0 or m is None or b"1 passed, 0 failed" not in r.stdout:
-        raise RuntimeError(f"{memory}: the restore exited {r.returncode}: {err.strip()[-300:]}")
+    if status != 0 or m is None or restore_ms is None or b"1 passed, 0 failed" not in out:
+        raise RuntimeError(f"{memory}: the restore exited {status}: {err.strip()[-300:]}")
     for f in (state, mem):
         f.unlink(missing_ok=True)
     return Sample(cold_ms, create_ms, restore_ms, float(m.group(1)), st.st_size / 2**20,
                   st.st_blocks * 512 / 2**20)
+
+
+def _restore(ember: Path, state: Path, mem: Path,
+             timeout: float) -> tuple[Optional[float], bytes, str, int]:
+    """`ember run --restore` with a byte on stdin: the milliseconds from spawn to the guest's
+    line after the restore (None if it never came), its stdout and stderr, its exit status. Killed
+    after TIMEOUT seconds."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([str(ember), "run", "--restore", str(state), "--mem", str(mem),
+                              "--resume"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=err)
+        killer = threading.Timer(timeout, p.kill)
+        killer.start()
+        try:
+            assert p.stdin and p.stdout
+            p.stdin.write(b"x")
+            p.stdin.close()
+            out, running_ms = b"", None
+            while chunk := p.stdout.read1(4096):
+                out += chunk
+                if running_ms is None and GOT in out:
+                    running_ms = (time.perf_counter() - t0) * 1000
+            status = p.wait()
+        finally:
+            killer.cancel()
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err.seek(0)
+        return running_ms, out, err.read().decode(errors="replace"), status
 
 
 def run(ember: Path, guest: Path, scratch: Path, runs: int, timeout: float, add, fail,
@@ -120,7 +152,8 @@ def rows_of(st) -> list[list[str]]:
     out = []
     for row, label, unit, note in (
             ("cold-boot", "cold boot to serial-wait", "ms", "process spawn to the guest's line"),
-            ("restore", "restore to exit", "ms", "spawn to exit; the guest reads a byte and ends"),
+            ("restore", "restore to running", "ms",
+             "process spawn to the guest's next line (it read a byte)"),
             ("restore-in", "restore in ember", "ms", "Machine::create to the state put back"),
             ("snapshot-create", "snapshot create", "ms", "PUT /snapshot/create, paused"),
             ("mem-file", "memory file", "MiB", "length"),
@@ -140,6 +173,9 @@ def goal(med) -> Optional[tuple[bool, str]]:
     if not figures:
         return None
     cold = {size: med("cold-boot", "ember", size, False, 0) for size in SIZES}
-    text = "; ".join(f"{size}: {v:.2f} ms (cold boot to the same point {cold[size] or 0:.1f} ms)"
-                     for size, v in figures)
+    running = {size: med("restore", "ember", size, False, 0) for size in SIZES}
+    text = "; ".join(
+        f"{size}: {v:.2f} ms"
+        + (f", spawn to running {running[size]:.1f} ms" if running[size] is not None else "")
+        + f" (cold boot to the same point {cold[size] or 0:.1f} ms)" for size, v in figures)
     return max(v for _, v in figures) < 10, text

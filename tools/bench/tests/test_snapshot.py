@@ -13,6 +13,7 @@ class SnapshotRowTest(unittest.TestCase):
             for v in (ms, ms + 1, ms + 2):
                 r.add(("restore-in", "ember", size, False, 0), v)
                 r.add(("cold-boot", "ember", size, False, 0), 25.0)
+                r.add(("restore", "ember", size, False, 0), 12.0)
         return r
 
     def med(self, r):
@@ -26,7 +27,7 @@ class SnapshotRowTest(unittest.TestCase):
         ok, text = snapshot.goal(self.med(r))
         self.assertFalse(ok)
         self.assertIn("2G: 10.50 ms", text)
-        self.assertIn("cold boot to the same point 25.0 ms", text)
+        self.assertIn("spawn to running 12.0 ms (cold boot to the same point 25.0 ms)", text)
         r = self.results({"256M": 5.0, "2G": 7.0})
         ok, _ = snapshot.goal(self.med(r))
         self.assertTrue(ok)
@@ -40,6 +41,7 @@ class SnapshotRowTest(unittest.TestCase):
         labels = [(row[0], row[2]) for row in rows]
         self.assertIn(("restore in ember", "256M"), labels)
         self.assertIn(("cold boot to serial-wait", "2G"), labels)
+        self.assertIn(("restore to running", "256M"), labels)
         self.assertEqual(rows[0][5], "25.0")
 
     def test_the_restore_line_of_embers_log(self):
