@@ -87,39 +87,6 @@ void VirtioFs::onBackendGone() {
   }
 }
 
-Result<void> VirtioFs::startRingLocked(uint16_t index, SplitQueue& queue) {
-  const QueueGeometry& g = queue.geometry();
-  // The rings' host addresses: what the backend finds through the memory table.
-  auto host = [&](uint64_t gpa, uint64_t len) -> Result<uint64_t> {
-    auto s = EMBER_TRY(memory_.slice(GuestAddress(gpa), len));
-    return reinterpret_cast<uint64_t>(s.data());  // a pointer into guest RAM, as a number
-  };
-  uint64_t desc = EMBER_TRY(host(g.desc, 16ULL * g.size));
-  uint64_t avail = EMBER_TRY(host(g.avail, 6 + 2ULL * g.size));
-  uint64_t used = EMBER_TRY(host(g.used, 6 + 8ULL * g.size));
-  EMBER_TRY(frontend_->setVringNum(index, g.size));
-  EMBER_TRY(frontend_->setVringAddr(index, desc, used, avail));
-  EMBER_TRY(frontend_->setVringBase(index, queue.nextAvail()));
-  Ring& ring = rings_[index];
-  int kick = -1;
-  if (auto k = act_->host->handOverKick(index)) {
-    kick = *k;
-    ring.kick_handed_over = true;
-  } else {
-    ring.own_kick.emplace(EMBER_TRY(EventFd::create()));
-    kick = ring.own_kick->fd();
-  }
-  int call = EMBER_TRY(act_->host->handOverInterrupt(index));
-  ring.interrupt_handed_over = true;
-  EMBER_TRY(frontend_->setVringKick(index, kick));
-  EMBER_TRY(frontend_->setVringCall(index, call));
-  if (protocol_features_) {
-    // With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled.
-    EMBER_TRY(frontend_->setVringEnable(index, true));
-  }
-  return {};
-}
-
 Result<void> VirtioFs::activate(Activation activation) {
   std::lock_guard lock(mutex_);
   if (gone_) {
@@ -132,7 +99,11 @@ Result<void> VirtioFs::activate(Activation activation) {
   uint64_t features = act_->features | (protocol_features_ ? vu::kFeatureProtocolFeatures : 0);
   Result<void> r = frontend_->setFeatures(features);
   for (uint16_t i = 0; r && i < kQueues; ++i) {
-    r = startRingLocked(i, *act_->queue(i));
+    r = rings_.start(*frontend_, memory_, *act_->host, i, *act_->queue(i));
+    if (r && protocol_features_) {
+      // With VHOST_USER_F_PROTOCOL_FEATURES the rings start disabled.
+      r = frontend_->setVringEnable(i, true);
+    }
   }
   if (!r) {
     ++counters_.errors;
@@ -146,26 +117,13 @@ Result<void> VirtioFs::activate(Activation activation) {
 
 void VirtioFs::notify(uint16_t queue) {
   std::lock_guard lock(mutex_);
-  if (act_ && queue < kQueues && rings_[queue].own_kick) {
-    rings_[queue].own_kick->signal();  // ioeventfd=off: ember carries the kick over
-    ++counters_.requests;
+  if (act_ && rings_.forwardKick(queue)) {
+    ++counters_.requests;  // ioeventfd=off: ember carried the kick over
   }
 }
 
 void VirtioFs::stopRingsLocked() {
-  for (uint16_t i = 0; i < kQueues; ++i) {
-    Ring& ring = rings_[i];
-    if (!ring.kick_handed_over && !ring.interrupt_handed_over && !ring.own_kick) continue;
-    if (!gone_) {
-      // Stops the ring: the backend touches it no more once it has answered.
-      if (auto base = frontend_->getVringBase(i); !base) {
-        log::warn("{}: {}", name(), base.error().message);
-      }
-    }
-    if (ring.kick_handed_over) act_->host->takeBackKick(i);
-    if (ring.interrupt_handed_over) act_->host->takeBackInterrupt(i);
-    ring = Ring{};
-  }
+  rings_.stopAll(gone_ ? nullptr : frontend_.get(), *act_->host, name());
 }
 
 QueueSet VirtioFs::reset() {

@@ -25,6 +25,7 @@
 
 #include "kvm/EventLoop.h"
 #include "kvm/UniqueFd.h"
+#include "virtio/VhostRings.h"
 #include "virtio/VhostUserFrontend.h"
 #include "virtio/VirtioDevice.h"
 #include "virtio/VirtioSpec.h"
@@ -65,14 +66,8 @@ class VirtioFs : public virtio::VirtioDevice {
   bool backendGone() const { return gone_.load(); }
 
  private:
-  struct Ring {
-    bool kick_handed_over = false;
-    bool interrupt_handed_over = false;
-    std::optional<EventFd> own_kick;  // when ember forwards the kicks itself
-  };
   VirtioFs(std::string tag, std::unique_ptr<virtio::VhostUserFrontend> frontend,
            const GuestMemory& memory, uint64_t backend_features, bool protocol_features);
-  Result<void> startRingLocked(uint16_t index, virtio::SplitQueue& queue);
   void stopRingsLocked();
   void onBackendGone();
 
@@ -86,7 +81,7 @@ class VirtioFs : public virtio::VirtioDevice {
 
   mutable std::mutex mutex_;
   std::optional<virtio::Activation> act_;
-  std::vector<Ring> rings_;
+  virtio::VhostRings rings_;
   virtio::DeviceCounters counters_;
 };
 

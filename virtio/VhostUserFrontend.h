@@ -15,17 +15,18 @@
 #include "kvm/GuestMemory.h"
 #include "kvm/Result.h"
 #include "kvm/UniqueFd.h"
+#include "virtio/VhostBackend.h"
 #include "virtio/VhostUserMessage.h"
 
 namespace ember::virtio {
 
-class VhostUserFrontend {
+class VhostUserFrontend : public VhostBackend {
  public:
   // `socket` is connected to the backend; `name` names it in errors ("virtiofsd for /srv").
   VhostUserFrontend(UniqueFd socket, std::string name, int timeout_ms = 5000);
 
   int fd() const { return socket_.get(); }
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
 
   Result<void> setOwner();
   Result<uint64_t> getFeatures();
@@ -35,16 +36,12 @@ class VhostUserFrontend {
   Result<void> setProtocolFeatures(uint64_t features);
   // Every region of `memory`, which must be SharedMemfd-backed, with the memfd for each.
   Result<void> setMemTable(const GuestMemory& memory);
-  Result<void> setVringNum(uint32_t index, uint32_t num);
-  // Ring addresses as this process's virtual addresses (the backend translates them through the
-  // memory table's userspace_addr).
-  Result<void> setVringAddr(uint32_t index, uint64_t desc, uint64_t used, uint64_t avail);
-  Result<void> setVringBase(uint32_t index, uint32_t next_avail);
-  // Stops the ring; returns its next available index.
-  Result<uint32_t> getVringBase(uint32_t index);
-  // `fd` < 0: no fd (VHOST_USER_VRING_NOFD_MASK).
-  Result<void> setVringKick(uint32_t index, int fd);
-  Result<void> setVringCall(uint32_t index, int fd);
+  Result<void> setVringNum(uint32_t index, uint32_t num) override;
+  Result<void> setVringAddr(uint32_t index, uint64_t desc, uint64_t used, uint64_t avail) override;
+  Result<void> setVringBase(uint32_t index, uint32_t next_avail) override;
+  Result<uint32_t> getVringBase(uint32_t index) override;
+  Result<void> setVringKick(uint32_t index, int fd) override;
+  Result<void> setVringCall(uint32_t index, int fd) override;
   Result<void> setVringEnable(uint32_t index, bool enable);
 
  private:
