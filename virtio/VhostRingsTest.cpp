@@ -1,0 +1,152 @@
+// VhostRings against a recording backend and host: a queue is handed over with its size, its
+// rings' host addresses inside the guest's mapping, its next available index and the
+// transport's kick and interrupt eventfds; without a kick to hand over (ioeventfd=off) ember's
+// own eventfd carries notify()'s kicks; a backend that refuses a request fails the start, and
+// stopping takes back everything that was handed over.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "virtio/VhostRings.h"
+
+namespace ember::virtio {
+namespace {
+
+struct RecordingBackend : VhostBackend {
+  std::string name_ = "recording backend";
+  std::map<uint32_t, uint32_t> num, base;
+  std::map<uint32_t, std::array<uint64_t, 3>> addr;  // desc, used, avail
+  std::map<uint32_t, int> kick, call;
+  std::vector<uint32_t> stopped;
+  bool refuse_addr = false;
+
+  const std::string& name() const override { return name_; }
+  Result<void> setVringNum(uint32_t i, uint32_t n) override {
+    num[i] = n;
+    return {};
+  }
+  Result<void> setVringAddr(uint32_t i, uint64_t d, uint64_t u, uint64_t a) override {
+    if (refuse_addr) return makeError(Errc::Io, "recording backend: VHOST_SET_VRING_ADDR refused");
+    addr[i] = {d, u, a};
+    return {};
+  }
+  Result<void> setVringBase(uint32_t i, uint32_t b) override {
+    base[i] = b;
+    return {};
+  }
+  Result<uint32_t> getVringBase(uint32_t i) override {
+    stopped.push_back(i);
+    return base[i];
+  }
+  Result<void> setVringKick(uint32_t i, int fd) override {
+    kick[i] = fd;
+    return {};
+  }
+  Result<void> setVringCall(uint32_t i, int fd) override {
+    call[i] = fd;
+    return {};
+  }
+};
+
+struct RecordingHost : VirtioDeviceHost {
+  bool has_kick = true;
+  int kicks_handed = 0, kicks_back = 0, calls_handed = 0, calls_back = 0;
+  void queueUsed(uint16_t, SplitQueue&) override {}
+  void configChanged() override {}
+  void needsReset(const std::string&) override {}
+  bool mayProcess() const override { return true; }
+  Result<int> handOverKick(uint16_t q) override {
+    if (!has_kick) return makeError(Errc::Unsupported, "no kick");
+    ++kicks_handed;
+    return 100 + q;
+  }
+  void takeBackKick(uint16_t) override { ++kicks_back; }
+  Result<int> handOverInterrupt(uint16_t q) override {
+    ++calls_handed;
+    return 200 + q;
+  }
+  void takeBackInterrupt(uint16_t) override { ++calls_back; }
+};
+
+struct Rig {
+  GuestMemory mem = std::move(GuestMemory::create(specs())).value();
+  SplitQueue queue =
+      std::move(SplitQueue::activate(mem, {256, 0x10000, 0x20000, 0x30000}, 256, false, false))
+          .value();
+  static std::vector<GuestRegionSpec> specs() { return {{GuestAddress(0), 1 << 20}}; }
+};
+
+TEST(VhostRings, AQueueIsHandedOverWithItsHostAddressesAndTheTransportsEventfds) {
+  Rig rig;
+  RecordingBackend backend;
+  RecordingHost host;
+  VhostRings rings(2);
+  ASSERT_TRUE(rings.start(backend, rig.mem, host, 1, rig.queue));
+  auto ram = reinterpret_cast<uint64_t>(rig.mem.regions()[0].mapping.data());
+  EXPECT_EQ(backend.num[1], 256u);
+  EXPECT_EQ(backend.addr[1],
+            (std::array<uint64_t, 3>{ram + 0x10000, ram + 0x30000, ram + 0x20000}));
+  EXPECT_EQ(backend.base[1], rig.queue.nextAvail());
+  EXPECT_EQ(backend.kick[1], 101);
+  EXPECT_EQ(backend.call[1], 201);
+  EXPECT_TRUE(rings.started(1));
+  EXPECT_FALSE(rings.started(0));
+  EXPECT_FALSE(rings.forwardKick(1)) << "KVM signals a handed-over kick, not ember";
+  rings.stopAll(&backend, host, "dev");
+  EXPECT_EQ(backend.stopped, std::vector<uint32_t>{1});
+  EXPECT_EQ(host.kicks_back, 1);
+  EXPECT_EQ(host.calls_back, 1);
+  EXPECT_FALSE(rings.started(1));
+}
+
+TEST(VhostRings, WithoutAKickToHandOverEmberForwardsNotify) {
+  Rig rig;
+  RecordingBackend backend;
+  RecordingHost host;
+  host.has_kick = false;
+  VhostRings rings(1);
+  ASSERT_TRUE(rings.start(backend, rig.mem, host, 0, rig.queue));
+  int fd = backend.kick[0];
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(rings.forwardKick(0));
+  uint64_t n = 0;
+  ASSERT_EQ(::read(fd, &n, sizeof n), static_cast<ssize_t>(sizeof n));
+  EXPECT_EQ(n, 1u);
+  rings.stopAll(&backend, host, "dev");
+  EXPECT_EQ(host.kicks_back, 0);
+  EXPECT_EQ(host.calls_back, 1);
+  EXPECT_FALSE(rings.forwardKick(0));
+}
+
+TEST(VhostRings, ARefusedRequestFailsTheStartAndStoppingTakesBackWhatWasHanded) {
+  Rig rig;
+  RecordingBackend backend;
+  backend.refuse_addr = true;
+  RecordingHost host;
+  VhostRings rings(1);
+  auto r = rings.start(backend, rig.mem, host, 0, rig.queue);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("VHOST_SET_VRING_ADDR refused"), std::string::npos);
+  EXPECT_EQ(host.kicks_handed + host.calls_handed, 0) << "nothing handed before the rings were set";
+  rings.stopAll(&backend, host, "dev");
+  EXPECT_EQ(backend.stopped, std::vector<uint32_t>{0});
+  // A backend that is gone (null) is not asked; the queue is still started no more.
+  RecordingBackend good;
+  ASSERT_TRUE(rings.start(good, rig.mem, host, 0, rig.queue));
+  rings.stopAll(nullptr, host, "dev");
+  EXPECT_TRUE(good.stopped.empty());
+  EXPECT_EQ(host.kicks_back, 1);
+  EXPECT_FALSE(rings.started(0));
+}
+
+TEST(VhostRings, AQueueIndexBeyondTheDevicesIsRefused) {
+  Rig rig;
+  RecordingBackend backend;
+  RecordingHost host;
+  VhostRings rings(1);
+  EXPECT_FALSE(rings.start(backend, rig.mem, host, 1, rig.queue));
+  EXPECT_TRUE(backend.num.empty());
+}
+
+}  // namespace
+}  // namespace ember::virtio
