@@ -31,8 +31,14 @@ unsigned net::tapOffloadFlags(uint64_t f) {
   return flags;
 }
 
-VirtioNet::VirtioNet(Tap tap, std::array<uint8_t, 6> mac, uint16_t mtu, EventLoop* loop)
-    : tap_(std::move(tap)), mac_(mac), mtu_(mtu), loop_(loop), rx_frame_(net::kMaxFrame + 12) {}
+VirtioNet::VirtioNet(Tap tap, std::array<uint8_t, 6> mac, uint16_t mtu, EventLoop* loop,
+                     std::unique_ptr<VhostNet> vhost)
+    : tap_(std::move(tap)),
+      vhost_(std::move(vhost)),
+      mac_(mac),
+      mtu_(mtu),
+      loop_(loop),
+      rx_frame_(vhost_ ? 0 : net::kMaxFrame + 12) {}
 
 VirtioNet::~VirtioNet() {
   reset();
@@ -44,9 +50,10 @@ uint16_t VirtioNet::deviceType() const {
 }
 
 uint64_t VirtioNet::features() const {
-  return net::kCsum | net::kGuestCsum | net::kMac | net::kGuestTso4 | net::kGuestTso6 |
-         net::kHostTso4 | net::kHostTso6 | net::kMrgRxbuf | net::kStatus | (mtu_ ? net::kMtu : 0) |
-         feature::kIndirectDesc | feature::kEventIdx;
+  uint64_t f = net::kCsum | net::kGuestCsum | net::kMac | net::kGuestTso4 | net::kGuestTso6 |
+               net::kHostTso4 | net::kHostTso6 | net::kMrgRxbuf | net::kStatus |
+               (mtu_ ? net::kMtu : 0) | feature::kIndirectDesc | feature::kEventIdx;
+  return vhost_ ? vhost_->offerable(f) : f;
 }
 
 void VirtioNet::readConfig(uint32_t offset, std::span<uint8_t> data) {
@@ -80,6 +87,15 @@ Result<void> VirtioNet::activate(Activation activation) {
   EMBER_TRY(tap_.setVnetHeaderSize(static_cast<int>(header_size_)));
   EMBER_TRY(tap_.setOffload(net::tapOffloadFlags(activation.features)));
   act_ = std::move(activation);
+  if (vhost_) {
+    if (auto r = vhost_->start(*act_, tap_.fd()); !r) {
+      vhost_->stop(*act_->host, name());
+      act_.reset();
+      return makeError(r.error().code, "{}: vhost-net: {}", name(), r.error().message);
+    }
+    log::debug("{}: both queues handed to vhost-net", name());
+    return {};
+  }
   rx_frame_len_ = 0;
   rx_chains_.clear();
   rx_waiting_for_buffers_ = false;
@@ -105,6 +121,10 @@ void VirtioNet::updateTapEventsLocked() {
 void VirtioNet::notify(uint16_t queue) {
   std::lock_guard lock(mutex_);
   if (!act_) return;
+  if (vhost_) {
+    (void)vhost_->forwardKick(queue);  // ioeventfd=off: vhost-net takes the kick from us
+    return;
+  }
   if (queue == kTxQueue) {
     transmitLocked();
   } else if (queue == kRxQueue) {
@@ -324,6 +344,7 @@ void VirtioNet::receiveLocked() {
 
 QueueSet VirtioNet::reset() {
   std::lock_guard lock(mutex_);
+  if (vhost_ && act_) vhost_->stop(*act_->host, name());
   QueueSet queues = releaseQueues(act_);
   rx_chains_.clear();
   rx_frame_len_ = 0;
@@ -339,6 +360,12 @@ QueueSet VirtioNet::reset() {
 
 Result<QueuePositions> VirtioNet::saveState(StateWriter& w) {
   std::lock_guard lock(mutex_);
+  if (vhost_) {
+    return makeError(Errc::Unsupported,
+                     "{}: a vhost-net device cannot be snapshotted (its rings are the kernel's); "
+                     "use vhost=off",
+                     name());
+  }
   QueuePositions positions = queuePositions(act_);
   if (act_) {
     if (positions[kRxQueue]) {

@@ -13,11 +13,13 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
 #include "devices/Tap.h"
+#include "devices/VhostNet.h"
 #include "kvm/EventLoop.h"
 #include "virtio/QueueProcessing.h"
 #include "virtio/VirtioDevice.h"
@@ -47,8 +49,10 @@ class VirtioNet : public virtio::VirtioDevice {
   static constexpr uint16_t kRxQueue = 0, kTxQueue = 1;
   static constexpr uint16_t kQueueSize = 256;
 
-  // `loop` serves the tap fd; without one, call onTapEvent() by hand (tests).
-  VirtioNet(Tap tap, std::array<uint8_t, 6> mac, uint16_t mtu, EventLoop* loop);
+  // `loop` serves the tap fd; without one, call onTapEvent() by hand (tests). With `vhost`
+  // (--net ...,vhost=on), the kernel's vhost-net serves the queues instead (VhostNet.h).
+  VirtioNet(Tap tap, std::array<uint8_t, 6> mac, uint16_t mtu, EventLoop* loop,
+            std::unique_ptr<VhostNet> vhost = nullptr);
   ~VirtioNet() override;
 
   std::string name() const override { return "virtio-net " + tap_.name(); }
@@ -70,6 +74,7 @@ class VirtioNet : public virtio::VirtioDevice {
   void loadState(StateReader& r) override;
 
   void onTapEvent(uint32_t events);
+  bool vhost() const { return vhost_ != nullptr; }
   NetStats stats() const;
   // requests: frames received and sent; bytes: their Ethernet bytes; errors: frames the tap
   // refused; dropped: frames dropped either way (malformed chains, no room, tap errors).
@@ -82,6 +87,7 @@ class VirtioNet : public virtio::VirtioDevice {
   bool deliverPendingLocked();  // true when the pending frame went to the guest
 
   Tap tap_;
+  std::unique_ptr<VhostNet> vhost_;
   std::array<uint8_t, 6> mac_;
   uint16_t mtu_;
   EventLoop* loop_;

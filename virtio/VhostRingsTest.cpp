@@ -139,6 +139,25 @@ TEST(VhostRings, ARefusedRequestFailsTheStartAndStoppingTakesBackWhatWasHanded) 
   EXPECT_FALSE(rings.started(0));
 }
 
+// Hostile: a ring whose addresses are not in the guest's RAM never reaches the backend (the
+// kernel's vhost would be given a host address outside the mapping). The transport already
+// refuses such a queue at DRIVER_OK; this is the check VhostRings makes itself, shown with a
+// queue validated against a larger memory than the one handed to the backend.
+TEST(Hostile, VhostRingOutsideRamIsRefusedBeforeTheBackendSeesIt) {
+  Rig rig;  // rings at 64-192 KiB
+  GuestRegionSpec small_spec[] = {{GuestAddress(0), 0x18000}};
+  auto small = std::move(GuestMemory::create(small_spec)).value();
+  RecordingBackend backend;
+  RecordingHost host;
+  VhostRings rings(1);
+  auto r = rings.start(backend, small, host, 0, rig.queue);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("not in guest RAM"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(backend.num.empty() && backend.addr.empty()) << "the backend was told something";
+  EXPECT_EQ(host.kicks_handed + host.calls_handed, 0);
+  EXPECT_FALSE(rings.started(0));
+}
+
 TEST(VhostRings, AQueueIndexBeyondTheDevicesIsRefused) {
   Rig rig;
   RecordingBackend backend;

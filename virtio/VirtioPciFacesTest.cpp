@@ -188,5 +188,26 @@ TEST(ModernFace, SizeSetBeforeEnableAndStatusThroughTheStateMachine) {
   EXPECT_TRUE(w.status.reset);
 }
 
+// Hostile: a driver that enables a queue before setting its addresses (4.1.4.3.2: the driver
+// MUST configure the other queue fields first) has them taken until DRIVER_OK, which validates
+// what they are then; from DRIVER_OK on they are fixed, so the rings validated are the rings a
+// vhost backend is given and the guest cannot move them under it (docs/security.md, vhost-net).
+TEST(Hostile, AddressesAreFixedFromDriverOkWhateverTheOrderOfTheEnable) {
+  DriverState s = twoQueues();
+  writeCommonConfig(s, kContext, common::kQueueSize, 2, 32);
+  writeCommonConfig(s, kContext, common::kQueueEnable, 2, 1);
+  writeCommonConfig(s, kContext, common::kQueueDesc, 8, 0x10000);
+  EXPECT_EQ(s.queues[0].desc, 0x10000u) << "validated at DRIVER_OK, whenever written";
+  s.status = status::kAcknowledge | status::kDriver | status::kFeaturesOk | status::kDriverOk;
+  writeCommonConfig(s, kContext, common::kQueueDesc, 8, 1ULL << 40);
+  writeCommonConfig(s, kContext, common::kQueueDriver, 8, 0xdead0000);
+  writeCommonConfig(s, kContext, common::kQueueDevice, 8, 0xbeef0000);
+  writeCommonConfig(s, kContext, common::kQueueSize, 2, 64);
+  EXPECT_EQ(s.queues[0].desc, 0x10000u);
+  EXPECT_EQ(s.queues[0].driver, 0u);
+  EXPECT_EQ(s.queues[0].device, 0u);
+  EXPECT_EQ(s.queues[0].size, 32u);
+}
+
 }  // namespace
 }  // namespace ember::virtio

@@ -98,9 +98,11 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   std::vector<std::string> nets;
   run->add_option("--net", nets,
                   "Attach a virtio-net device on a tap: "
-                  "tap=NAME[,mac=..][,mtu=N][,ioeventfd=off][,poll=off] "
+                  "tap=NAME[,mac=..][,mtu=N][,ioeventfd=off][,poll=off][,vhost=on|off|auto] "
                   "(an existing tap is used; a missing one is created, which needs "
-                  "CAP_NET_ADMIN; repeatable)")
+                  "CAP_NET_ADMIN; vhost=on has the kernel's vhost-net (/dev/vhost-net) move the "
+                  "frames, auto falls back to ember's own device where it cannot be opened; "
+                  "repeatable)")
       ->take_all()
       ->allow_extra_args(false);
   std::string poll_us = "auto";

@@ -244,9 +244,23 @@ Result<void> Machine::setUpPci() {
     std::array<uint8_t, 6> mac = n.guestMac();
     log::debug("net: tap {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", tap.name(), mac[0],
                mac[1], mac[2], mac[3], mac[4], mac[5]);
-    EMBER_TRY(addVirtioDevice(
-        std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu, loop_.get()),
-        virtio::TransportOptions{n.ioeventfd, n.poll}));
+    std::unique_ptr<devices::VhostNet> vhost;
+    if (n.vhost != VhostMode::Off) {
+      std::string what =
+          fmt::format("--net tap={},vhost={}", n.tap, n.vhost == VhostMode::On ? "on" : "auto");
+      auto opened = devices::VhostNet::open(what);
+      if (opened) {
+        vhost = std::make_unique<devices::VhostNet>(std::move(*opened));
+        log::info("net: tap {}: the kernel's vhost-net serves its queues", tap.name());
+      } else if (n.vhost == VhostMode::On) {
+        return opened.error();
+      } else {
+        log::info("{}; using ember's own virtio-net", opened.error().message);
+      }
+    }
+    EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu,
+                                                                   loop_.get(), std::move(vhost)),
+                              virtio::TransportOptions{n.ioeventfd, n.poll}));
   }
   if (config_.balloon) {
     auto balloon =

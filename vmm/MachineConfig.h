@@ -21,12 +21,20 @@ struct DiskConfig {
   bool poll = true;         // the event loop may poll its queue (poll=off: every kick wakes it)
 };
 
+// --net ...,vhost=: whether the kernel's vhost-net serves the queues (devices/VhostNet.h).
+enum class VhostMode {
+  Off,   // ember's own userspace device (the default, as QEMU's)
+  On,    // vhost-net, or the run fails with one line
+  Auto,  // vhost-net where /dev/vhost-net opens, else the userspace device and one log line
+};
+
 struct NetConfig {
   std::string tap;
   std::optional<std::array<uint8_t, 6>> mac;  // default: derived from the tap name
   uint16_t mtu = 0;                           // 0: not advertised
   bool ioeventfd = true;
   bool poll = true;
+  VhostMode vhost = VhostMode::Off;
 
   // The guest's MAC address: `mac`, or one stable per tap name (52:54:00 and a hash of it), so
   // that a guest sees the same address every boot.

@@ -183,11 +183,19 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
         return makeError(Errc::InvalidArgument, "--net: poll must be on or off, not '{}'", value);
       }
       net.poll = value == "on";
+    } else if (key == "vhost") {
+      if (value != "on" && value != "off" && value != "auto") {
+        return makeError(Errc::InvalidArgument, "--net: vhost must be on, off or auto, not '{}'",
+                         value);
+      }
+      net.vhost = value == "on"     ? VhostMode::On
+                  : value == "auto" ? VhostMode::Auto
+                                    : VhostMode::Off;
     } else {
-      return makeError(
-          Errc::InvalidArgument,
-          "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off, poll=on|off)",
-          field);
+      return makeError(Errc::InvalidArgument,
+                       "--net: unknown option '{}' (use tap=NAME, mac=, mtu=, ioeventfd=on|off, "
+                       "poll=on|off, vhost=on|off|auto)",
+                       field);
     }
   }
   if (net.tap.empty()) {

@@ -71,8 +71,10 @@ def l1_args(p: plan_.Plan, monitor: str, cpus: str, mem_kib: int) -> list[str]:
 
 
 def l1_modules(p: plan_.Plan, net_balloon: bool) -> list[str]:
+    """The L1's modules: its disks' virtio-blk, KVM, and for the tap tun (and with --vhost
+    vhost_net, which gives /dev/vhost-net)."""
     return ((list(L1_VIRTIO_BLK) if p.disks else []) + list(L1_KVM)
-            + (["tun"] if net_balloon else []))
+            + (["tun"] if net_balloon else []) + (["vhost_net"] if p.vhost else []))
 
 
 def net_settings() -> str:

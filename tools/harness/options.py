@@ -28,6 +28,7 @@ class Options:
     io_bench: bool = False
     api: bool = False  # --api: ember configured and started through its API socket (l1-api)
     snapshot: bool = False  # --snapshot: with --api, snapshot, kill, restore, check again
+    vhost: bool = False  # --vhost: the net device with vhost=on (the L1's vhost-net)
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -62,6 +63,7 @@ _FLAGS = {
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
     "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
     "--io-bench": ("io_bench", True), "--api": ("api", True), "--snapshot": ("snapshot", True),
+    "--vhost": ("vhost", True),
 }
 
 
@@ -137,6 +139,11 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
         raise UsageError("--api drives ember through Firecracker's API with the harness's own "
                          "devices: no --exec-suite, --io-bench, --monitor qemu, --ioeventfd=off, "
                          "--disk, --rng or other ember options")
+    if o.vhost and not o.net_balloon:
+        raise UsageError("--vhost serves --net-balloon's virtio-net with the L1's vhost-net: it "
+                         "needs --net-balloon")
+    if o.vhost and o.snapshot:
+        raise UsageError("--vhost and --snapshot: a vhost-net device cannot be snapshotted")
     if o.snapshot and not (o.api and o.net_balloon):
         raise UsageError("--snapshot snapshots the machine through the API and asks for it over "
                          "the tap: it needs --api and --net-balloon")

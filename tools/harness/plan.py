@@ -51,6 +51,7 @@ class Plan:
     virtio_modules: list[str]
     cmdline: str
     transport: str  # the virtio-pci interface every device should use: legacy or modern
+    vhost: bool = False  # the net device is served by the L1's vhost-net (--vhost)
 
 
 def _marks(o: Options) -> list[tuple[bool, str, str]]:
@@ -61,7 +62,7 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
             (o.monitor == "qemu", "-qemu", " --monitor qemu"),
             (o.exec_suite, "-exec-suite", " --exec-suite"),
             (o.io_bench, "-io-bench", " --io-bench"), (o.api, "-api", " --api"),
-            (o.snapshot, "-snapshot", " --snapshot")]
+            (o.snapshot, "-snapshot", " --snapshot"), (o.vhost, "-vhost", " --vhost")]
 
 
 def variant(o: Options) -> str:
@@ -120,7 +121,8 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
         ember_args.append("--rng")
     balloon_kib = mem_kib // 16 // 1024 * 1024
     if o.net_balloon:
-        net = f"tap={NET_TAP},mac={NET_MAC}" + (",ioeventfd=off" if o.ioeventfd == "off" else "")
+        net = (f"tap={NET_TAP},mac={NET_MAC}" + (",ioeventfd=off" if o.ioeventfd == "off" else "")
+               + (",vhost=on" if o.vhost else ""))
         ember_args += ["--net", net, "--balloon", f"{balloon_kib}K"]
         expect += [f"ember.net-mac={NET_MAC}", f"ember.net-addr={NET_GUEST_ADDR}",
                    f"ember.net-peer={NET_L1_ADDR}:{NET_PORT}", f"ember.net-bytes={NET_BYTES}",
@@ -187,4 +189,4 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     raw = cmdline.encode()
     cmdline += f" ember.cmdline={len(raw)}-{hashlib.md5(raw).hexdigest()}"
     return Plan(variant(o), disks, rng, ember_args, balloon_kib, checks, modules, cmdline,
-                transport)
+                transport, o.vhost)

@@ -90,6 +90,44 @@ class SnapshotTest(unittest.TestCase):
         self.assertIn("no `restore: ... in N ms` line", hostchecks.host_snapshot(c))
 
 
+class VhostTest(unittest.TestCase):
+    """--vhost: the net device's option, the L1's module, and the host check that ember saw
+    nothing of the device's traffic."""
+
+    def test_the_plan(self):
+        o, p = make("--net-balloon", "--vhost")
+        self.assertTrue(p.vhost)
+        self.assertIn("-vhost", p.variant)
+        net = p.ember_args[p.ember_args.index("--net") + 1]
+        self.assertTrue(net.endswith(",vhost=on"), net)
+        from harness import initramfs
+        self.assertEqual(initramfs.l1_modules(p, True)[-2:], ["tun", "vhost_net"])
+        self.assertNotIn("vhost_net", initramfs.l1_modules(make("--net-balloon")[1], True))
+        for argv in (["--vhost"], ["--api", "--net-balloon", "--snapshot", "--vhost"]):
+            with self.assertRaises(UsageError, msg=argv):
+                options.parse(argv, {})
+
+    def test_ember_must_see_no_kick_or_frame(self):
+        from .test_hostchecks import linux_record
+
+        def vhost_net(obj, kicks=0, requests=0):
+            import copy
+            blk = obj["devices"][0]
+            net = dict(copy.deepcopy(blk), id="net0", type="virtio-net", name="virtio-net ember0",
+                       kicks={"ioeventfd": kicks, "userspace": 0, "polled": 0}, requests=requests)
+            balloon = dict(copy.deepcopy(blk), id="balloon0", type="virtio-balloon",
+                           name="virtio-balloon")
+            obj["devices"] += [net, balloon]
+        for change, ok in ((lambda o: vhost_net(o), True), (lambda o: vhost_net(o, kicks=5), False),
+                           (lambda o: vhost_net(o, requests=9), False)):
+            c = context("--net-balloon", "--vhost", rec=linux_record(change))
+            reason = hostchecks.host_virtio_activation(c)
+            if ok:
+                self.assertIsNone(reason)
+            else:
+                self.assertIn("vhost-net's, yet ember saw", reason or "")
+
+
 class HostApiTest(unittest.TestCase):
     def said(self, *lines):
         return "".join(f"linux-boot-l1: api: {line}\n" for line in lines)
