@@ -19,6 +19,8 @@ BUILD = ROOT / "tests/boot/build-initramfs"
 L1_VIRTIO_BLK = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
                  "virtio_pci", "virtio_blk")
 L1_KVM = ("irqbypass", "kvm", "kvm-amd")
+# vhost_net and what its modules.dep names besides tun (which the tap already loads).
+L1_VHOST_NET = ("vhost_iotlb", "vhost", "tap", "vhost_net")
 QEMU_FIRMWARE = ("bios-microvm.bin", "pvh.bin", "linuxboot_dma.bin")
 FIRMWARE_DIR = Path("/usr/share/qemu")
 
@@ -74,7 +76,7 @@ def l1_modules(p: plan_.Plan, net_balloon: bool) -> list[str]:
     """The L1's modules: its disks' virtio-blk, KVM, and for the tap tun (and with --vhost
     vhost_net, which gives /dev/vhost-net)."""
     return ((list(L1_VIRTIO_BLK) if p.disks else []) + list(L1_KVM)
-            + (["tun"] if net_balloon else []) + (["vhost_net"] if p.vhost else []))
+            + (["tun"] if net_balloon else []) + (list(L1_VHOST_NET) if p.vhost else []))
 
 
 def net_settings() -> str:

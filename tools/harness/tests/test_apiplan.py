@@ -101,7 +101,8 @@ class VhostTest(unittest.TestCase):
         net = p.ember_args[p.ember_args.index("--net") + 1]
         self.assertTrue(net.endswith(",vhost=on"), net)
         from harness import initramfs
-        self.assertEqual(initramfs.l1_modules(p, True)[-2:], ["tun", "vhost_net"])
+        self.assertEqual(initramfs.l1_modules(p, True)[-5:],
+                         ["tun", "vhost_iotlb", "vhost", "tap", "vhost_net"])
         self.assertNotIn("vhost_net", initramfs.l1_modules(make("--net-balloon")[1], True))
         for argv in (["--vhost"], ["--api", "--net-balloon", "--snapshot", "--vhost"]):
             with self.assertRaises(UsageError, msg=argv):
