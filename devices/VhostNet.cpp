@@ -27,8 +27,8 @@ Result<VhostNet> VhostNet::open(const std::string& what, const std::string& devi
   return VhostNet(std::move(vhost), features);
 }
 
-uint64_t VhostNet::offerable(uint64_t offered) const {
-  return offered & (~kServedByVhost | vhost_features_);
+uint64_t VhostNet::offerable(uint64_t offered, uint64_t vhost) {
+  return offered & (~kServedByVhost | vhost);
 }
 
 Result<void> VhostNet::start(virtio::Activation& activation, int tap_fd) {

@@ -32,7 +32,9 @@ class VhostNet {
   static Result<VhostNet> open(const std::string& what, const std::string& device = kDevice);
 
   // Of OFFERED (the device's features without vhost), those vhost-net can serve.
-  uint64_t offerable(uint64_t offered) const;
+  uint64_t offerable(uint64_t offered) const { return offerable(offered, vhost_features_); }
+  // The same for a vhost-net that reports VHOST (VHOST_GET_FEATURES).
+  static uint64_t offerable(uint64_t offered, uint64_t vhost);
   // Hands both queues of ACTIVATION to vhost-net, moving frames through TAP_FD.
   Result<void> start(virtio::Activation& activation, int tap_fd);
   // Takes the queues back (nothing to do when start() never ran).
