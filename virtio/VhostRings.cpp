@@ -1,6 +1,8 @@
 // Handing virtqueues to a vhost backend and taking them back (see VhostRings.h).
 #include "virtio/VhostRings.h"
 
+#include <unistd.h>
+
 #include "kvm/Log.h"
 
 namespace ember::virtio {
@@ -35,6 +37,7 @@ Result<void> VhostRings::start(VhostBackend& backend, const GuestMemory& memory,
   if (auto k = host.handOverKick(index)) {
     kick = *k;
     ring.kick_handed_over = true;
+    ring.handed_kick = kick;
   } else {
     ring.own_kick.emplace(EMBER_TRY(EventFd::create()));
     kick = ring.own_kick->fd();
@@ -54,6 +57,9 @@ void VhostRings::stopAll(VhostBackend* backend, VirtioDeviceHost& host, std::str
       // The backend touches the ring no more once it has answered.
       if (auto base = backend->getVringBase(i); !base) {
         log::warn("{}: {}", device, base.error().message);
+      } else if (ring.kick_handed_over) {
+        uint64_t seen = 0;
+        (void)!::read(ring.handed_kick, &seen, sizeof seen);  // non-blocking: 0 left is EAGAIN
       }
     }
     if (ring.kick_handed_over) host.takeBackKick(i);

@@ -35,6 +35,9 @@ class VhostRings {
                      uint16_t index, const SplitQueue& queue);
   // Stops every ring start() touched (GET_VRING_BASE, unless BACKEND is null: it is gone) and
   // takes the notifiers back. A backend that fails to stop a ring is a warning naming DEVICE.
+  // Once a backend has stopped a ring, what its kick eventfd holds is the backend's: the kernel's
+  // vhost is woken by each write and never reads the counter, so it is cleared here rather than
+  // taken back as a kick the ring is waiting for (the ring is being torn down).
   void stopAll(VhostBackend* backend, VirtioDeviceHost& host, std::string_view device);
   // ioeventfd=off: carries a kick of queue INDEX to the backend; false when the queue's kicks
   // do not come this way.
@@ -45,6 +48,7 @@ class VhostRings {
   struct Ring {
     bool started = false;  // the backend was given at least the ring's size
     bool kick_handed_over = false;
+    int handed_kick = -1;  // the transport's kick eventfd while the backend has it
     bool interrupt_handed_over = false;
     std::optional<EventFd> own_kick;  // when ember forwards the kicks itself
   };

@@ -50,15 +50,17 @@ struct RecordingBackend : VhostBackend {
 
 struct RecordingHost : VirtioDeviceHost {
   bool has_kick = true;
+  // The handed-over kick: a real eventfd (VhostRings reads it when the backend stops).
+  std::optional<EventFd> kick_fd{std::move(EventFd::create()).value()};
   int kicks_handed = 0, kicks_back = 0, calls_handed = 0, calls_back = 0;
   void queueUsed(uint16_t, SplitQueue&) override {}
   void configChanged() override {}
   void needsReset(const std::string&) override {}
   bool mayProcess() const override { return true; }
-  Result<int> handOverKick(uint16_t q) override {
+  Result<int> handOverKick(uint16_t) override {
     if (!has_kick) return makeError(Errc::Unsupported, "no kick");
     ++kicks_handed;
-    return 100 + q;
+    return kick_fd->fd();
   }
   void takeBackKick(uint16_t) override { ++kicks_back; }
   Result<int> handOverInterrupt(uint16_t q) override {
@@ -87,7 +89,7 @@ TEST(VhostRings, AQueueIsHandedOverWithItsHostAddressesAndTheTransportsEventfds)
   EXPECT_EQ(backend.addr[1],
             (std::array<uint64_t, 3>{ram + 0x10000, ram + 0x30000, ram + 0x20000}));
   EXPECT_EQ(backend.base[1], rig.queue.nextAvail());
-  EXPECT_EQ(backend.kick[1], 101);
+  EXPECT_EQ(backend.kick[1], host.kick_fd->fd());
   EXPECT_EQ(backend.call[1], 201);
   EXPECT_TRUE(rings.started(1));
   EXPECT_FALSE(rings.started(0));
@@ -156,6 +158,25 @@ TEST(Hostile, VhostRingOutsideRamIsRefusedBeforeTheBackendSeesIt) {
   EXPECT_TRUE(backend.num.empty() && backend.addr.empty()) << "the backend was told something";
   EXPECT_EQ(host.kicks_handed + host.calls_handed, 0);
   EXPECT_FALSE(rings.started(0));
+}
+
+// The kernel's vhost never reads its kick eventfd's counter: once it has stopped the ring, the
+// kicks it was woken by are cleared, so that taking the eventfd back finds no kick waiting (the
+// run record would count every kick the backend served as ember's own).
+TEST(VhostRings, KicksTheBackendSawAreClearedWhenItStops) {
+  Rig rig;
+  RecordingBackend backend;
+  RecordingHost host;
+  VhostRings rings(1);
+  ASSERT_TRUE(rings.start(backend, rig.mem, host, 0, rig.queue));
+  for (int i = 0; i < 1000; ++i) host.kick_fd->signal();  // the guest's kicks, vhost's to see
+  rings.stopAll(&backend, host, "dev");
+  EXPECT_EQ(host.kick_fd->consume(), 0u);
+  // A backend that is gone stopped nothing: what is in the eventfd stays for the transport.
+  ASSERT_TRUE(rings.start(backend, rig.mem, host, 0, rig.queue));
+  host.kick_fd->signal();
+  rings.stopAll(nullptr, host, "dev");
+  EXPECT_EQ(host.kick_fd->consume(), 1u);
 }
 
 TEST(VhostRings, AQueueIndexBeyondTheDevicesIsRefused) {

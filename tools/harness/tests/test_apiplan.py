@@ -97,6 +97,9 @@ class VhostTest(unittest.TestCase):
     def test_the_plan(self):
         o, p = make("--net-balloon", "--vhost")
         self.assertTrue(p.vhost)
+        self.assertEqual(p.checks[p.checks.index("net-from-guest") + 1:][:2],
+                         ["net-reload", "balloon"])
+        self.assertNotIn("net-reload", make("--net-balloon")[1].checks)
         self.assertIn("-vhost", p.variant)
         net = p.ember_args[p.ember_args.index("--net") + 1]
         self.assertTrue(net.endswith(",vhost=on"), net)
