@@ -21,7 +21,8 @@ constexpr uint64_t kVersion1 = 1ULL << 32;      // VIRTIO_F_VERSION_1
 
 // 5 Device types.
 namespace device_type {
-constexpr uint16_t kNet = 1, kBlock = 2, kConsole = 3, kEntropy = 4, kBalloon = 5, kFileSystem = 26;
+constexpr uint16_t kNet = 1, kBlock = 2, kConsole = 3, kEntropy = 4, kBalloon = 5, kVsock = 19,
+                   kFileSystem = 26;
 }
 
 // 2.7.5 The virtqueue descriptor table.
@@ -82,6 +83,7 @@ inline constexpr DeviceTypeNames kDeviceTypeNames[] = {
     {device_type::kConsole, "virtio-console", "console"},
     {device_type::kEntropy, "virtio-rng", "rng"},
     {device_type::kBalloon, "virtio-balloon", "balloon"},
+    {device_type::kVsock, "virtio-vsock", "vsock"},
     {device_type::kFileSystem, "virtio-fs", "fs"},
 };
 constexpr DeviceTypeNames deviceTypeNames(uint16_t type) {

@@ -95,6 +95,11 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
          "ember listens on, one client at a time) (repeatable, up to 31)")
       ->take_all()
       ->allow_extra_args(false);
+  std::string vsock;
+  run->add_option("--vsock", vsock,
+                  "A virtio-vsock device on the kernel's vhost-vsock (/dev/vhost-vsock): "
+                  "cid=N, the guest's context ID, 3 or more and not another VM's; the host "
+                  "reaches the guest with AF_VSOCK to that CID, the guest the host at CID 2");
   std::vector<std::string> nets;
   run->add_option("--net", nets,
                   "Attach a virtio-net device on a tap: "
@@ -288,7 +293,7 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
     }
     for (const char* name :
          {"--kernel", "--initrd", "--cmdline", "--memory", "--cpus", "--config-file", "--console",
-          "--serial-port", "--fs", "--rng", "--balloon", "--pvpanic"}) {
+          "--serial-port", "--fs", "--rng", "--balloon", "--pvpanic", "--vsock"}) {
       if (run->count(name) > 0) {
         return makeError(Errc::InvalidArgument,
                          "{} and --restore: the machine is the one the snapshot saved", name);
@@ -376,6 +381,9 @@ Result<CliOutcome> parseCommandLine(int argc, const char* const* argv) {
   if (cfg.serial_ports.size() > 31) {
     return makeError(Errc::InvalidArgument, "--serial-port: at most 31 ports, {} given",
                      cfg.serial_ports.size());
+  }
+  if (run->count("--vsock") > 0) {
+    cfg.vsock_cid = EMBER_TRY(parseVsockSpec(vsock));
   }
   for (const auto& n : nets) {
     auto net = parseNetSpec(n);

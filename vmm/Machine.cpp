@@ -21,6 +21,7 @@
 #include "devices/VirtioFs.h"
 #include "devices/VirtioNet.h"
 #include "devices/VirtioRng.h"
+#include "devices/VirtioVsock.h"
 #include "kvm/Log.h"
 #include "kvm/UnixSocket.h"
 #include "pci/Msix.h"
@@ -261,6 +262,10 @@ Result<void> Machine::setUpPci() {
     EMBER_TRY(addVirtioDevice(std::make_unique<devices::VirtioNet>(std::move(tap), mac, n.mtu,
                                                                    loop_.get(), std::move(vhost)),
                               virtio::TransportOptions{n.ioeventfd, n.poll}));
+  }
+  if (config_.vsock_cid) {
+    EMBER_TRY(addVirtioDevice(EMBER_TRY(devices::VirtioVsock::create(*config_.vsock_cid)), {}));
+    log::info("vsock: guest CID {} on the kernel's vhost-vsock", *config_.vsock_cid);
   }
   if (config_.balloon) {
     auto balloon =

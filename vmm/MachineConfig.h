@@ -105,7 +105,9 @@ struct MachineConfig {
   // The balloon's statistics asked of the guest every N seconds (0: never; API and config file
   // only, Firecracker's stats_polling_interval_s).
   uint32_t balloon_stats_interval_s = 0;
-  bool pvpanic = false;           // a pvpanic-pci device
+  bool pvpanic = false;  // a pvpanic-pci device
+  // --vsock cid=N: a virtio-vsock device on the kernel's vhost-vsock with that guest CID.
+  std::optional<uint64_t> vsock_cid;
   std::optional<double> timeout;  // --timeout: seconds of run time before the VM is stopped
   // --poll-us: how long the event loop polls the queues before it sleeps. Unset: adaptive, up to
   // PollWindow::kDefaultMaxNs; 0: never; N: N microseconds after every event.

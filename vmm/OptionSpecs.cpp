@@ -204,6 +204,33 @@ Result<NetConfig> parseNetSpec(const std::string& text) {
   return net;
 }
 
+Result<uint64_t> parseVsockSpec(const std::string& text) {
+  std::optional<uint64_t> cid;
+  for (const auto& field : splitFields(text)) {
+    std::string key = field.substr(0, field.find('='));
+    std::string value = field.find('=') == std::string::npos ? "" : field.substr(key.size() + 1);
+    if (key == "cid") {
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n < 3 || n > 0xfffffffeULL) {
+        return makeError(Errc::InvalidArgument,
+                         "--vsock: cid '{}' is not a guest's CID, 3 to 4294967294 (0-2 are the "
+                         "hypervisor's, the local and the host's)",
+                         value);
+      }
+      cid = n;
+    } else if (key == "uds") {
+      return makeError(Errc::Unsupported,
+                       "--vsock: uds= (Firecracker's hybrid vsock over a unix socket) is not "
+                       "supported; the host side is AF_VSOCK to the guest's CID");
+    } else {
+      return makeError(Errc::InvalidArgument, "--vsock: unknown option '{}' (use cid=N)", field);
+    }
+  }
+  if (!cid) return makeError(Errc::InvalidArgument, "--vsock: cid=N is required (e.g. cid=3)");
+  return *cid;
+}
+
 Result<SerialPortConfig> parseSerialPortSpec(const std::string& text) {
   size_t eq = text.find('=');
   if (eq == std::string::npos) {

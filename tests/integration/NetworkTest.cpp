@@ -528,6 +528,23 @@ TEST_F(NetErrorInNamespace, VhostOnWithoutVhostNetFailsAndAutoFallsBack) {
   EXPECT_NE(a.out.find("1 passed, 0 failed"), std::string::npos) << a.out;
 }
 
+// --vsock: a CID that is not a guest's, an unknown option, the hybrid (uds=) form, and (where
+// this host has no vhost_vsock) the missing device, each one error line.
+TEST(VsockErrorPaths, EachRefusalIsOneLine) {
+  auto vsock = [](const std::string& spec) {
+    return runEmber({"run", "--kernel", EMBER_TESTGUEST, "--vsock", spec});
+  };
+  expectOneErrorLine(vsock("cid=2"), "cid '2'");
+  expectOneErrorLine(vsock("cid=lots"), "cid 'lots'");
+  expectOneErrorLine(vsock("port=3"), "port=3");
+  expectOneErrorLine(vsock("cid=3,uds=/tmp/v.sock"), "uds=");
+  if (::access("/dev/vhost-vsock", F_OK) != 0) {
+    auto r = vsock("cid=3");
+    expectOneErrorLine(r, "/dev/vhost-vsock");
+    EXPECT_NE(r.err.find("modprobe"), std::string::npos) << r.err;
+  }
+}
+
 TEST(BalloonErrorPaths, BalloonNotSmallerThanMemory) {
   expectOneErrorLine(
       runEmber({"run", "--kernel", EMBER_TESTGUEST, "--memory", "256M", "--balloon", "256M"}),
