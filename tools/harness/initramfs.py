@@ -21,6 +21,10 @@ L1_VIRTIO_BLK = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_m
 L1_KVM = ("irqbypass", "kvm", "kvm-amd")
 # vhost_net and what its modules.dep names besides tun (which the tap already loads).
 L1_VHOST_NET = ("vhost_iotlb", "vhost", "tap", "vhost_net")
+# vhost_vsock and its modules.dep.
+L1_VHOST_VSOCK = ("vhost_iotlb", "vhost", "vsock", "vmw_vsock_virtio_transport_common",
+                  "vhost_vsock")
+VSOCK_ECHO = ROOT / "tests/boot/vsock-echo.c"
 QEMU_FIRMWARE = ("bios-microvm.bin", "pvh.bin", "linuxboot_dma.bin")
 FIRMWARE_DIR = Path("/usr/share/qemu")
 
@@ -37,9 +41,22 @@ def build(out: Path, init: Path, modules_dir: Path, modules: list[str],
     return out
 
 
+def vsock_echo(work: Path) -> Path:
+    """tests/boot/vsock-echo.c built static, for the guest and the L1 (--vsock)."""
+    out = work / "vsock-echo"
+    if not out.exists():
+        r = subprocess.run(["cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", str(out),
+                            str(VSOCK_ECHO)], stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True)
+        if r.returncode != 0:
+            raise Fail(f"building {VSOCK_ECHO} failed: {r.stderr.strip()}")
+    return out
+
+
 def guest(work: Path, kernel: Kernel, p: plan_.Plan) -> Path:
+    files = [(str(vsock_echo(work)), "/bin/vsock-echo")] if p.vsock else []
     return build(work / "l2-initramfs.cpio", ROOT / "tests/boot/l2-init", kernel.modules,
-                 p.virtio_modules, [])
+                 p.virtio_modules, files)
 
 
 def ldd_libraries(ldd_output: str) -> list[str]:
@@ -74,9 +91,13 @@ def l1_args(p: plan_.Plan, monitor: str, cpus: str, mem_kib: int) -> list[str]:
 
 def l1_modules(p: plan_.Plan, net_balloon: bool) -> list[str]:
     """The L1's modules: its disks' virtio-blk, KVM, and for the tap tun (and with --vhost
-    vhost_net, which gives /dev/vhost-net)."""
-    return ((list(L1_VIRTIO_BLK) if p.disks else []) + list(L1_KVM)
-            + (["tun"] if net_balloon else []) + (list(L1_VHOST_NET) if p.vhost else []))
+    vhost_net, which gives /dev/vhost-net; with --vsock vhost_vsock, /dev/vhost-vsock)."""
+    out = ((list(L1_VIRTIO_BLK) if p.disks else []) + list(L1_KVM)
+           + (["tun"] if net_balloon else []) + (list(L1_VHOST_NET) if p.vhost else []))
+    for m in L1_VHOST_VSOCK if p.vsock else ():
+        if m not in out:
+            out.append(m)
+    return out
 
 
 def net_settings() -> str:
@@ -141,6 +162,8 @@ def l1(work: Path, kernel: Kernel, p: plan_.Plan, monitor: str, ember: str, cpus
         if snapshot:
             (work / "snapshot").write_text("")
             files.append((str(work / "snapshot"), "/ember/snapshot"))
+    if p.vsock:
+        files.append((str(vsock_echo(work)), "/ember/vsock-echo"))
     if net_balloon:
         (work / "net").write_text(net_settings())
         files += [(str(ROOT / "tests/boot/l1-net"), "/ember/l1-net"),

@@ -29,6 +29,7 @@ class Options:
     api: bool = False  # --api: ember configured and started through its API socket (l1-api)
     snapshot: bool = False  # --snapshot: with --api, snapshot, kill, restore, check again
     vhost: bool = False  # --vhost: the net device with vhost=on (the L1's vhost-net)
+    vsock: bool = False  # --vsock: a vhost-vsock device and an echo each way (tests/boot/vsock-echo.c)
     monitor: str = "ember"
     ember_args: list[str] = field(default_factory=list)
     other_ember_args: bool = False  # an ember option the harness does not interpret
@@ -63,7 +64,7 @@ _FLAGS = {
     "--no-devices": ("devices", False), "--net-balloon": ("net_balloon", True),
     "--rng": ("user_rng", True), "--exec-suite": ("exec_suite", True),
     "--io-bench": ("io_bench", True), "--api": ("api", True), "--snapshot": ("snapshot", True),
-    "--vhost": ("vhost", True),
+    "--vhost": ("vhost", True), "--vsock": ("vsock", True),
 }
 
 
@@ -142,6 +143,11 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
     if o.vhost and not o.net_balloon:
         raise UsageError("--vhost serves --net-balloon's virtio-net with the L1's vhost-net: it "
                          "needs --net-balloon")
+    if o.vsock and not o.net_balloon:
+        raise UsageError("--vsock asks the L1 for its side of the echo over --net-balloon's tap: "
+                         "it needs --net-balloon")
+    if o.vsock and o.snapshot:
+        raise UsageError("--vsock and --snapshot: a vsock device cannot be snapshotted")
     if o.vhost and o.snapshot:
         raise UsageError("--vhost and --snapshot: a vhost-net device cannot be snapshotted")
     if o.snapshot and not (o.api and o.net_balloon):

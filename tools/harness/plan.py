@@ -21,6 +21,10 @@ NET_GUEST_ADDR = "10.0.2.15/24"
 NET_PORT = 5000
 NET_BYTES = 64 * MiB
 NET_CHECKS = ("net-address", "net-ping", "net-to-guest", "net-from-guest", "balloon")
+# --vsock: the guest's CID and the bytes echoed each way.
+VSOCK_CID = 3
+VSOCK_BYTES = 4 * MiB
+VSOCK_MODULES = ["vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport"]
 VIRTIO_PCI_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
                       "virtio_pci")
 
@@ -52,6 +56,7 @@ class Plan:
     cmdline: str
     transport: str  # the virtio-pci interface every device should use: legacy or modern
     vhost: bool = False  # the net device is served by the L1's vhost-net (--vhost)
+    vsock: bool = False  # a virtio-vsock device on the L1's vhost-vsock (--vsock)
 
 
 def _marks(o: Options) -> list[tuple[bool, str, str]]:
@@ -62,7 +67,8 @@ def _marks(o: Options) -> list[tuple[bool, str, str]]:
             (o.monitor == "qemu", "-qemu", " --monitor qemu"),
             (o.exec_suite, "-exec-suite", " --exec-suite"),
             (o.io_bench, "-io-bench", " --io-bench"), (o.api, "-api", " --api"),
-            (o.snapshot, "-snapshot", " --snapshot"), (o.vhost, "-vhost", " --vhost")]
+            (o.snapshot, "-snapshot", " --snapshot"), (o.vhost, "-vhost", " --vhost"),
+            (o.vsock, "-vsock", " --vsock")]
 
 
 def variant(o: Options) -> str:
@@ -127,6 +133,9 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
         expect += [f"ember.net-mac={NET_MAC}", f"ember.net-addr={NET_GUEST_ADDR}",
                    f"ember.net-peer={NET_L1_ADDR}:{NET_PORT}", f"ember.net-bytes={NET_BYTES}",
                    f"ember.balloon={balloon_kib}K", "ember.late-modules=virtio_balloon"]
+    if o.vsock:
+        ember_args += ["--vsock", f"cid={VSOCK_CID}"]
+        expect += [f"ember.vsock-cid={VSOCK_CID}", f"ember.vsock-bytes={VSOCK_BYTES}"]
     ember_args += ["--log-level", o.log_level or "debug"]
 
     # The virtio modules of the devices attached, in dependency order: each insmod costs the
@@ -134,13 +143,14 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     virtio_console = has_option(ember_args, "--console", "virtio")
     net, balloon = has_option(ember_args, "--net"), has_option(ember_args, "--balloon")
     modules: list[str] = []
-    if disks or rng or net or balloon or virtio_console:
+    if disks or rng or net or balloon or virtio_console or o.vsock:
         modules += VIRTIO_PCI_MODULES
     modules += ["virtio_blk"] if disks else []
     modules += ["failover", "net_failover", "virtio_net"] if net else []
     modules += ["virtio_console"] if virtio_console else []
     modules += ["virtio-rng"] if rng else []
     modules += ["virtio_balloon"] if balloon else []
+    modules += VSOCK_MODULES if o.vsock else []
 
     # The checks of the devices as a whole, whoever attached them: the interface every device
     # negotiated, the rng, and (last, once the queues have worked) MSI-X vectors that fired; that
@@ -157,7 +167,7 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
             if o.vhost:
                 # The driver reloaded mid-transfer, before the balloon check frees the files.
                 net_checks.insert(net_checks.index("balloon"), "net-reload")
-            checks += net_checks + ["virtio-transport"]
+            checks += net_checks + (["vsock"] if o.vsock else []) + ["virtio-transport"]
         if (count_option(ember_args, "--net") == int(o.net_balloon)
                 and count_option(ember_args, "--balloon") == int(o.net_balloon)
                 and not virtio_console):
@@ -193,4 +203,4 @@ def make(o: Options, images: Optional[GuestImages]) -> Plan:
     raw = cmdline.encode()
     cmdline += f" ember.cmdline={len(raw)}-{hashlib.md5(raw).hexdigest()}"
     return Plan(variant(o), disks, rng, ember_args, balloon_kib, checks, modules, cmdline,
-                transport, o.vhost)
+                transport, o.vhost, o.vsock)

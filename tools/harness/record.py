@@ -34,7 +34,8 @@ from typing import Any, Optional
 EXIT_REASONS = ("power-off", "reset", "debug-exit", "vcpu-crash", "signal", "console-quit",
                 "startup-error")
 DEVICE_PREFIX = {"virtio-blk": "blk", "virtio-net": "net", "virtio-rng": "rng",
-                 "virtio-console": "console", "virtio-balloon": "balloon"}
+                 "virtio-console": "console", "virtio-balloon": "balloon", "virtio-fs": "fs",
+                 "virtio-vsock": "vsock"}
 FACES = ("modern", "legacy", None)
 VCPU_EXITS = ("io_in", "io_out", "mmio_read", "mmio_write", "hlt", "shutdown", "system_event",
               "internal_error", "fail_entry", "interrupted", "unhandled")

@@ -129,7 +129,27 @@ class VhostTest(unittest.TestCase):
             if ok:
                 self.assertIsNone(reason)
             else:
-                self.assertIn("vhost-net's, yet ember saw", reason or "")
+                self.assertIn("vhost's, yet ember saw", reason or "")
+
+
+class VsockTest(unittest.TestCase):
+    def test_the_plan_and_its_host_check(self):
+        o, p = make("--net-balloon", "--vsock")
+        self.assertTrue(p.vsock)
+        self.assertIn("--vsock", p.ember_args)
+        self.assertEqual(p.ember_args[p.ember_args.index("--vsock") + 1], "cid=3")
+        self.assertIn("vsock", p.checks)
+        self.assertIn("ember.vsock-cid=3", p.cmdline)
+        self.assertEqual(p.virtio_modules[-3:], ["vsock", "vmw_vsock_virtio_transport_common",
+                                                 "vmw_vsock_virtio_transport"])
+        from harness import initramfs
+        self.assertEqual(initramfs.l1_modules(p, True)[-2:],
+                         ["vmw_vsock_virtio_transport_common", "vhost_vsock"])
+        c = context("--net-balloon", "--vsock")
+        self.assertEqual(hostchecks.expected_devices(c)[-1].id, "vsock0")
+        self.assertFalse(hostchecks.expected_devices(c)[-1].vhost, "the event queue is ember's")
+        with self.assertRaises(UsageError):
+            options.parse(["--vsock"], {})
 
 
 class HostApiTest(unittest.TestCase):
