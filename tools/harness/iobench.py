@@ -51,23 +51,26 @@ def cmdline() -> str:
             f"ember.net-peer={plan_.NET_L1_ADDR} ember.io-seconds={SECONDS} ember.io-fio={jobs}")
 
 
-def ember_args(line: str) -> list[str]:
+def ember_args(line: str, vhost: bool = False) -> list[str]:
+    """VHOST (--vhost): the net device on the L1's vhost-net (vhost=on)."""
+    net = f"tap={plan_.NET_TAP},mac={plan_.NET_MAC}" + (",vhost=on" if vhost else "")
     return ["run", "--kernel", "/ember/vmlinux", "--initrd", "/ember/l2-initramfs.cpio",
             "--cmdline", line, "--cpus", CPUS, "--memory", f"{MEMORY_MIB}M",
-            "--disk", f"{IMAGE},serial={SERIAL}", "--net", f"tap={plan_.NET_TAP},mac={plan_.NET_MAC}",
-            "--log-level", "info"]
+            "--disk", f"{IMAGE},serial={SERIAL}", "--net", net, "--log-level", "info"]
 
 
-def qemu_args(line: str) -> list[str]:
+def qemu_args(line: str, vhost: bool = False) -> list[str]:
     """QEMU 7.2's q35 with virtio-blk-pci and virtio-net-pci, ioeventfd on (QEMU's default), the
-    drive buffered with its default thread pool, the tap without vhost (as ember's)."""
+    drive buffered with its default thread pool, the tap without vhost as ember's is (with VHOST,
+    --vhost: vhost=on, as ember's vhost=on)."""
     return ["-M", "q35", "-accel", "kvm", "-cpu", "host", "-smp", CPUS, "-m", f"{MEMORY_MIB}M",
             "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
             "-no-reboot", "-bios", str(initramfs.FIRMWARE_DIR / "bios-microvm.bin"),
             "-kernel", "/ember/vmlinux", "-initrd", "/ember/l2-initramfs.cpio", "-append", line,
             "-drive", f"if=none,id=io,format=raw,file.driver=file,file.filename={IMAGE}",
             "-device", f"virtio-blk-pci,drive=io,serial={SERIAL},ioeventfd=on",
-            "-netdev", f"tap,id=net0,ifname={plan_.NET_TAP},script=no,downscript=no,vhost=off",
+            "-netdev", f"tap,id=net0,ifname={plan_.NET_TAP},script=no,downscript=no,"
+                       f"vhost={'on' if vhost else 'off'}",
             "-device", f"virtio-net-pci,netdev=net0,mac={plan_.NET_MAC},ioeventfd=on,romfile="]
 
 
@@ -83,9 +86,10 @@ def guest_initramfs(work: Path, kernel: Kernel) -> Path:
                            sorted(set(files)))
 
 
-def l1_initramfs(work: Path, kernel: Kernel, monitor: str, ember: str, l2: Path) -> Path:
+def l1_initramfs(work: Path, kernel: Kernel, monitor: str, ember: str, l2: Path,
+                 vhost: bool = False) -> Path:
     line = cmdline()
-    args = qemu_args(line) if monitor == "qemu" else ember_args(line)
+    args = qemu_args(line, vhost) if monitor == "qemu" else ember_args(line, vhost)
     (work / "args").write_text("".join(a + "\n" for a in args))
     (work / "net").write_text(f"tap={plan_.NET_TAP} addr={plan_.NET_L1_ADDR}/24 "
                               f"guest={plan_.NET_GUEST_ADDR.split('/')[0]} port={IPERF_PORT} "
@@ -110,7 +114,8 @@ def l1_initramfs(work: Path, kernel: Kernel, monitor: str, ember: str, l2: Path)
               (str(work / "io-image"), "/ember/io-image"), (str(kernel.vmlinux), "/ember/vmlinux"),
               (str(l2), "/ember/l2-initramfs.cpio"), (str(work / "args"), "/ember/args")]
     return initramfs.build(work / "l1-initramfs.cpio", ROOT / "tests/boot/l1-init", kernel.modules,
-                           [*initramfs.L1_KVM, "tun"], sorted(set(files)))
+                           [*initramfs.L1_KVM, "tun", *(initramfs.L1_VHOST_NET if vhost else ())],
+                           sorted(set(files)))
 
 
 @dataclass

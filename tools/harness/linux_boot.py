@@ -216,7 +216,7 @@ def io_bench(o: options.Options, kernel: shell.Kernel, work: Path, logs: Logs) -
     """--io-bench: one L1 runs the monitor on the guest of tests/boot/l2-io (fio, then iperf3
     both ways), whose results are on the guest's console; they are printed as io-result: lines."""
     l2 = iobench.guest_initramfs(work, kernel)
-    l1_initramfs = iobench.l1_initramfs(work, kernel, o.monitor, o.ember, l2)
+    l1_initramfs = iobench.l1_initramfs(work, kernel, o.monitor, o.ember, l2, o.vhost)
     peer = "QEMU (q35)" if o.monitor == "qemu" else "ember"
     log(f"running fio and iperf3 in Linux {kernel.release} under {peer} inside an emulated-SVM L1 "
         f"(QEMU TCG, timeout {o.timeout} s)")

@@ -130,7 +130,8 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
                        or not o.devices or o.user_rng or o.user_disks or o.ember_args
                        or o.user_cmdline or o.log_level):
         raise UsageError("--io-bench runs its own guest, disk and tap: no other boot option "
-                         "(only --monitor, --ember, --cache, --timeout, --verbose, --keep, --l1)")
+                         "(only --monitor, --vhost, --ember, --cache, --timeout, --verbose, --keep, "
+                         "--l1)")
     if o.monitor == "qemu" and not o.io_bench and (o.devices or o.net_balloon or o.user_rng or o.user_disks
                                 or o.other_ember_args):
         raise UsageError("--monitor qemu boots a bare machine: add --no-devices, and no --disk, "
@@ -140,9 +141,9 @@ def parse(argv: list[str], environ: Optional[dict] = None) -> Options:
         raise UsageError("--api drives ember through Firecracker's API with the harness's own "
                          "devices: no --exec-suite, --io-bench, --monitor qemu, --ioeventfd=off, "
                          "--disk, --rng or other ember options")
-    if o.vhost and not o.net_balloon:
-        raise UsageError("--vhost serves --net-balloon's virtio-net with the L1's vhost-net: it "
-                         "needs --net-balloon")
+    if o.vhost and not (o.net_balloon or o.io_bench):
+        raise UsageError("--vhost serves --net-balloon's (or --io-bench's) virtio-net with the "
+                         "L1's vhost-net: it needs one of them")
     if o.vsock and not o.net_balloon:
         raise UsageError("--vsock asks the L1 for its side of the echo over --net-balloon's tap: "
                          "it needs --net-balloon")
