@@ -147,17 +147,21 @@ class Report:
                                      f"{s['median']:.2f}", f"{s['min']:.2f}", f"{s['max']:.2f}",
                                      "s", str(s["runs"]), note])
         if "linux-io" in self.b.rows:
+            labels = {"ember": "ember", "qemu": "qemu q35", "ember vhost": "ember vhost=on",
+                      "qemu vhost": "qemu q35 vhost=on"}
             for name in iobench.NAMES:
-                q = self.st("io-" + name, "qemu", "", False, 0)
-                for mon in ("ember", "qemu"):
+                for mon in iobench.MONITORS:
                     s = self.st("io-" + name, mon, "", False, 0)
                     if not s:
                         continue
-                    note = (f"{s['median'] / q['median']:.2f}x QEMU (higher is better)"
-                            if mon == "ember" and q else "")
-                    rows.append([f"linux io {name} (L1)", "ember" if mon == "ember" else "qemu q35",
-                                 "modern", "on", "", f"{s['median']:,.1f}", f"{s['min']:,.1f}",
-                                 f"{s['max']:,.1f}", iobench.UNITS[name], str(s["runs"]), note])
+                    peer = "qemu vhost" if mon.endswith("vhost") else "qemu"
+                    q = self.st("io-" + name, peer, "", False, 0)
+                    peer_name = "QEMU vhost=on" if peer == "qemu vhost" else "QEMU"
+                    note = (f"{s['median'] / q['median']:.2f}x {peer_name} (higher is better)"
+                            if mon.startswith("ember") and q else "")
+                    rows.append([f"linux io {name} (L1)", labels[mon], "modern", "on", "",
+                                 f"{s['median']:,.1f}", f"{s['min']:,.1f}", f"{s['max']:,.1f}",
+                                 iobench.UNITS[name], str(s["runs"]), note])
         return rows
 
     def text_table(self) -> str:
@@ -399,6 +403,12 @@ class Report:
                 if e is not None and q is not None:
                     bits.append(f"{name} {e:,.0f} against {q:,.0f} {iobench.UNITS[name]} "
                                 f"({e / q:.2f}x)")
+            for name in iobench.NET_NAMES:
+                e, q = (med("io-" + name, "ember vhost", "", False, 0),
+                        med("io-" + name, "qemu vhost", "", False, 0))
+                if e is not None and q is not None:
+                    bits.append(f"{name} with vhost-net {e:,.0f} against {q:,.0f} "
+                                f"{iobench.UNITS[name]} ({e / q:.2f}x)")
             if bits:
                 out.append("Linux I/O in the emulated-SVM L1 (fio and iperf3 in the guest, Ember "
                            "against QEMU q35 with virtio-blk-pci and virtio-net-pci; higher is "

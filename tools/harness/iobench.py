@@ -39,6 +39,10 @@ Q35_FIRMWARE = ("bios-microvm.bin", "pvh.bin", "linuxboot_dma.bin", "kvmvapic.bi
 UNITS = {"randread-4k-qd1": "IOPS", "randread-4k-qd32": "IOPS", "read-1m": "MB/s",
          "write-1m": "MB/s", "net-tx": "Mbit/s", "net-rx": "Mbit/s"}
 NAMES = tuple(UNITS)
+NET_NAMES = ("net-tx", "net-rx")
+# tools/bench's linux-io row: each monitor as it is, and with vhost-net (--vhost), whose
+# figures are the network's only.
+MONITORS = ("ember", "qemu", "ember vhost", "qemu vhost")
 
 DONE = re.compile(r"^ember-io: done ", re.M)  # the guest's last line
 LINE = re.compile(r"^ember-io: (fio|iperf3|error|done) ?(\S*) ?(.*)$", re.M)

@@ -108,11 +108,18 @@ class ReportTest(unittest.TestCase):
         f.results.add(("io-randread-4k-qd1", "qemu", "", False, 0), 1000.0)
         f.results.add(("io-net-rx", "ember", "", False, 0), 900.0)
         f.results.add(("io-net-rx", "qemu", "", False, 0), 1200.0)
+        f.results.add(("io-net-rx", "ember vhost", "", False, 0), 2700.0)
+        f.results.add(("io-net-rx", "qemu vhost", "", False, 0), 2400.0)
         rep = Report(f)
         text = rep.text_table()
+        # With vhost-net, each against the other's vhost-net.
+        self.assertRegex(text, r"linux io net-rx \(L1\) +ember vhost=on .* Mbit/s +1 +1\.12x QEMU "
+                               r"vhost=on \(higher is better\)\n")
+        self.assertIn("net-rx with vhost-net 2,700 against 2,400 Mbit/s (1.12x)",
+                      " ".join(rep.reading()))
         self.assertRegex(text, r"linux io randread-4k-qd1 \(L1\) +ember +modern +on +1,250\.0 +"
                                r"1,200\.0 +1,300\.0 +IOPS +3 +1\.25x QEMU \(higher is better\)\n")
-        self.assertRegex(text, r"linux io net-rx \(L1\) +qemu q35 .* Mbit/s +1$")
+        self.assertRegex(text, r"linux io net-rx \(L1\) +qemu q35 +modern.* Mbit/s +1\n")
         self.assertIn("randread-4k-qd1 1,250 against 1,000 IOPS (1.25x); net-rx 900 against "
                       "1,200 Mbit/s (0.75x)", " ".join(rep.reading()))
         units = {(o["row"], o["monitor"]): o["unit"] for o in rep.json_rows()}
