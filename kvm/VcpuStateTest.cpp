@@ -31,6 +31,21 @@ std::optional<Rig> makeRig(const KvmSystem& kvm) {
   return Rig{std::move(*vm), std::move(*vcpu)};
 }
 
+// STATE through a state file's bytes (encode, decode) and into a vCPU of another VM: that vCPU,
+// or the failure (the decoder's or KVM's).
+Result<std::optional<Rig>> restoredElsewhere(const KvmSystem& kvm, const VcpuState& state) {
+  StateWriter w;
+  state.encode(w);
+  auto bytes = w.take();
+  StateReader r(bytes, "VCPU 0");
+  VcpuState decoded = VcpuState::decode(r);
+  EMBER_TRY(r.finish());
+  auto b = makeRig(kvm);
+  if (!b) return makeError(Errc::Kvm, "no second VM");
+  EMBER_TRY(decoded.restore(*b->vcpu));
+  return b;
+}
+
 const kvm_msr_entry* findMsr(const VcpuState& s, uint32_t index) {
   for (const auto& m : s.msrs) {
     if (m.index == index) return &m;
@@ -61,17 +76,9 @@ TEST(VcpuState, CapturedStateRestoresIntoAnotherVm) {
   ASSERT_TRUE(saved) << saved.error().message;
   ASSERT_NE(findMsr(*saved, kMsrStar), nullptr);
   EXPECT_NE(findMsr(*saved, kMsrTsc), nullptr) << "the TSC is saved";
-  StateWriter w;
-  saved->encode(w);
-  auto bytes = w.take();
-  StateReader r(bytes, "VCPU 0");
-  VcpuState decoded = VcpuState::decode(r);
-  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
-
-  auto b = makeRig(*kvm);
-  ASSERT_TRUE(b);
-  auto restored = decoded.restore(*b->vcpu);
+  auto restored = restoredElsewhere(*kvm, *saved);
   ASSERT_TRUE(restored) << restored.error().message;
+  auto& b = *restored;
   auto again = VcpuState::capture(*b->vcpu, *msrs, kvm->checkExtension(KVM_CAP_XCRS) > 0);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_EQ(again->regs.rax, regs.rax);
@@ -107,17 +114,9 @@ TEST(VcpuState, AStateWithoutXcrsRestoresWithoutSettingThem) {
   auto saved = VcpuState::capture(*a->vcpu, *msrs, false);
   ASSERT_TRUE(saved) << saved.error().message;
   EXPECT_EQ(saved->xcrs.nr_xcrs, 0u);
-  StateWriter w;
-  saved->encode(w);
-  auto bytes = w.take();
-  StateReader r(bytes, "VCPU 0");
-  VcpuState decoded = VcpuState::decode(r);
-  ASSERT_TRUE(r.finish().ok()) << r.finish().error().message;
-  auto b = makeRig(*kvm);
-  ASSERT_TRUE(b);
-  auto restored = decoded.restore(*b->vcpu);
+  auto restored = restoredElsewhere(*kvm, *saved);
   ASSERT_TRUE(restored) << restored.error().message;
-  EXPECT_EQ(b->vcpu->getRegs()->rbx, 0x5566u);
+  EXPECT_EQ((*restored)->vcpu->getRegs()->rbx, 0x5566u);
 }
 
 TEST(Hostile, VcpuStateDecodeRefusesTamperedFields) {
