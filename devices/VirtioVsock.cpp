@@ -17,13 +17,18 @@ constexpr uint64_t kSeqpacket = 1ULL << 1;  // 5.10.3 VIRTIO_VSOCK_F_SEQPACKET
 constexpr uint64_t kOffered = feature::kIndirectDesc | feature::kEventIdx | kSeqpacket;
 }  // namespace
 
-Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(uint64_t cid, const std::string& device) {
+Result<void> VirtioVsock::checkCid(uint64_t cid) {
   if (cid < kFirstGuestCid || cid > 0xfffffffeULL) {
     return makeError(Errc::InvalidArgument,
-                     "--vsock cid={}: a guest's CID is 3 to 4294967294 (0-2 are the "
+                     "--vsock: cid '{}' is not a guest's CID, 3 to 4294967294 (0-2 are the "
                      "hypervisor's, the local and the host's, 4294967295 is VMADDR_CID_ANY)",
                      cid);
   }
+  return {};
+}
+
+Result<std::unique_ptr<VirtioVsock>> VirtioVsock::create(uint64_t cid, const std::string& device) {
+  EMBER_TRY(checkCid(cid));
   std::string what = fmt::format("--vsock cid={}", cid);
   auto vhost = EMBER_TRY(VhostKernel::open(device, what));
   EMBER_TRY(vhost.setOwner());

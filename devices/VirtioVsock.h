@@ -36,6 +36,9 @@ class VirtioVsock : public virtio::VirtioDevice {
   static constexpr const char* kDevice = "/dev/vhost-vsock";
   static constexpr uint64_t kFirstGuestCid = 3;
 
+  // A guest's CID: 3 to 2^32 - 2 (5.10.4; 0-2 are the hypervisor's, the local and the host's,
+  // 2^32 - 1 is VMADDR_CID_ANY). --vsock's parser and create() both ask it.
+  static Result<void> checkCid(uint64_t cid);
   static Result<std::unique_ptr<VirtioVsock>> create(uint64_t cid,
                                                      const std::string& device = kDevice);
   ~VirtioVsock() override;

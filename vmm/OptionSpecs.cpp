@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "devices/VirtioBlock.h"
+#include "devices/VirtioVsock.h"
 
 namespace ember::vmm {
 
@@ -212,12 +213,10 @@ Result<uint64_t> parseVsockSpec(const std::string& text) {
     if (key == "cid") {
       uint64_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc() || p != value.data() + value.size() || n < 3 || n > 0xfffffffeULL) {
-        return makeError(Errc::InvalidArgument,
-                         "--vsock: cid '{}' is not a guest's CID, 3 to 4294967294 (0-2 are the "
-                         "hypervisor's, the local and the host's)",
-                         value);
+      if (ec != std::errc() || p != value.data() + value.size()) {
+        return makeError(Errc::InvalidArgument, "--vsock: cid '{}' is not a number", value);
       }
+      EMBER_TRY(devices::VirtioVsock::checkCid(n));
       cid = n;
     } else if (key == "uds") {
       return makeError(Errc::Unsupported,

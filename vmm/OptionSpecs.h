@@ -18,7 +18,7 @@ Result<DiskConfig> parseDiskSpec(const std::string& text);
 
 // "tap=NAME[,mac=52:54:00:12:34:56][,mtu=N][,ioeventfd=on|off]" -> NetConfig.
 Result<NetConfig> parseNetSpec(const std::string& text);
-// --vsock cid=N: the guest's context ID (3 and up; checked again by the device).
+// --vsock cid=N: the guest's context ID (VirtioVsock::checkCid).
 Result<uint64_t> parseVsockSpec(const std::string& text);
 
 // A unicast MAC address, "52:54:00:12:34:56" (errors say what is wrong with it, without naming

@@ -19,14 +19,6 @@ Result<void> SavedConfig::check(const MachineConfig& config) {
                      "a VM with a virtio-vsock device cannot be snapshotted (its connections are "
                      "the kernel's vhost-vsock's)");
   }
-  for (const auto& n : config.nets) {
-    if (n.vhost == VhostMode::On) {
-      return makeError(Errc::Unsupported,
-                       "a VM with a vhost-net device (--net tap={},vhost=on) cannot be "
-                       "snapshotted (its rings are the kernel's); use vhost=off",
-                       n.tap);
-    }
-  }
   return okResult();
 }
 
